@@ -1,0 +1,20 @@
+//! pywrangler-rs entry point: parse, run, map the error to an exit code.
+
+mod child;
+mod cli;
+mod commands;
+mod config;
+mod diagnostics;
+mod printer;
+
+use clap::Parser;
+
+fn main() {
+    let cli = cli::Cli::parse();
+    printer::Printer::init(cli.global.verbose, cli.global.quiet, cli.global.color);
+    let exit = match commands::run(cli) {
+        Ok(exit) => exit,
+        Err(err) => diagnostics::report(&err),
+    };
+    std::process::exit(exit.code());
+}

@@ -1,0 +1,6 @@
+//! One integration binary that drives the real `pywrangler-rs` CLI in temp
+//! directories against fakes of the outside world. One module per command.
+
+mod support;
+
+mod cli;

@@ -78,8 +78,9 @@ pub fn report(err: &anyhow::Error) -> Exit {
             exit = user.exit;
             hints.extend(user.hints.iter().cloned());
         }
-        if cause.downcast_ref::<crate::config::ConfigError>().is_some() {
+        if let Some(config) = cause.downcast_ref::<crate::config::ConfigError>() {
             exit = Exit::Usage;
+            hints.extend(config.hint());
         }
     }
     let mut message = err.to_string();

@@ -23,9 +23,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
 
 /// The honest answer for a command whose issue has not landed yet.
 pub fn not_implemented(command: &str) -> anyhow::Result<Exit> {
-    Err(UserError::usage(format!(
-        "`pywrangler-rs {command}` is not implemented yet"
-    ))
-    .hint(format!("use `npx --yes wrangler {command}` meanwhile"))
-    .into())
+    Err(
+        UserError::usage(format!("`pywrangler-rs {command}` is not implemented yet"))
+            .hint(format!("use `npx --yes wrangler {command}` meanwhile"))
+            .into(),
+    )
 }

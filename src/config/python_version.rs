@@ -149,21 +149,42 @@ mod tests {
 
     #[test]
     fn base_flag_before_any_threshold_is_312() {
-        assert_eq!(detect("2024-01-01", &["python_workers"]), Ok(PythonVersion::Py312));
+        assert_eq!(
+            detect("2024-01-01", &["python_workers"]),
+            Ok(PythonVersion::Py312)
+        );
     }
 
     #[test]
     fn py313_boundary() {
-        assert_eq!(detect("2025-09-28", &["python_workers"]), Ok(PythonVersion::Py312));
-        assert_eq!(detect("2025-09-29", &["python_workers"]), Ok(PythonVersion::Py313));
-        assert_eq!(detect("2025-09-30", &["python_workers"]), Ok(PythonVersion::Py313));
+        assert_eq!(
+            detect("2025-09-28", &["python_workers"]),
+            Ok(PythonVersion::Py312)
+        );
+        assert_eq!(
+            detect("2025-09-29", &["python_workers"]),
+            Ok(PythonVersion::Py313)
+        );
+        assert_eq!(
+            detect("2025-09-30", &["python_workers"]),
+            Ok(PythonVersion::Py313)
+        );
     }
 
     #[test]
     fn py314_boundary() {
-        assert_eq!(detect("2026-09-07", &["python_workers"]), Ok(PythonVersion::Py313));
-        assert_eq!(detect("2026-09-08", &["python_workers"]), Ok(PythonVersion::Py314));
-        assert_eq!(detect("2027-01-01", &["python_workers"]), Ok(PythonVersion::Py314));
+        assert_eq!(
+            detect("2026-09-07", &["python_workers"]),
+            Ok(PythonVersion::Py313)
+        );
+        assert_eq!(
+            detect("2026-09-08", &["python_workers"]),
+            Ok(PythonVersion::Py314)
+        );
+        assert_eq!(
+            detect("2027-01-01", &["python_workers"]),
+            Ok(PythonVersion::Py314)
+        );
     }
 
     #[test]
@@ -185,7 +206,10 @@ mod tests {
 
     #[test]
     fn errors_match_the_original() {
-        assert_eq!(detect("2025-01-01", &[]), Err(PythonVersionError::MissingFlag));
+        assert_eq!(
+            detect("2025-01-01", &[]),
+            Err(PythonVersionError::MissingFlag)
+        );
         assert_eq!(
             detect("2025-01-01", &["python_workers_314"]),
             Err(PythonVersionError::MissingFlag)
@@ -194,7 +218,14 @@ mod tests {
             PythonVersion::detect(None, &["python_workers"]),
             Err(PythonVersionError::MissingDate)
         );
-        for bad in ["2025/01/01", "2025-1-01", "2025-02-30", "2025-13-01", "latest", ""] {
+        for bad in [
+            "2025/01/01",
+            "2025-1-01",
+            "2025-02-30",
+            "2025-13-01",
+            "latest",
+            "",
+        ] {
             assert_eq!(
                 detect(bad, &["python_workers"]),
                 Err(PythonVersionError::BadDate(bad.to_string())),

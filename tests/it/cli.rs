@@ -7,7 +7,10 @@ fn version_prints_name_and_version() {
     let dir = tempdir();
     let out = run(dir.path(), &["--version"]);
     out.expect_code(0);
-    assert_eq!(out.stdout.trim(), format!("pywrangler-rs {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        out.stdout.trim(),
+        format!("pywrangler-rs {}", env!("CARGO_PKG_VERSION"))
+    );
 }
 
 #[test]
@@ -49,7 +52,11 @@ fn unknown_command_without_npx_says_how_to_install() {
             .expect("runs"),
     );
     out.expect_code(1);
-    assert!(out.stderr.contains("Command not found: npx"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("Command not found: npx"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("hint:"), "{}", out.stderr);
 }
 
@@ -58,11 +65,7 @@ fn unknown_command_passes_args_and_exit_code_through_npx() {
     let dir = tempdir();
     // A fake npx that records its argv and exits with a distinctive code.
     let npx = dir.path().join("npx");
-    std::fs::write(
-        &npx,
-        "#!/bin/sh\necho \"$@\" > \"${0%/*}/argv\"\nexit 7\n",
-    )
-    .expect("write npx");
+    std::fs::write(&npx, "#!/bin/sh\necho \"$@\" > \"${0%/*}/argv\"\nexit 7\n").expect("write npx");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

@@ -1,0 +1,463 @@
+//! Turn a parsed config document into a typed, env-resolved, validated
+//! [`WranglerConfig`]: serde errors are mapped back to file:line:col through
+//! the document's pointer map, unknown keys become warnings, and `--env`
+//! follows wrangler's inheritance rules.
+
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use super::error::{ConfigError, Location};
+use super::model::WranglerConfig;
+use super::python_version::{PythonVersion, PythonVersionError};
+use super::source::{SourceDoc, push_pointer};
+
+/// Keys an environment inherits from the top level unless it sets them.
+pub const INHERITED_KEYS: &[&str] = &[
+    "main",
+    "compatibility_date",
+    "compatibility_flags",
+    "account_id",
+    "base_dir",
+    "workers_dev",
+    "preview_urls",
+    "route",
+    "routes",
+    "migrations",
+    "triggers",
+    "observability",
+    "python_modules",
+    "limits",
+    "placement",
+    "logpush",
+    "rules",
+    "no_bundle",
+];
+
+/// Keys an environment never inherits: it must redeclare them.
+pub const NOT_INHERITED_KEYS: &[&str] = &[
+    "vars",
+    "secrets",
+    "tail_consumers",
+    "kv_namespaces",
+    "r2_buckets",
+    "d1_databases",
+    "durable_objects",
+    "queues",
+    "services",
+];
+
+/// Wrangler keys that pywrangler-rs does not model; they warn differently
+/// from typos so the user knows the setting is real but ignored here.
+const UNSUPPORTED_KEYS: &[&str] = &[
+    "ai",
+    "alias",
+    "analytics_engine_datasets",
+    "assets",
+    "browser",
+    "build",
+    "containers",
+    "data_blobs",
+    "define",
+    "dispatch_namespaces",
+    "find_additional_modules",
+    "first_party_worker",
+    "hyperdrive",
+    "images",
+    "jsx_factory",
+    "jsx_fragment",
+    "keep_names",
+    "minify",
+    "mtls_certificates",
+    "node_compat",
+    "pipelines",
+    "preserve_file_names",
+    "ratelimits",
+    "secrets_store_secrets",
+    "send_email",
+    "send_metrics",
+    "site",
+    "text_blobs",
+    "tsconfig",
+    "unsafe",
+    "upload_source_maps",
+    "usage_model",
+    "vectorize",
+    "version_metadata",
+    "wasm_modules",
+    "worker_loaders",
+    "workflows",
+];
+
+/// A validated config with its chosen environment applied.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub config: WranglerConfig,
+    pub python: PythonVersion,
+    pub warnings: Vec<String>,
+}
+
+/// Type, env-resolve and validate `doc`.
+pub fn resolve(doc: &SourceDoc, env: Option<&str>) -> Result<Resolved, ConfigError> {
+    let mut warnings = Vec::new();
+    let mut top_map = doc.value.as_object().cloned().unwrap_or_default();
+    let envs = top_map.remove("env");
+    let top: WranglerConfig = typed(doc, &Value::Object(top_map.clone()), "", &mut warnings)?;
+
+    let envs = match envs {
+        None => Map::new(),
+        Some(Value::Object(m)) => m,
+        Some(_) => {
+            return Err(ConfigError::invalid(
+                doc.value_location("/env"),
+                "`env` must be an object of named environments",
+                Some("write `\"env\": { \"staging\": { ... } }` (TOML: `[env.staging]`)".into()),
+            ));
+        }
+    };
+
+    let Some(env_name) = env else {
+        let python = detect_python(doc, &top, &[""])?;
+        validate(doc, &top, "", &[""])?;
+        return Ok(Resolved {
+            config: top,
+            python,
+            warnings,
+        });
+    };
+
+    let Some(env_value) = envs.get(env_name) else {
+        let mut available: Vec<String> = envs.keys().cloned().collect();
+        available.sort();
+        return Err(ConfigError::UnknownEnv {
+            path: doc.path.clone(),
+            env: env_name.to_string(),
+            available,
+        });
+    };
+    let env_ptr = push_pointer("/env", env_name);
+    let Value::Object(env_map) = env_value else {
+        return Err(ConfigError::invalid(
+            doc.value_location(&env_ptr),
+            format!("`env.{env_name}` must be an object"),
+            Some(format!("write `\"{env_name}\": {{ ... }}` inside `env`")),
+        ));
+    };
+    let env_cfg: WranglerConfig = typed(doc, env_value, &env_ptr, &mut warnings)?;
+
+    for key in NOT_INHERITED_KEYS {
+        let top_has = top_map.get(*key).is_some_and(|v| !is_empty(v));
+        if top_has && !env_map.contains_key(*key) {
+            warnings.push(format!(
+                "{}: `{key}` exists at the top level but not in `env.{env_name}`; \
+                 environments do not inherit `{key}`, so `{env_name}` has none \
+                 (add `{key}` to `env.{env_name}` if it needs them)",
+                doc.key_location(&push_pointer("", key)),
+            ));
+        }
+    }
+
+    let config = merge(top, env_cfg, env_map, env_name);
+    let scopes = [env_ptr.as_str(), ""];
+    let python = detect_python(doc, &config, &scopes)?;
+    validate(doc, &config, &env_ptr, &scopes)?;
+    Ok(Resolved {
+        config,
+        python,
+        warnings,
+    })
+}
+
+/// Apply wrangler's inheritance: inheritable keys come from the top level
+/// unless the environment sets them; bindings, vars, secrets and tail
+/// consumers come only from the environment.
+fn merge(
+    top: WranglerConfig,
+    env: WranglerConfig,
+    env_keys: &Map<String, Value>,
+    env_name: &str,
+) -> WranglerConfig {
+    let has = |key: &str| env_keys.contains_key(key);
+    let mut out = env;
+    macro_rules! inherit {
+        ($($field:ident),* $(,)?) => {
+            $( if !has(stringify!($field)) { out.$field = top.$field.clone(); } )*
+        };
+    }
+    inherit!(
+        main,
+        compatibility_date,
+        compatibility_flags,
+        account_id,
+        base_dir,
+        workers_dev,
+        preview_urls,
+        migrations,
+        triggers,
+        observability,
+        python_modules,
+        limits,
+        placement,
+        logpush,
+        rules,
+        no_bundle,
+    );
+    // `route` and `routes` are one setting: an env that sets either replaces both.
+    if !has("route") && !has("routes") {
+        out.route = top.route.clone();
+        out.routes = top.routes.clone();
+    }
+    if !has("name") {
+        out.name = top.name.as_ref().map(|n| format!("{n}-{env_name}"));
+    }
+    // Top-level-only settings.
+    out.keep_vars = top.keep_vars;
+    out.dev = top.dev;
+    out.schema = top.schema;
+    out
+}
+
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.values().all(is_empty),
+        _ => false,
+    }
+}
+
+/// Deserialize `value` (found at `base` in `doc`) into `T`, mapping errors
+/// to positions and collecting unknown keys as warnings.
+pub fn typed<T: DeserializeOwned>(
+    doc: &SourceDoc,
+    value: &Value,
+    base: &str,
+    warnings: &mut Vec<String>,
+) -> Result<T, ConfigError> {
+    let mut unknown = Vec::new();
+    let mut on_ignored = |path: serde_ignored::Path<'_>| {
+        let mut tokens = Vec::new();
+        ignored_tokens(&path, &mut tokens);
+        unknown.push(tokens);
+    };
+    let de = serde_ignored::Deserializer::new(value, &mut on_ignored);
+    let result: Result<T, _> = serde_path_to_error::deserialize(de);
+    for tokens in unknown {
+        let mut pointer = base.to_string();
+        for t in &tokens {
+            pointer = push_pointer(&pointer, t);
+        }
+        let Some(key) = tokens.last() else { continue };
+        let loc = doc.key_location(&pointer);
+        let dotted = dotted(base, &tokens);
+        if tokens.len() == 1 && UNSUPPORTED_KEYS.contains(&key.as_str()) {
+            warnings.push(format!(
+                "{loc}: `{dotted}` is not supported by pywrangler-rs yet; it is ignored"
+            ));
+        } else {
+            warnings.push(format!(
+                "{loc}: unknown key `{dotted}` in the wrangler config; it is ignored"
+            ));
+        }
+    }
+    result.map_err(|err| {
+        let mut pointer = base.to_string();
+        let mut tokens = Vec::new();
+        for seg in err.path().iter() {
+            match seg {
+                serde_path_to_error::Segment::Seq { index } => tokens.push(index.to_string()),
+                serde_path_to_error::Segment::Map { key } => tokens.push(key.clone()),
+                _ => {}
+            }
+        }
+        for t in &tokens {
+            pointer = push_pointer(&pointer, t);
+        }
+        let what = if tokens.is_empty() && base.is_empty() {
+            "the config".to_string()
+        } else {
+            format!("`{}`", dotted(base, &tokens))
+        };
+        ConfigError::invalid(
+            doc.value_location(&pointer),
+            format!("invalid {what}: {}", err.inner()),
+            shape_hint(tokens.first().map(String::as_str).unwrap_or("")),
+        )
+    })
+}
+
+fn pointer_tokens(pointer: &str) -> Vec<String> {
+    pointer
+        .split('/')
+        .skip(1)
+        .map(|t| t.replace("~1", "/").replace("~0", "~"))
+        .collect()
+}
+
+fn ignored_tokens(path: &serde_ignored::Path<'_>, out: &mut Vec<String>) {
+    use serde_ignored::Path;
+    match path {
+        Path::Root => {}
+        Path::Seq { parent, index } => {
+            ignored_tokens(parent, out);
+            out.push(index.to_string());
+        }
+        Path::Map { parent, key } => {
+            ignored_tokens(parent, out);
+            out.push(key.clone());
+        }
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => ignored_tokens(parent, out),
+    }
+}
+
+/// `env.staging.kv_namespaces[0].binding` style path for messages.
+fn dotted(base: &str, tokens: &[String]) -> String {
+    let mut s = String::new();
+    for t in pointer_tokens(base).iter().chain(tokens) {
+        if t.parse::<usize>().is_ok() && !s.is_empty() {
+            s.push_str(&format!("[{t}]"));
+        } else {
+            if !s.is_empty() {
+                s.push('.');
+            }
+            s.push_str(t);
+        }
+    }
+    s
+}
+
+/// What a correct value of a top-level key looks like.
+fn shape_hint(key: &str) -> Option<String> {
+    let text = match key {
+        "vars" => "`vars` is an object: \"vars\": { \"NAME\": \"value\" } (TOML: [vars])",
+        "kv_namespaces" => {
+            "`kv_namespaces` is an array: [{ \"binding\": \"KV\", \"id\": \"<namespace id>\" }]"
+        }
+        "r2_buckets" => {
+            "`r2_buckets` is an array: [{ \"binding\": \"BUCKET\", \"bucket_name\": \"b\" }]"
+        }
+        "d1_databases" => {
+            "`d1_databases` is an array: [{ \"binding\": \"DB\", \"database_name\": \"d\", \"database_id\": \"<uuid>\" }]"
+        }
+        "durable_objects" => {
+            "`durable_objects` is an object: { \"bindings\": [{ \"name\": \"MY_DO\", \"class_name\": \"MyDO\" }] }"
+        }
+        "migrations" => {
+            "`migrations` is an array: [{ \"tag\": \"v1\", \"new_sqlite_classes\": [\"MyDO\"] }]"
+        }
+        "queues" => {
+            "`queues` is an object: { \"producers\": [{ \"binding\": \"Q\", \"queue\": \"q\" }], \"consumers\": [{ \"queue\": \"q\" }] }"
+        }
+        "services" => {
+            "`services` is an array: [{ \"binding\": \"SVC\", \"service\": \"other-worker\" }]"
+        }
+        "secrets" => "`secrets` is an object: { \"required\": [\"TOKEN\"] }",
+        "triggers" => "`triggers` is an object: { \"crons\": [\"*/5 * * * *\"] }",
+        "compatibility_flags" => {
+            "`compatibility_flags` is an array of strings: [\"python_workers\"]"
+        }
+        "compatibility_date" => "`compatibility_date` is a string: \"2025-11-02\"",
+        "main" => "`main` is a string path to the entry module, e.g. \"src/entry.py\"",
+        "routes" | "route" => {
+            "a route is \"example.com/*\" or { \"pattern\": \"example.com/*\", \"zone_name\": \"example.com\" }"
+        }
+        "python_modules" => "`python_modules` is an object: { \"exclude\": [\"**/*.pyc\"] }",
+        "observability" => "`observability` is an object: { \"enabled\": true }",
+        "tail_consumers" => "`tail_consumers` is an array: [{ \"service\": \"tail-worker\" }]",
+        "rules" => "`rules` is an array: [{ \"type\": \"Text\", \"globs\": [\"**/*.txt\"] }]",
+        _ => "check the value's type against the wrangler configuration reference",
+    };
+    Some(text.to_string())
+}
+
+/// Pointer of `key` in the first scope that sets it (env before top level).
+fn pointer_in(doc: &SourceDoc, scopes: &[&str], key: &str) -> String {
+    for scope in scopes {
+        let p = push_pointer(scope, key);
+        if doc.has(&p) {
+            return p;
+        }
+    }
+    scopes.first().map(|s| s.to_string()).unwrap_or_default()
+}
+
+fn detect_python(
+    doc: &SourceDoc,
+    cfg: &WranglerConfig,
+    scopes: &[&str],
+) -> Result<PythonVersion, ConfigError> {
+    PythonVersion::detect(cfg.compatibility_date.as_deref(), &cfg.compatibility_flags).map_err(
+        |source| {
+            let key = match source {
+                PythonVersionError::MissingFlag => "compatibility_flags",
+                _ => "compatibility_date",
+            };
+            let pointer = pointer_in(doc, scopes, key);
+            let location = if matches!(source, PythonVersionError::MissingFlag) {
+                doc.key_location(&pointer)
+            } else {
+                doc.value_location(&pointer)
+            };
+            ConfigError::Python { location, source }
+        },
+    )
+}
+
+fn validate(
+    doc: &SourceDoc,
+    cfg: &WranglerConfig,
+    binding_scope: &str,
+    scopes: &[&str],
+) -> Result<(), ConfigError> {
+    let root = |doc: &SourceDoc| doc.value_location(scopes.first().copied().unwrap_or(""));
+    match cfg.main.as_deref() {
+        None => {
+            return Err(ConfigError::invalid(
+                root(doc),
+                "`main` is not set",
+                Some(
+                    "set \"main\" to the Worker's entry module, e.g. \"main\": \"src/entry.py\""
+                        .into(),
+                ),
+            ));
+        }
+        Some(main) if !main.ends_with(".py") => {
+            return Err(ConfigError::invalid(
+                doc.value_location(&pointer_in(doc, scopes, "main")),
+                format!("`main` is \"{main}\", which is not a Python module"),
+                Some(
+                    "point \"main\" at the Worker's .py entry module, e.g. \"src/entry.py\"".into(),
+                ),
+            ));
+        }
+        Some(_) => {}
+    }
+    let mut seen: Vec<(&str, String)> = Vec::new();
+    for (name, _kind, rel) in cfg.binding_names() {
+        let pointer = format!("{binding_scope}{rel}");
+        if name.is_empty() {
+            return Err(ConfigError::invalid(
+                doc.value_location(&pointer),
+                "a binding name is empty",
+                Some("give every binding a name, e.g. \"binding\": \"MY_KV\"".into()),
+            ));
+        }
+        if let Some((_, first)) = seen.iter().find(|(n, _)| *n == name) {
+            return Err(ConfigError::invalid(
+                doc.value_location(&pointer),
+                format!(
+                    "binding name `{name}` is already used (first at {})",
+                    doc.value_location(first)
+                ),
+                Some("give each binding (vars, secrets, KV, R2, D1, DO, queues, services) a unique name".into()),
+            ));
+        }
+        seen.push((name, pointer));
+    }
+    Ok(())
+}
+
+/// `Location` of the root of `doc` (used for whole-file problems).
+pub fn root_location(doc: &SourceDoc) -> Location {
+    doc.value_location("")
+}

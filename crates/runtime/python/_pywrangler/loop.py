@@ -1,0 +1,103 @@
+"""A socket-free asyncio event loop for the guest. WASI has no selectors or
+threads, so the "selector" just sleeps until the next timer; host calls are
+synchronous, so nothing else can wake the loop. One loop serves an instance;
+an event that re-enters the guest while a loop runs gets a loop of its own."""
+
+import asyncio
+import asyncio.events as _events
+import time
+
+
+class IdleLoopError(RuntimeError):
+    """The awaited work can never finish: nothing is ready and no timer is set."""
+
+
+class _SleepSelector:
+    def select(self, timeout=None):
+        if timeout is None:
+            raise IdleLoopError(
+                "the handler is awaiting something that can never complete: no task "
+                "is ready and no timer is pending (in the local runtime only timers "
+                "and host calls can wake the event loop)"
+            )
+        if timeout > 0:
+            time.sleep(timeout)
+        return []
+
+    def get_map(self):
+        return {}
+
+    def close(self):
+        pass
+
+
+class WorkerEventLoop(asyncio.BaseEventLoop):
+    """`asyncio.BaseEventLoop` with a sleeping selector: call_soon, call_later,
+    tasks, futures, gather, wait_for and sleep work; sockets do not."""
+
+    def __init__(self):
+        super().__init__()
+        self._selector = _SleepSelector()
+
+    def _process_events(self, event_list):
+        pass
+
+    def _write_to_self(self):
+        pass
+
+    def run_in_executor(self, executor, func, *args):
+        # No threads in the guest: run the function now.
+        fut = self.create_future()
+        try:
+            fut.set_result(func(*args))
+        except BaseException as e:  # noqa: BLE001 - delivered through the future
+            fut.set_exception(e)
+        return fut
+
+    async def shutdown_default_executor(self, timeout=None):
+        return None
+
+
+class WorkerEventLoopPolicy(asyncio.DefaultEventLoopPolicy):
+    """Makes `asyncio.new_event_loop()` / `asyncio.run()` use WorkerEventLoop."""
+
+    def new_event_loop(self):
+        return WorkerEventLoop()
+
+
+_main_loop = None
+
+
+def install_policy():
+    asyncio.set_event_loop_policy(WorkerEventLoopPolicy())
+
+
+def main_loop():
+    """The instance's long-lived loop (created on first use)."""
+    global _main_loop
+    if _main_loop is None or _main_loop.is_closed():
+        _main_loop = WorkerEventLoop()
+        asyncio.set_event_loop(_main_loop)
+    return _main_loop
+
+
+def run(coro):
+    """Run the coroutine `coro` to completion on a free loop and return its
+    result. Re-entrant: when a loop is already running (a host call
+    re-entered the guest), a fresh loop runs the nested event and the outer
+    loop is restored afterwards."""
+    outer = _events._get_running_loop()
+    if outer is None:
+        loop = main_loop()
+        return loop.run_until_complete(coro)
+    loop = WorkerEventLoop()
+    _events._set_running_loop(None)
+    try:
+        return loop.run_until_complete(coro)
+    finally:
+        try:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        except Exception:  # noqa: BLE001
+            pass
+        loop.close()
+        _events._set_running_loop(outer)

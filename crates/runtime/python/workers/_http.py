@@ -1,0 +1,266 @@
+"""`Request`, `Response`/`FetchResponse` and `fetch()`: the HTTP types user
+code sees, backed by plain bytes (the host moves whole bodies)."""
+
+import http
+import json as _json
+from http import HTTPStatus
+
+from _pywrangler import host
+from _pywrangler.jsobj import JsBuffer, from_json
+
+from ._body import Blob, FormData, encode_body, parse_form
+from ._headers import Headers, iter_pairs, to_http_message
+
+
+class _Body:
+    """Shared body readers (awaitable, like the JavaScript ones)."""
+
+    _body = None
+    _headers = None
+    body_used = False
+
+    def _read(self):
+        self.body_used = True
+        return self._body or b""
+
+    async def text(self):
+        return self._read().decode("utf-8", "replace")
+
+    async def json(self, **kwargs):
+        return _json.loads(self._read().decode("utf-8"), **kwargs)
+
+    async def bytes(self):
+        return self._read()
+
+    async def buffer(self):
+        return JsBuffer(self._read())
+
+    async def arrayBuffer(self):
+        return JsBuffer(self._read())
+
+    async def array_buffer(self):
+        return JsBuffer(self._read())
+
+    async def form_data(self):
+        return parse_form(self._headers.get("content-type"), self._read())
+
+    async def formData(self):
+        return await self.form_data()
+
+    async def blob(self):
+        return Blob(self._read(), self._headers.get("content-type") or "")
+
+    @property
+    def body(self):
+        """The body bytes (a stream in production), or None without a body."""
+        return self._body
+
+    @property
+    def bodyUsed(self):
+        return self.body_used
+
+    @property
+    def headers(self):
+        return to_http_message(self._headers.pairs())
+
+    @property
+    def js_object(self):
+        return self
+
+    def _pywrangler_body(self):
+        return self._body or b""
+
+
+class _ClassOrInstance:
+    """`Response.json(data)` builds a response; `await resp.json()` reads one."""
+
+    def __init__(self, static, method):
+        self.static = static
+        self.method = method
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self.static
+        return self.method.__get__(obj, owner)
+
+
+class FetchResponse(_Body):
+    """A response: status, headers and a buffered body."""
+
+    def __init__(self, body=None, status=None, status_text="", headers=None, web_socket=None, *, url="", statusText=None):
+        if isinstance(body, FetchResponse) and status is None and headers is None and not status_text:
+            self._body = body._body
+            self._headers = Headers(body._headers)
+            self.status = body.status
+            self.status_text = body.status_text
+            self.url = body.url
+            self.web_socket = body.web_socket
+            return
+        data, default_ctype = encode_body(body)
+        self._body = data
+        self._headers = Headers(headers)
+        if default_ctype and not self._headers.has("content-type"):
+            self._headers.set("content-type", default_ctype)
+        status = HTTPStatus.OK if status is None else status
+        self.status = int(status.value if isinstance(status, HTTPStatus) else status)
+        if not 200 <= self.status <= 599 and not (self.status == 101 and web_socket is not None):
+            raise ValueError(f"Response status {self.status} is outside 200..599")
+        self.status_text = statusText if statusText is not None else (status_text or "")
+        self.url = url
+        self.web_socket = web_socket
+
+    @property
+    def ok(self):
+        return 200 <= self.status <= 299
+
+    @property
+    def statusText(self):
+        return self.status_text
+
+    @property
+    def redirected(self):
+        return False
+
+    @property
+    def type(self):
+        return "default"
+
+    @property
+    def js_response(self):
+        return self
+
+    def raise_for_status(self):
+        if self.status >= 400:
+            raise OSError(f"HTTP error {self.status}: {self.status_text} for url {self.url}")
+
+    def clone(self):
+        return type(self)(self)
+
+    def replace_body(self, body):
+        r = Response(body, status=self.status, status_text=self.status_text, headers=self._headers)
+        return r
+
+    async def _read_json(self, **kwargs):
+        return await _Body.json(self, **kwargs)
+
+    @staticmethod
+    def from_json(data, status=HTTPStatus.OK, status_text="", headers=None):
+        h = Headers(headers)
+        if not h.has("content-type"):
+            h.set("content-type", "application/json")
+        return Response(_json.dumps(data), status=status, status_text=status_text, headers=h)
+
+    @staticmethod
+    def redirect(url, status=HTTPStatus.FOUND):
+        code = int(status.value if isinstance(status, HTTPStatus) else status)
+        if code not in (301, 302, 303, 307, 308):
+            raise ValueError(f"Response.redirect: invalid redirect status {code}")
+        return Response(None, status=code, headers={"location": str(url)})
+
+    @staticmethod
+    def error():
+        r = Response(None, status=200)
+        r.status = 0
+        return r
+
+    json = _ClassOrInstance(from_json.__func__, _read_json)
+
+    def wire(self):
+        """(status, [[name, value]…], body bytes) for the pw_invoke reply."""
+        return self.status, [[k, v] for k, v in self._headers.pairs()], self._body or b""
+
+    def __repr__(self):
+        return f"{type(self).__name__}(status={self.status}, headers={self._headers.entries()!r})"
+
+
+class Response(FetchResponse):
+    """`workers.Response(body=None, status=None, status_text="", headers=None, web_socket=None)`."""
+
+
+def _method(m):
+    m = str(m or "GET").upper()
+    try:
+        return http.HTTPMethod(m)
+    except ValueError:
+        return m
+
+
+class Request(_Body):
+    """`workers.Request(input, *, headers=, body=, method=, redirect=, cf=)`."""
+
+    def __init__(self, input, *, headers=None, body=None, method=None, redirect=None, cf=None, **_ignored):
+        if isinstance(input, Request):
+            base = input
+            self.url = base.url
+            method = method if method is not None else base.method
+            if headers is None:
+                headers = base._headers
+            if body is None:
+                self._body = base._body
+            cf = cf if cf is not None else base.cf
+            redirect = redirect if redirect is not None else base.redirect
+        else:
+            self.url = str(getattr(input, "href", input))
+        self.method = _method(method)
+        self._headers = Headers(headers)
+        if body is not None:
+            data, default_ctype = encode_body(body)
+            self._body = data
+            if default_ctype and not self._headers.has("content-type"):
+                self._headers.set("content-type", default_ctype)
+        elif not isinstance(input, Request):
+            self._body = None
+        self.cf = from_json(cf) if cf is not None else None
+        self.redirect = redirect or "follow"
+
+    def clone(self):
+        return Request(self)
+
+    @property
+    def signal(self):
+        return None
+
+    def wire(self):
+        return {
+            "method": str(self.method),
+            "url": self.url,
+            "headers": [[k, v] for k, v in self._headers.pairs()],
+        }
+
+    def __repr__(self):
+        return f"Request({str(self.method)} {self.url})"
+
+
+def make_request(resource, kwargs):
+    """A Request from fetch()-style arguments (URL or Request plus init)."""
+    init = dict(kwargs)
+    init.pop("fetcher", None)
+    if isinstance(resource, Request) and not init:
+        return resource
+    return Request(resource, **{k: v for k, v in init.items() if k in ("headers", "body", "method", "redirect", "cf")})
+
+
+def response_from_host(value, body):
+    """A FetchResponse from a host reply `{"status","status_text","headers","url"}` + body."""
+    value = value or {}
+    r = FetchResponse(
+        body,
+        status=int(value.get("status", 200)) if int(value.get("status", 200)) >= 200 else 200,
+        status_text=value.get("status_text") or "",
+        headers=iter_pairs(value.get("headers") or []),
+        url=value.get("url") or "",
+    )
+    r.status = int(value.get("status", 200))
+    return r
+
+
+async def fetch(resource, **kwargs):
+    """Outbound HTTP through the host (`fetch` op); returns a Response."""
+    req = make_request(resource, kwargs)
+    args = req.wire()
+    args["redirect"] = req.redirect or "follow"
+    value, body = host.call("fetch", args, req._body or b"")
+    return response_from_host(value, body)
+
+
+__all__ = ["FetchResponse", "Response", "Request", "fetch", "FormData", "Headers"]

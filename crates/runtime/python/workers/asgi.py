@@ -1,0 +1,179 @@
+"""Run an ASGI application for one request (`workers.asgi.fetch`), with the
+lifespan startup/shutdown cycle around every request as production does.
+The request body is buffered; the response body is collected (including
+`more_body` streaming) into one Response, since the host moves whole bodies."""
+
+import asyncio
+import logging
+import urllib.parse
+
+from ._entrypoints import WorkerEntrypoint
+from ._http import Request, Response
+
+ASGI = {"spec_version": "2.0", "version": "3.0"}
+
+logger = logging.getLogger("workers.asgi")
+
+
+def _as_request(req):
+    if isinstance(req, Request):
+        return req
+    return Request(req)
+
+
+def request_to_scope(req, env, ws=False, state=None):
+    """The ASGI HTTP connection scope for `req` (keys as workers-runtime-sdk)."""
+    headers = [(k.lower().encode(), v.encode()) for k, v in req.headers.items()]
+    parts = urllib.parse.urlsplit(req.url)
+    pathname = parts.path or "/"
+    scope = {
+        "asgi": ASGI,
+        "headers": headers,
+        "http_version": "1.1",
+        "method": str(req.method),
+        "scheme": parts.scheme,
+        "path": urllib.parse.unquote(pathname),
+        "raw_path": pathname.encode(),
+        "query_string": parts.query.encode(),
+        "type": "websocket" if ws else "http",
+        "env": env,
+    }
+    if state is not None:
+        scope["state"] = dict(state)
+    return scope
+
+
+async def _next_message(queue, task):
+    """The app's next message, or None when the app finished first."""
+    getter = asyncio.ensure_future(queue.get())
+    done, _ = await asyncio.wait({getter, task}, return_when=asyncio.FIRST_COMPLETED)
+    if getter in done:
+        return getter.result()
+    getter.cancel()
+    return None
+
+
+async def start_application(app):
+    """Run lifespan startup; returns (shutdown coroutine function, state)."""
+    state = {}
+    to_app = asyncio.Queue()
+    from_app = asyncio.Queue()
+
+    async def run_lifespan():
+        await app({"type": "lifespan", "asgi": ASGI, "state": state}, to_app.get, from_app.put)
+
+    task = asyncio.ensure_future(run_lifespan())
+    await to_app.put({"type": "lifespan.startup"})
+    got = await _next_message(from_app, task)
+    if got is None:
+        # The app does not speak lifespan (it returned or raised at once).
+        if not task.cancelled() and task.exception() is not None:
+            logger.debug("ASGI app has no lifespan support: %r", task.exception())
+
+        async def no_shutdown():
+            return None
+
+        return no_shutdown, state
+    if got["type"] == "lifespan.startup.failed":
+        raise RuntimeError(got.get("message") or "ASGI lifespan startup failed")
+    if got["type"] != "lifespan.startup.complete":
+        raise RuntimeError(f"Unexpected lifespan event {got['type']}")
+
+    async def shutdown():
+        await to_app.put({"type": "lifespan.shutdown"})
+        msg = await _next_message(from_app, task)
+        if msg is not None and msg["type"] == "lifespan.shutdown.failed":
+            raise RuntimeError(msg.get("message") or "ASGI lifespan shutdown failed")
+        if msg is not None and msg["type"] != "lifespan.shutdown.complete":
+            raise RuntimeError(f"Unexpected lifespan event {msg['type']}")
+        if not task.done():
+            try:
+                await asyncio.wait_for(task, 5)
+            except asyncio.TimeoutError:
+                task.cancel()
+
+    return shutdown, state
+
+
+async def process_request(app, req, env, ctx=None, *, state=None):
+    req = _as_request(req)
+    body = req._body or b""
+    loop = asyncio.get_running_loop()
+    finished = loop.create_future()
+    request_sent = False
+    status = None
+    headers = []
+    chunks = []
+
+    async def receive():
+        nonlocal request_sent
+        if not request_sent:
+            request_sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.shield(finished)
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        nonlocal status, headers
+        t = message["type"]
+        if t == "http.response.start":
+            status = message["status"]
+            headers = list(message.get("headers") or [])
+        elif t == "http.response.body":
+            if status is None:
+                raise RuntimeError("ASGI app sent http.response.body before http.response.start")
+            chunks.append(bytes(message.get("body") or b""))
+            if not message.get("more_body", False) and not finished.done():
+                finished.set_result(None)
+
+    try:
+        await app(request_to_scope(req, env, state=state), receive, send)
+    finally:
+        if not finished.done():
+            finished.set_result(None)
+    if status is None:
+        raise RuntimeError("ASGI app returned without sending http.response.start")
+
+    def text(v):
+        return v.decode("latin-1") if isinstance(v, (bytes, bytearray)) else str(v)
+
+    return Response(b"".join(chunks), status=status, headers=[(text(k), text(v)) for k, v in headers])
+
+
+async def fetch(app, req, env, ctx=None, *, options=None):
+    """Serve `req` with the ASGI `app`; returns a workers.Response."""
+    shutdown, state = await start_application(app)
+    try:
+        result = await process_request(app, req, env, ctx, state=state)
+    except Exception:
+        await shutdown()
+        raise
+    await shutdown()
+    return result
+
+
+async def websocket(app, req, env=None):
+    raise NotImplementedError("ASGI WebSockets are not supported by the local runtime")
+
+
+def entrypoint(app, *, options=None):
+    """A ready-made `Default` WorkerEntrypoint serving `app`."""
+
+    class Default(WorkerEntrypoint):
+        async def fetch(self, request):
+            return await fetch(app, request, self.env, self.ctx, options=options)
+
+    return Default
+
+
+def __getattr__(name):
+    if name == "env":
+        async def env(request):
+            return request.scope["env"]
+
+        try:
+            from fastapi import Depends
+        except ImportError:
+            return env
+        return Depends(env)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

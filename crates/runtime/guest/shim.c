@@ -183,11 +183,15 @@ PW_EXPORT("pw_init_status") const char *pw_init_status(int32_t *out_len) {
     free(g_status);
     g_status = NULL;
     if (!g_started) pw_wizer_initialize(); /* run without a snapshot: init lazily */
+    if (g_init_error == NULL && (g_module == NULL || g_init_result == NULL))
+        g_init_error = strdup("{\"ok\":false,\"error\":{\"type\":\"MemoryError\",\"message\":"
+                              "\"runtime init failed\",\"traceback\":\"\"},\"entrypoints\":{},"
+                              "\"startup_ms\":0}");
     if (g_init_error != NULL) {
         len = strlen(g_init_error);
         g_status = malloc(len + 1);
         if (g_status) memcpy(g_status, g_init_error, len + 1);
-    } else {
+    } else if (g_module != NULL) {
         PyObject *st = PyObject_HasAttrString(g_module, "init_status")
                            ? PyObject_CallMethod(g_module, "init_status", NULL)
                            : Py_NewRef(g_init_result);

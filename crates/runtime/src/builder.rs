@@ -1,0 +1,517 @@
+//! The snapshot build pipeline: cache lookup, base layer, main layer, and
+//! the full wizer `.cwasm` (synchronously or in the background).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Instant;
+
+use serde_json::{Value, json};
+use wasmtime::Module;
+use wasmtime_wizer::Wizer;
+
+use crate::cache::{hash_tree, key, write_atomic};
+use crate::error::{RuntimeError, SnapshotError};
+use crate::layers::Layer;
+use crate::native::{scan_native_modules, top_level_names};
+use crate::runtime::{Inner, Runtime};
+use crate::session::Session;
+use crate::snapshot::{
+    Restore, RestoreState, SnapInner, Snapshot, SnapshotSpec, SnapshotStats, collecting_sink,
+    map_invoke, meta_json, status_error,
+};
+use crate::wasi_env::Mounts;
+use crate::wizer_state::{LiveInstance, block_on};
+
+/// Cache file names for one spec.
+struct Paths {
+    full: PathBuf,
+    full_meta: PathBuf,
+    layer: PathBuf,
+    base_wasm: PathBuf,
+    base_instr: PathBuf,
+    base_meta: PathBuf,
+}
+
+fn wasm_err(e: wasmtime::Error) -> SnapshotError {
+    SnapshotError::Runtime(RuntimeError::Wasm(e.into()))
+}
+
+fn valid_module_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.split('.').all(|p| {
+            !p.is_empty()
+                && !p.starts_with(|c: char| c.is_ascii_digit())
+                && p.chars().all(|c| c.is_alphanumeric() || c == '_')
+        })
+}
+
+pub(crate) fn build(rt: &Runtime, spec: &SnapshotSpec) -> Result<Snapshot, SnapshotError> {
+    let started = Instant::now();
+    let inner = &rt.inner;
+    if !valid_module_name(&spec.main_module) {
+        return Err(SnapshotError::Invalid(format!(
+            "`{}` is not a Python module name\nhint: set `main` in wrangler.toml to a file like src/entry.py",
+            spec.main_module
+        )));
+    }
+    let src = spec.module_root.canonicalize().map_err(|_| {
+        SnapshotError::Invalid(format!(
+            "the module root {} does not exist\nhint: check `main`/`base_dir` in wrangler.toml",
+            spec.module_root.display()
+        ))
+    })?;
+    let io = |action, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| {
+            SnapshotError::Runtime(RuntimeError::Io {
+                action,
+                path,
+                source,
+            })
+        }
+    };
+    std::fs::create_dir_all(&spec.cache_dir).map_err(io("creating", &spec.cache_dir))?;
+    let python_modules = match spec.python_modules.as_deref().filter(|p| p.is_dir()) {
+        Some(p) => p.canonicalize().map_err(io("reading", p))?,
+        None => {
+            let empty = spec.cache_dir.join("empty");
+            std::fs::create_dir_all(&empty).map_err(io("creating", &empty))?;
+            empty
+        }
+    };
+    let mounts = Mounts {
+        stdlib: inner.guest.stdlib.clone(),
+        runtime: inner.shim_dir.clone(),
+        src: src.clone(),
+        python_modules,
+    };
+
+    let guest_hash = inner.guest_hash()?;
+    let pm_hash = hash_tree(&mounts.python_modules, false, &[])?;
+    let src_hash = hash_tree(&src, true, &[])?;
+    let native: Vec<String> = scan_native_modules(&mounts.python_modules)
+        .into_iter()
+        .map(|p| p.package)
+        .collect();
+    let preload: Vec<String> = top_level_names(&mounts.python_modules)
+        .into_iter()
+        .filter(|n| {
+            !native.contains(n) && !src.join(n).exists() && !src.join(format!("{n}.py")).exists()
+        })
+        .collect();
+    let base_key = key(&[
+        ("runtime", crate::RUNTIME_VERSION),
+        ("guest", &guest_hash),
+        ("shim", &inner.shim_hash),
+        ("python_modules", &pm_hash),
+        ("preload", &preload.join(",")),
+    ]);
+    let full_key = key(&[
+        ("base", &base_key),
+        ("src", &src_hash),
+        ("main", &spec.main_module),
+    ]);
+    let dir = &spec.cache_dir;
+    let paths = Paths {
+        full: dir.join(format!("full-{full_key}.cwasm")),
+        full_meta: dir.join(format!("full-{full_key}.json")),
+        layer: dir.join(format!("layer-{full_key}.bin")),
+        base_wasm: dir.join(format!("base-{base_key}.wasm")),
+        base_instr: dir.join(format!("base-{base_key}.instr.cwasm")),
+        base_meta: dir.join(format!("base-{base_key}.json")),
+    };
+    let finish = |restore, status: &Value, stats: SnapshotStats, log, pending| {
+        snapshot(rt, &mounts, spec, restore, status, stats, log, pending)
+    };
+
+    // 1. A full snapshot in the cache: nothing to build.
+    if let (Ok(meta), true) = (std::fs::read(&paths.full_meta), paths.full.is_file())
+        && let Ok(meta) = serde_json::from_slice::<Value>(&meta)
+    {
+        let module = inner.load_module(&paths.full)?;
+        let pre = inner.linker.instantiate_pre(&module).map_err(wasm_err)?;
+        let status = meta["status"].clone();
+        let stats = stats(true, false, started, &status, 0);
+        return Ok(finish(
+            Restore::Full(pre),
+            &status,
+            stats,
+            Vec::new(),
+            false,
+        ));
+    }
+
+    // 2. A layer in the cache on top of a cached base.
+    if paths.base_instr.is_file()
+        && let Some(layer) = Layer::load(&paths.layer)
+    {
+        let module = inner.load_module(&paths.base_instr)?;
+        let pre = inner.linker.instantiate_pre(&module).map_err(wasm_err)?;
+        let status: Value = serde_json::from_str(&layer.status).unwrap_or(Value::Null);
+        let stats = stats(true, false, started, &status, layer.delta_bytes());
+        return complete_layered(
+            rt,
+            spec,
+            &mounts,
+            &paths,
+            pre,
+            module,
+            layer,
+            status,
+            stats,
+            Vec::new(),
+            finish,
+        );
+    }
+
+    // 3. Build: base (if needed), then the main module's layer.
+    let (sink, log) = collecting_sink();
+    let (base_module, base_built) = if spec.layered {
+        ensure_base(rt, &mounts, &preload, &paths, sink.clone())?
+    } else {
+        (None, false)
+    };
+    let Some(base_module) = base_module else {
+        // Not layered (deploy), or the guest cannot layer: one wizer run
+        // that imports the main module directly.
+        let (wasm, status) = direct_full(rt, &mounts, &spec.main_module, sink)?;
+        let module = precompile(inner, &wasm, &paths.full)?;
+        write_atomic(&paths.full_meta, meta_json(&status).to_string().as_bytes())?;
+        let pre = inner.linker.instantiate_pre(&module).map_err(wasm_err)?;
+        let log = take(&log);
+        return Ok(finish(
+            Restore::Full(pre),
+            &status,
+            stats(false, base_built, started, &status, 0),
+            log,
+            false,
+        ));
+    };
+    let pre = inner
+        .linker
+        .instantiate_pre(&base_module)
+        .map_err(wasm_err)?;
+    let store = rt.snapshot_store(&mounts, &spec.main_module, sink)?;
+    let mut session = {
+        let mut store = store;
+        let instance = pre.instantiate(&mut store).map_err(wasm_err)?;
+        Session::new(store, instance).map_err(SnapshotError::Guest)?
+    };
+    let before = session.memory.data(&session.store).to_vec();
+    let (reply, _) = session
+        .invoke(
+            &json!({"v": 1, "kind": "load_main", "module": spec.main_module}),
+            &[],
+        )
+        .map_err(map_invoke)?;
+    let status = reply.get("result").cloned().unwrap_or(Value::Null);
+    if let Some(e) = status_error(&status, &mounts.python_modules) {
+        return Err(e);
+    }
+    let layer = Layer::capture(&before, &mut session, status.to_string());
+    drop(session);
+    layer.save(&paths.layer)?;
+    let stats = stats(false, base_built, started, &status, layer.delta_bytes());
+    complete_layered(
+        rt,
+        spec,
+        &mounts,
+        &paths,
+        pre,
+        base_module,
+        layer,
+        status,
+        stats,
+        take(&log),
+        finish,
+    )
+}
+
+fn take(log: &Arc<Mutex<Vec<crate::LogLine>>>) -> Vec<crate::LogLine> {
+    std::mem::take(&mut *log.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+fn stats(
+    cache_hit: bool,
+    base_built: bool,
+    started: Instant,
+    status: &Value,
+    delta_bytes: usize,
+) -> SnapshotStats {
+    SnapshotStats {
+        cache_hit,
+        base_built,
+        build_time: started.elapsed(),
+        startup_ms: status
+            .get("startup_ms")
+            .and_then(Value::as_f64)
+            .unwrap_or(0.0),
+        delta_bytes,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn snapshot(
+    rt: &Runtime,
+    mounts: &Mounts,
+    spec: &SnapshotSpec,
+    restore: Restore,
+    status: &Value,
+    stats: SnapshotStats,
+    build_log: Vec<crate::LogLine>,
+    pending: bool,
+) -> Snapshot {
+    Snapshot {
+        inner: Arc::new(SnapInner {
+            rt: rt.clone(),
+            mounts: mounts.clone(),
+            main_module: spec.main_module.clone(),
+            entrypoints: status.get("entrypoints").cloned().unwrap_or(Value::Null),
+            stats,
+            build_log,
+            state: Mutex::new(RestoreState {
+                restore,
+                pending,
+                error: None,
+            }),
+            changed: Condvar::new(),
+        }),
+    }
+}
+
+/// Returns the layered snapshot and starts the full build (or, when
+/// `spec.layered` is false, does the full build first and returns that).
+#[allow(clippy::too_many_arguments)]
+fn complete_layered(
+    rt: &Runtime,
+    spec: &SnapshotSpec,
+    mounts: &Mounts,
+    paths: &Paths,
+    pre: wasmtime::InstancePre<crate::host::HostState>,
+    base_module: Module,
+    layer: Layer,
+    status: Value,
+    stats: SnapshotStats,
+    log: Vec<crate::LogLine>,
+    finish: impl Fn(Restore, &Value, SnapshotStats, Vec<crate::LogLine>, bool) -> Snapshot,
+) -> Result<Snapshot, SnapshotError> {
+    let layer = Arc::new(layer);
+    let job = FullJob {
+        rt: rt.clone(),
+        mounts: mounts.clone(),
+        main: spec.main_module.clone(),
+        base_wasm: paths.base_wasm.clone(),
+        base_module,
+        layer: layer.clone(),
+        out: paths.full.clone(),
+        out_meta: paths.full_meta.clone(),
+        status: status.clone(),
+    };
+    if !spec.layered {
+        let pre = job.run()?;
+        return Ok(finish(Restore::Full(pre), &status, stats, log, false));
+    }
+    let snap = finish(Restore::Layered { pre, layer }, &status, stats, log, true);
+    let weak = Arc::downgrade(&snap.inner);
+    std::thread::Builder::new()
+        .name("pywrangler-snapshot".into())
+        .spawn(move || {
+            let result = job.run();
+            if let Some(inner) = weak.upgrade() {
+                let mut st = inner.state.lock().unwrap_or_else(|e| e.into_inner());
+                match result {
+                    Ok(pre) => st.restore = Restore::Full(pre),
+                    Err(e) => st.error = Some(e.to_string()),
+                }
+                st.pending = false;
+                inner.changed.notify_all();
+            }
+        })
+        .map_err(|e| SnapshotError::Guest(format!("could not start the background build: {e}")))?;
+    Ok(snap)
+}
+
+/// Turns base + layer into a full wizer snapshot `.cwasm`.
+struct FullJob {
+    rt: Runtime,
+    mounts: Mounts,
+    main: String,
+    base_wasm: PathBuf,
+    base_module: Module,
+    layer: Arc<Layer>,
+    out: PathBuf,
+    out_meta: PathBuf,
+    status: Value,
+}
+
+impl FullJob {
+    fn run(&self) -> Result<wasmtime::InstancePre<crate::host::HostState>, SnapshotError> {
+        let inner = &self.rt.inner;
+        let wasm = std::fs::read(&self.base_wasm).map_err(|source| RuntimeError::Io {
+            action: "reading",
+            path: self.base_wasm.clone(),
+            source,
+        })?;
+        let wizer = Wizer::new();
+        let (cx, _) = wizer.instrument(&wasm).map_err(wasm_err)?;
+        let (sink, _) = collecting_sink();
+        let mut store = self.rt.snapshot_store(&self.mounts, &self.main, sink)?;
+        let instance = inner
+            .linker
+            .instantiate(&mut store, &self.base_module)
+            .map_err(wasm_err)?;
+        let mut session = Session::new(store, instance).map_err(SnapshotError::Guest)?;
+        self.layer.apply(&mut session).map_err(wasm_err)?;
+        let instance = session.instance;
+        let snapshot = block_on(wizer.snapshot(
+            &cx,
+            &mut LiveInstance {
+                store: &mut session.store,
+                instance,
+            },
+        ))
+        .map_err(wasm_err)?;
+        drop(session);
+        let module = precompile(inner, &snapshot, &self.out)?;
+        write_atomic(
+            &self.out_meta,
+            meta_json(&self.status).to_string().as_bytes(),
+        )?;
+        inner.linker.instantiate_pre(&module).map_err(wasm_err)
+    }
+}
+
+/// Compiles `wasm`, writes the `.cwasm` atomically and maps it back.
+fn precompile(inner: &Inner, wasm: &[u8], path: &Path) -> Result<Module, SnapshotError> {
+    let bytes = inner.engine.precompile_module(wasm).map_err(wasm_err)?;
+    write_atomic(path, &bytes)?;
+    Ok(inner.load_module(path)?)
+}
+
+/// Instruments the guest, loading its compiled form from the runtime cache.
+fn instrumented_guest(inner: &Inner) -> Result<(Vec<u8>, Module), SnapshotError> {
+    let wasm = std::fs::read(&inner.guest.wasm).map_err(|source| RuntimeError::Io {
+        action: "reading",
+        path: inner.guest.wasm.clone(),
+        source,
+    })?;
+    let path = inner.cache_root.join(format!(
+        "guest-{}-{}.instr.cwasm",
+        crate::RUNTIME_VERSION,
+        inner.guest_hash()?
+    ));
+    let (_, instrumented) = Wizer::new().instrument(&wasm).map_err(wasm_err)?;
+    let module = if path.is_file() {
+        inner.load_module(&path)?
+    } else {
+        precompile(inner, &instrumented, &path)?
+    };
+    Ok((wasm, module))
+}
+
+/// Runs `_initialize` + `wizer-initialize` on the instrumented guest.
+fn init_guest(
+    rt: &Runtime,
+    module: &Module,
+    mounts: &Mounts,
+    main: &str,
+    sink: crate::LogSink,
+) -> Result<(Session, Value), SnapshotError> {
+    let inner = &rt.inner;
+    let mut store = rt.snapshot_store(mounts, main, sink)?;
+    let instance = inner
+        .linker
+        .instantiate(&mut store, module)
+        .map_err(wasm_err)?;
+    let mut session = Session::new(store, instance).map_err(SnapshotError::Guest)?;
+    if session
+        .instance
+        .get_func(&mut session.store, "_initialize")
+        .is_some()
+    {
+        session.call_void("_initialize").map_err(map_invoke)?;
+    }
+    session.call_void("wizer-initialize").map_err(map_invoke)?;
+    let status = session.init_status().map_err(map_invoke)?;
+    Ok((session, status))
+}
+
+fn wizer_snapshot(wasm: &[u8], session: &mut Session) -> Result<Vec<u8>, SnapshotError> {
+    let wizer = Wizer::new();
+    let (cx, _) = wizer.instrument(wasm).map_err(wasm_err)?;
+    let instance = session.instance;
+    block_on(wizer.snapshot(
+        &cx,
+        &mut LiveInstance {
+            store: &mut session.store,
+            instance,
+        },
+    ))
+    .map_err(wasm_err)
+}
+
+/// The base layer: CPython initialised without a main module, with the
+/// dependencies preloaded. `None` when the guest does not support layering.
+fn ensure_base(
+    rt: &Runtime,
+    mounts: &Mounts,
+    preload: &[String],
+    paths: &Paths,
+    sink: crate::LogSink,
+) -> Result<(Option<Module>, bool), SnapshotError> {
+    let inner = &rt.inner;
+    if let Ok(meta) = std::fs::read(&paths.base_meta) {
+        let layering = serde_json::from_slice::<Value>(&meta)
+            .ok()
+            .and_then(|m| m["layering"].as_bool())
+            .unwrap_or(false);
+        if !layering {
+            return Ok((None, false));
+        }
+        if paths.base_instr.is_file() && paths.base_wasm.is_file() {
+            return Ok((Some(inner.load_module(&paths.base_instr)?), false));
+        }
+    }
+    let (wasm, module) = instrumented_guest(inner)?;
+    let (mut session, status) = init_guest(rt, &module, mounts, "", sink)?;
+    // Layering needs the guest's base mode (`"base": true`, docs/runtime.md).
+    let layering = status.get("ok").and_then(Value::as_bool) == Some(true)
+        && status.get("base").and_then(Value::as_bool) == Some(true);
+    let mut preloaded = Value::Null;
+    if layering && !preload.is_empty() {
+        // A failed preload only costs speed: the main import retries it.
+        if let Ok((reply, _)) =
+            session.invoke(&json!({"v": 1, "kind": "preload", "modules": preload}), &[])
+        {
+            preloaded = reply.get("result").cloned().unwrap_or(Value::Null);
+        }
+    }
+    let meta = json!({"v": 1, "layering": layering, "status": status, "preload": preloaded});
+    if !layering {
+        write_atomic(&paths.base_meta, meta.to_string().as_bytes())?;
+        return Ok((None, true));
+    }
+    let base = wizer_snapshot(&wasm, &mut session)?;
+    drop(session);
+    write_atomic(&paths.base_wasm, &base)?;
+    let (_, instrumented) = Wizer::new().instrument(&base).map_err(wasm_err)?;
+    let module = precompile(inner, &instrumented, &paths.base_instr)?;
+    write_atomic(&paths.base_meta, meta.to_string().as_bytes())?;
+    Ok((Some(module), true))
+}
+
+/// One wizer run that imports the main module directly (no layering).
+fn direct_full(
+    rt: &Runtime,
+    mounts: &Mounts,
+    main: &str,
+    sink: crate::LogSink,
+) -> Result<(Vec<u8>, Value), SnapshotError> {
+    let (wasm, module) = instrumented_guest(&rt.inner)?;
+    let (mut session, status) = init_guest(rt, &module, mounts, main, sink)?;
+    if let Some(e) = status_error(&status, &mounts.python_modules) {
+        return Err(e);
+    }
+    let snapshot = wizer_snapshot(&wasm, &mut session)?;
+    Ok((snapshot, status))
+}

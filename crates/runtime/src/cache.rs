@@ -1,0 +1,139 @@
+//! Content hashes for cache keys and atomic writes into the cache.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use sha2::{Digest, Sha256};
+
+use crate::error::RuntimeError;
+use crate::guest::hex;
+
+/// Directories never hashed (and never worth snapshotting).
+pub(crate) const SKIP_DIRS: &[&str] = &[
+    "__pycache__",
+    ".git",
+    ".venv",
+    "venv",
+    "node_modules",
+    "python_modules",
+    ".wrangler",
+    "target",
+    ".mypy_cache",
+    ".pytest_cache",
+];
+
+fn io<'a>(
+    action: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> RuntimeError + 'a {
+    move |source| RuntimeError::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// SHA-256 of a file's contents (first 32 hex digits).
+pub(crate) fn hash_file(path: &Path) -> Result<String, RuntimeError> {
+    let mut f = std::fs::File::open(path).map_err(io("reading", path))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).map_err(io("reading", path))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex(&h.finalize()[..16]))
+}
+
+/// Hash of a directory tree: every file's relative path plus either its
+/// contents (`contents`) or its size and mtime (cheap, for big dep trees).
+/// `.pyc` files and [`SKIP_DIRS`] (plus `extra_skip`) are ignored.
+pub(crate) fn hash_tree(
+    root: &Path,
+    contents: bool,
+    extra_skip: &[&str],
+) -> Result<String, RuntimeError> {
+    let mut files = Vec::new();
+    walk(root, root, extra_skip, &mut files)?;
+    files.sort();
+    let mut h = Sha256::new();
+    for rel in files {
+        let path = root.join(&rel);
+        h.update(rel.to_string_lossy().as_bytes());
+        h.update([0]);
+        if contents {
+            let data = std::fs::read(&path).map_err(io("reading", &path))?;
+            h.update((data.len() as u64).to_le_bytes());
+            h.update(&data);
+        } else {
+            let meta = std::fs::metadata(&path).map_err(io("reading", &path))?;
+            let mtime = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
+            h.update(meta.len().to_le_bytes());
+            h.update(mtime.to_le_bytes());
+        }
+    }
+    Ok(hex(&h.finalize()[..16]))
+}
+
+fn walk(
+    root: &Path,
+    dir: &Path,
+    extra_skip: &[&str],
+    out: &mut Vec<PathBuf>,
+) -> Result<(), RuntimeError> {
+    let entries = std::fs::read_dir(dir).map_err(io("listing", dir))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let path = entry.path();
+        let Ok(ft) = entry.file_type() else { continue };
+        if ft.is_dir() || (ft.is_symlink() && path.is_dir()) {
+            if SKIP_DIRS.contains(&name.as_ref()) || extra_skip.contains(&name.as_ref()) {
+                continue;
+            }
+            walk(root, &path, extra_skip, out)?;
+        } else if !name.ends_with(".pyc")
+            && let Ok(rel) = path.strip_prefix(root)
+        {
+            out.push(rel.to_path_buf());
+        }
+    }
+    Ok(())
+}
+
+/// Combines labelled parts into one cache key.
+pub(crate) fn key(parts: &[(&str, &str)]) -> String {
+    let mut h = Sha256::new();
+    for (k, v) in parts {
+        h.update(k.as_bytes());
+        h.update([0]);
+        h.update(v.as_bytes());
+        h.update([0]);
+    }
+    hex(&h.finalize()[..16])
+}
+
+/// Writes `data` to `path` through a temp file and a rename, so readers never
+/// see a partial file.
+pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<(), RuntimeError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
+    let mut tmp =
+        tempfile::NamedTempFile::new_in(dir).map_err(io("creating a temp file in", dir))?;
+    std::io::Write::write_all(&mut tmp, data).map_err(io("writing", path))?;
+    tmp.persist(path).map_err(|e| RuntimeError::Io {
+        action: "renaming into",
+        path: path.to_path_buf(),
+        source: e.error,
+    })?;
+    Ok(())
+}

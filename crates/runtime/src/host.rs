@@ -1,0 +1,269 @@
+//! Per-store host state and the `pywrangler` imports (`host_call`,
+//! `host_result`) through which Python reaches bindings, fetch and logs.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use wasmtime::{Caller, Extern, Linker, ResourceLimiter};
+use wasmtime_wasi::p1::WasiP1Ctx;
+
+use crate::envelope;
+use crate::logs::{LineWriter, LogStream};
+
+/// Implements the bindings (KV, D1, R2, DOs, queues, services) and outbound
+/// `fetch` for an instance. Every guest `host_call` except `log` lands here;
+/// the `op` table is in `docs/runtime-abi.md`.
+pub trait HostHandler: Send + Sync {
+    /// Handles one call: `header` is `{"v":1,"op":…,"binding":…,"args":{…}}`,
+    /// `body` the raw bytes that travelled with it.
+    fn call(&self, header: Value, body: Vec<u8>) -> HostReply;
+}
+
+/// The answer to a host call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HostReply {
+    /// Success: a JSON value plus optional raw bytes.
+    Ok {
+        /// The reply's `value`.
+        value: Value,
+        /// Raw bytes (KV values, R2 bodies, fetch responses).
+        body: Vec<u8>,
+    },
+    /// Failure, raised in Python as an exception of this type and message.
+    Err {
+        /// Exception type name.
+        r#type: String,
+        /// Exception message.
+        message: String,
+    },
+}
+
+impl HostReply {
+    /// A successful reply without a body.
+    pub fn ok(value: Value) -> Self {
+        HostReply::Ok {
+            value,
+            body: Vec::new(),
+        }
+    }
+
+    /// A successful reply with raw bytes.
+    pub fn ok_with_body(value: Value, body: Vec<u8>) -> Self {
+        HostReply::Ok { value, body }
+    }
+
+    /// A failed reply.
+    pub fn error(r#type: impl Into<String>, message: impl Into<String>) -> Self {
+        HostReply::Err {
+            r#type: r#type.into(),
+            message: message.into(),
+        }
+    }
+
+    fn into_envelope(self) -> Vec<u8> {
+        match self {
+            HostReply::Ok { value, body } => {
+                envelope::encode(&json!({"v": 1, "ok": true, "value": value}), &body)
+            }
+            HostReply::Err { r#type, message } => envelope::encode(
+                &json!({"v": 1, "ok": false, "error": {"type": r#type, "message": message}}),
+                &[],
+            ),
+        }
+    }
+}
+
+/// What the store is doing: taking a snapshot (I/O refused) or serving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Snapshot,
+    Serving,
+}
+
+/// Memory cap for one store; remembers that it was hit so the trap can be
+/// reported as [`crate::InvokeError::MemoryLimit`].
+pub(crate) struct MemoryCap {
+    pub(crate) limit: usize,
+    pub(crate) hit: bool,
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.limit {
+            self.hit = true;
+            wasmtime::bail!("memory limit of {} MiB exceeded", self.limit >> 20);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 1_000_000)
+    }
+}
+
+/// CPU/wall accounting for the running event, checked on every epoch tick.
+pub(crate) struct Deadline {
+    pub(crate) started: Instant,
+    pub(crate) host_time: Duration,
+    pub(crate) cpu_limit: Duration,
+    pub(crate) wall_limit: Duration,
+    pub(crate) exceeded: Option<(&'static str, Duration)>,
+}
+
+impl Deadline {
+    pub(crate) fn new(cpu_limit: Duration, wall_limit: Duration) -> Self {
+        Deadline {
+            started: Instant::now(),
+            host_time: Duration::ZERO,
+            cpu_limit,
+            wall_limit,
+            exceeded: None,
+        }
+    }
+
+    pub(crate) fn restart(&mut self) {
+        self.started = Instant::now();
+        self.host_time = Duration::ZERO;
+        self.exceeded = None;
+    }
+
+    /// Guest time is wall time minus time spent in host calls.
+    pub(crate) fn check(&mut self) -> bool {
+        let wall = self.started.elapsed();
+        if wall > self.wall_limit {
+            self.exceeded = Some(("wall-clock", self.wall_limit));
+        } else if wall.saturating_sub(self.host_time) > self.cpu_limit {
+            self.exceeded = Some(("CPU", self.cpu_limit));
+        }
+        self.exceeded.is_none()
+    }
+}
+
+/// Everything a store carries.
+pub(crate) struct HostState {
+    pub(crate) wasi: WasiP1Ctx,
+    pub(crate) memory: MemoryCap,
+    pub(crate) deadline: Deadline,
+    pub(crate) phase: Phase,
+    pub(crate) handler: Option<Arc<dyn HostHandler>>,
+    pub(crate) stdout: LineWriter,
+    pub(crate) stderr: LineWriter,
+    pub(crate) pending_reply: Vec<u8>,
+    /// The private `/tmp`, removed when the store is dropped.
+    pub(crate) _tmp: Option<tempfile::TempDir>,
+}
+
+impl HostState {
+    pub(crate) fn flush_logs(&self) {
+        self.stdout.flush_partial();
+        self.stderr.flush_partial();
+    }
+
+    fn dispatch(&mut self, request: &[u8]) -> Vec<u8> {
+        let (header, body) = match envelope::decode(request) {
+            Ok(parts) => parts,
+            Err(e) => {
+                return HostReply::error("RuntimeError", format!("bad host call: {e}"))
+                    .into_envelope();
+            }
+        };
+        let op = header
+            .get("op")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        if op == "log" {
+            let args = header.get("args").cloned().unwrap_or(Value::Null);
+            let level = args
+                .get("level")
+                .and_then(Value::as_str)
+                .unwrap_or("log")
+                .to_string();
+            let message = args
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            self.flush_logs();
+            let sink = self.stdout.sink();
+            for line in message.split('\n') {
+                sink(crate::LogLine {
+                    stream: LogStream::Console(level.clone()),
+                    text: line.to_string(),
+                });
+            }
+            return HostReply::ok(Value::Null).into_envelope();
+        }
+        if self.phase == Phase::Snapshot {
+            return HostReply::error(
+                "RuntimeError",
+                "Disallowed operation called within global scope",
+            )
+            .into_envelope();
+        }
+        let Some(handler) = self.handler.clone() else {
+            return HostReply::error("RuntimeError", format!("no host handler for `{op}`"))
+                .into_envelope();
+        };
+        let started = Instant::now();
+        let reply = handler.call(header, body);
+        self.deadline.host_time += started.elapsed();
+        reply.into_envelope()
+    }
+}
+
+fn guest_memory(caller: &mut Caller<'_, HostState>) -> wasmtime::Result<wasmtime::Memory> {
+    match caller.get_export("memory") {
+        Some(Extern::Memory(m)) => Ok(m),
+        _ => wasmtime::bail!("guest has no exported `memory`"),
+    }
+}
+
+/// Adds WASI preview 1 and the `pywrangler` imports to `linker`.
+pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    wasmtime_wasi::p1::add_to_linker_sync(linker, |s: &mut HostState| &mut s.wasi)?;
+    linker.func_wrap(
+        "pywrangler",
+        "host_call",
+        |mut caller: Caller<'_, HostState>, ptr: i32, len: i32| -> wasmtime::Result<i32> {
+            let memory = guest_memory(&mut caller)?;
+            let (ptr, len) = (ptr as u32 as usize, len as u32 as usize);
+            let request = memory
+                .data(&caller)
+                .get(ptr..ptr.saturating_add(len))
+                .ok_or_else(|| {
+                    wasmtime::format_err!("host_call: range {ptr}+{len} is outside guest memory")
+                })?
+                .to_vec();
+            let reply = caller.data_mut().dispatch(&request);
+            let len = i32::try_from(reply.len())?;
+            caller.data_mut().pending_reply = reply;
+            Ok(len)
+        },
+    )?;
+    linker.func_wrap(
+        "pywrangler",
+        "host_result",
+        |mut caller: Caller<'_, HostState>, dst: i32| -> wasmtime::Result<()> {
+            let memory = guest_memory(&mut caller)?;
+            let reply = std::mem::take(&mut caller.data_mut().pending_reply);
+            memory
+                .write(&mut caller, dst as u32 as usize, &reply)
+                .map_err(|_| {
+                    wasmtime::format_err!("host_result: destination {dst} is outside guest memory")
+                })?;
+            Ok(())
+        },
+    )?;
+    Ok(())
+}

@@ -1,0 +1,467 @@
+//! The real guest (WASI CPython + the shim packages) end to end: the issue's
+//! test list. Needs the guest from `scripts/build-guest`
+//! (`PYWRANGLER_GUEST_DIR`, or the dir baked in at build time); fails with a
+//! clear message without it. `uv` installs pure-Python packages from PyPI.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use pywrangler_runtime::{
+    InvokeError, Request, Runtime, RuntimeConfig, Snapshot, SnapshotError, SnapshotSpec,
+};
+use support::*;
+
+fn runtime() -> Runtime {
+    let shim_dir = std::env::var_os("PYWRANGLER_SHIM_DIR").map(PathBuf::from);
+    match Runtime::new(RuntimeConfig {
+        shim_dir,
+        ..RuntimeConfig::default()
+    }) {
+        Ok(rt) => rt,
+        Err(e) => panic!("these tests need the Python guest: {e}"),
+    }
+}
+
+fn snapshot(
+    rt: &Runtime,
+    p: &Path,
+    python_modules: Option<&Path>,
+) -> Result<Snapshot, SnapshotError> {
+    let mut spec = SnapshotSpec::new(p.join("src"), "entry", p.join(".wrangler/cache"));
+    spec.python_modules = python_modules.map(Path::to_path_buf);
+    rt.build_snapshot(&spec)
+}
+
+fn worker(src: &str) -> (Runtime, tempfile::TempDir, Snapshot) {
+    let rt = runtime();
+    let p = project(&[("src/entry.py", src)]);
+    let snap = match snapshot(&rt, p.path(), None) {
+        Ok(s) => s,
+        Err(e) => panic!("snapshot failed: {e}"),
+    };
+    (rt, p, snap)
+}
+
+fn body(r: &pywrangler_runtime::Response) -> String {
+    String::from_utf8_lossy(&r.body).into_owned()
+}
+
+/// `uv pip install --target` into a cached dir, once per package set.
+fn python_modules(packages: &[&str]) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("pm-{}", packages.join("-")));
+    if dir.join(".done").exists() {
+        return dir;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let uv = which_uv();
+    let out = std::process::Command::new(&uv[0])
+        .args(&uv[1..])
+        .args([
+            "pip",
+            "install",
+            "--quiet",
+            "--python-version",
+            "3.13",
+            "--target",
+        ])
+        .arg(&dir)
+        .args(packages)
+        .output()
+        .expect("run uv");
+    assert!(
+        out.status.success(),
+        "uv pip install {packages:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(dir.join(".done"), "").expect("marker");
+    dir
+}
+
+fn which_uv() -> Vec<String> {
+    let ok = |cmd: &[&str]| {
+        std::process::Command::new(cmd[0])
+            .args(&cmd[1..])
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if ok(&["uv"]) {
+        return vec!["uv".into()];
+    }
+    assert!(
+        ok(&["python3", "-m", "uv"]),
+        "uv is needed for this test (python3 -m pip install uv)"
+    );
+    vec!["python3".into(), "-m".into(), "uv".into()]
+}
+
+const HELLO: &str = r#"
+from workers import WorkerEntrypoint, Response
+
+class Default(WorkerEntrypoint):
+    async def fetch(self, request):
+        return Response("Hello world")
+"#;
+
+#[test]
+fn hello() {
+    let (_rt, _p, snap) = worker(HELLO);
+    let (opts, _, _) = options();
+    let mut inst = snap.instantiate(opts).expect("instance");
+    let r = inst
+        .fetch(Request::get("http://localhost/"))
+        .expect("fetch");
+    assert_eq!((r.status, body(&r).as_str()), (200, "Hello world"));
+    // Instance reuse.
+    assert_eq!(
+        body(
+            &inst
+                .fetch(Request::get("http://localhost/again"))
+                .expect("fetch")
+        ),
+        "Hello world"
+    );
+}
+
+#[test]
+fn json_binary_and_repeated_headers() {
+    let (_rt, _p, snap) = worker(
+        r#"
+from workers import WorkerEntrypoint, Response, Headers
+
+class Default(WorkerEntrypoint):
+    async def fetch(self, request):
+        path = request.url.split("/", 3)[-1]
+        if path == "json":
+            data = await request.json()
+            return Response.json({"got": data, "method": request.method})
+        if path == "bin":
+            raw = await request.bytes()
+            return Response(bytes(reversed(raw)), headers={"content-type": "application/octet-stream"})
+        h = Headers()
+        h.append("set-cookie", "a=1")
+        h.append("set-cookie", "b=2")
+        h.append("x-seen", ",".join(request.headers.get_all("x-multi") or []))
+        return Response("ok", headers=h)
+"#,
+    );
+    let (opts, _, _) = options();
+    let mut inst = snap.instantiate(opts).expect("instance");
+    let req = Request {
+        method: "POST".into(),
+        url: "http://h/json".into(),
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: br#"{"a": [1, 2, "three"]}"#.to_vec(),
+        ..Request::get("")
+    };
+    let r = inst.fetch(req).expect("json");
+    let v: serde_json::Value = serde_json::from_slice(&r.body).expect("json body");
+    assert_eq!(
+        v,
+        serde_json::json!({"got": {"a": [1, 2, "three"]}, "method": "POST"})
+    );
+
+    let raw: Vec<u8> = (0..=255u8).cycle().take(100_000).collect();
+    let req = Request {
+        method: "POST".into(),
+        url: "http://h/bin".into(),
+        body: raw.clone(),
+        ..Request::get("")
+    };
+    let r = inst.fetch(req).expect("bin");
+    assert_eq!(r.body, raw.iter().rev().copied().collect::<Vec<u8>>());
+
+    let req = Request {
+        headers: vec![
+            ("x-multi".into(), "one".into()),
+            ("x-multi".into(), "two".into()),
+        ],
+        ..Request::get("http://h/headers")
+    };
+    let r = inst.fetch(req).expect("headers");
+    let cookies: Vec<_> = r
+        .headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(cookies, ["a=1", "b=2"]);
+    assert!(
+        r.headers
+            .iter()
+            .any(|(k, v)| k == "x-seen" && v == "one,two"),
+        "{:?}",
+        r.headers
+    );
+}
+
+#[test]
+fn exception_carries_traceback_and_instance_survives() {
+    let (_rt, _p, snap) = worker(
+        r#"
+from workers import WorkerEntrypoint, Response
+
+def explode():
+    return 1 / 0
+
+class Default(WorkerEntrypoint):
+    async def fetch(self, request):
+        if request.url.endswith("/boom"):
+            explode()
+        return Response("fine")
+"#,
+    );
+    let (opts, _, _) = options();
+    let mut inst = snap.instantiate(opts).expect("instance");
+    match inst.fetch(Request::get("http://h/boom")) {
+        Err(InvokeError::Python(e)) => {
+            assert_eq!(e.r#type, "ZeroDivisionError");
+            assert!(
+                e.traceback.contains("explode") && e.traceback.contains("entry.py"),
+                "{}",
+                e.traceback
+            );
+        }
+        other => panic!("expected ZeroDivisionError, got {other:?}"),
+    }
+    assert_eq!(
+        body(&inst.fetch(Request::get("http://h/")).expect("fetch")),
+        "fine"
+    );
+}
+
+#[test]
+fn entropy_at_top_level_is_refused() {
+    let rt = runtime();
+    let p = project(&[("src/entry.py", "import random\nX = random.random()\n")]);
+    match snapshot(&rt, p.path(), None) {
+        Err(SnapshotError::Python(e)) => {
+            let text = format!("{}: {}", e.r#type, e.message);
+            assert!(
+                text.contains("random") && text.contains("handler"),
+                "{text}"
+            );
+        }
+        other => panic!("expected the entropy error, got {:?}", other.err()),
+    }
+}
+
+#[test]
+fn restores_get_distinct_random_streams() {
+    let (_rt, _p, snap) = worker(
+        r#"
+import random
+from workers import WorkerEntrypoint, Response
+
+class Default(WorkerEntrypoint):
+    async def fetch(self, request):
+        return Response(repr(random.random()))
+"#,
+    );
+    let (opts, _, _) = options();
+    let a = body(
+        &snap
+            .instantiate(opts.clone())
+            .expect("a")
+            .fetch(Request::get("http://h/"))
+            .expect("fetch"),
+    );
+    let b = body(
+        &snap
+            .instantiate(opts)
+            .expect("b")
+            .fetch(Request::get("http://h/"))
+            .expect("fetch"),
+    );
+    assert_ne!(a, b);
+}
+
+#[test]
+fn infinite_loop_is_interrupted_and_memory_is_capped() {
+    let (_rt, _p, snap) = worker(
+        r#"
+from workers import WorkerEntrypoint, Response
+
+class Default(WorkerEntrypoint):
+    async def fetch(self, request):
+        if request.url.endswith("/loop"):
+            while True:
+                pass
+        if request.url.endswith("/bomb"):
+            hog = []
+            while True:
+                hog.append(bytearray(16 * 1024 * 1024))
+        return Response("alive")
+"#,
+    );
+    let (mut opts, _, _) = options();
+    opts.cpu_limit = Duration::from_millis(300);
+    opts.memory_limit = 128 << 20;
+    let mut inst = snap.instantiate(opts.clone()).expect("instance");
+    let err = inst.fetch(Request::get("http://h/loop")).expect_err("loop");
+    assert!(matches!(err, InvokeError::Timeout { .. }), "{err:?}");
+    let mut next = snap.instantiate(opts.clone()).expect("next instance");
+    assert_eq!(
+        body(&next.fetch(Request::get("http://h/")).expect("fetch")),
+        "alive"
+    );
+    let err = next.fetch(Request::get("http://h/bomb")).expect_err("bomb");
+    assert!(matches!(err, InvokeError::MemoryLimit(128)), "{err:?}");
+    assert!(err.is_fatal());
+}
+
+#[test]
+fn host_files_are_not_reachable() {
+    let (_rt, _p, snap) = worker(
+        r#"
+from workers import WorkerEntrypoint, Response
+
+class Default(WorkerEntrypoint):
+    async def fetch(self, request):
+        out = []
+        for path in ("/etc/passwd", "../../etc/passwd", "/app/src/../../../etc/passwd"):
+            try:
+                with open(path) as f:
+                    out.append("READ " + f.read(20))
+            except OSError as e:
+                out.append(type(e).__name__)
+        with open("/tmp/scratch.txt", "w") as f:
+            f.write("ok")
+        try:
+            open("/app/src/new.py", "w")
+            out.append("WROTE SRC")
+        except OSError as e:
+            out.append(type(e).__name__)
+        return Response(" ".join(out))
+"#,
+    );
+    let (opts, _, _) = options();
+    let r = snap
+        .instantiate(opts)
+        .expect("instance")
+        .fetch(Request::get("http://h/"))
+        .expect("fetch");
+    let text = body(&r);
+    assert!(!text.contains("READ") && !text.contains("WROTE"), "{text}");
+}
+
+#[test]
+fn legacy_on_fetch() {
+    let (_rt, _p, snap) = worker(
+        r#"
+from workers import Response
+
+async def on_fetch(request, env):
+    return Response("legacy " + request.method)
+"#,
+    );
+    let (opts, _, _) = options();
+    let r = snap
+        .instantiate(opts)
+        .expect("instance")
+        .fetch(Request::get("http://h/"))
+        .expect("fetch");
+    assert_eq!(body(&r), "legacy GET");
+}
+
+#[test]
+fn starlette_through_asgi() {
+    let rt = runtime();
+    let pm = python_modules(&["starlette"]);
+    let p = project(&[(
+        "src/entry.py",
+        r#"
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Route
+from workers import WorkerEntrypoint
+import asgi
+
+async def home(request):
+    return JSONResponse({"hello": "starlette", "q": request.query_params.get("q")})
+
+async def echo(request):
+    return PlainTextResponse((await request.body()).decode().upper())
+
+app = Starlette(routes=[Route("/", home), Route("/echo", echo, methods=["POST"])])
+
+class Default(WorkerEntrypoint):
+    async def fetch(self, request):
+        return await asgi.fetch(app, request, self.env)
+"#,
+    )]);
+    let snap = snapshot(&rt, p.path(), Some(&pm)).unwrap_or_else(|e| panic!("snapshot: {e}"));
+    let (opts, _, _) = options();
+    let mut inst = snap.instantiate(opts).expect("instance");
+    let r = inst.fetch(Request::get("http://h/?q=1")).expect("fetch");
+    assert_eq!(r.status, 200);
+    let v: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+    assert_eq!(v, serde_json::json!({"hello": "starlette", "q": "1"}));
+    let r = inst
+        .fetch(Request {
+            method: "POST".into(),
+            url: "http://h/echo".into(),
+            body: b"shout".to_vec(),
+            ..Request::get("")
+        })
+        .expect("fetch");
+    assert_eq!(body(&r), "SHOUT");
+}
+
+#[test]
+fn several_pure_python_packages() {
+    let rt = runtime();
+    let pm = python_modules(&["jinja2", "idna", "six", "attrs"]);
+    let p = project(&[(
+        "src/entry.py",
+        r#"
+import attrs, idna, jinja2, six
+from workers import WorkerEntrypoint, Response
+
+TEMPLATE = jinja2.Template("{{ who|upper }} {{ host }} {{ n }}")
+
+@attrs.define
+class Point:
+    x: int
+
+class Default(WorkerEntrypoint):
+    async def fetch(self, request):
+        text = TEMPLATE.render(who="<b>", host=idna.encode("bücher.example").decode(), n=Point(3).x)
+        return Response(text + " " + str(six.PY3))
+"#,
+    )]);
+    let snap = snapshot(&rt, p.path(), Some(&pm)).unwrap_or_else(|e| panic!("snapshot: {e}"));
+    let (opts, _, _) = options();
+    let r = snap
+        .instantiate(opts)
+        .expect("instance")
+        .fetch(Request::get("http://h/"))
+        .expect("fetch");
+    assert_eq!(body(&r), "<B> xn--bcher-kva.example 3 True");
+}
+
+#[test]
+fn native_code_is_reported_by_package() {
+    let rt = runtime();
+    let p = project(&[
+        ("src/entry.py", "import fastthing\n"),
+        (
+            "python_modules/fastthing/__init__.py",
+            "from ._core import speed\n",
+        ),
+        (
+            "python_modules/fastthing/_core.cpython-313-wasm32-emscripten.so",
+            "\0asm",
+        ),
+    ]);
+    let pm = p.path().join("python_modules");
+    match snapshot(&rt, p.path(), Some(&pm)) {
+        Err(e @ SnapshotError::NativeCode { .. }) => {
+            let msg = e.to_string();
+            assert!(msg.contains("package fastthing contains native code (_core.cpython-313-wasm32-emscripten.so) built for Pyodide; it cannot run in the local runtime (it will on Cloudflare)"), "{msg}");
+        }
+        other => panic!("expected the native-code error, got {:?}", other.err()),
+    }
+}

@@ -91,7 +91,9 @@ fn collect(root: &Path, dir: &Path, files: &mut Vec<String>) {
     for entry in entries.flatten() {
         let path = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name == "__pycache__" || name.starts_with('.') {
+        // `python/tests` holds the shim's host-Python tests, not guest code.
+        let host_tests = dir == root && name == "tests";
+        if name == "__pycache__" || name.starts_with('.') || host_tests {
             continue;
         }
         if path.is_dir() {

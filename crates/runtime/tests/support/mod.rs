@@ -23,7 +23,7 @@ pub fn mini_guest_dir() -> PathBuf {
             .and_then(|w| Ok(w.modified()? >= std::fs::metadata(&src)?.modified()?))
             .unwrap_or(false);
         if !fresh {
-            let out = Command::new("python3")
+            let out = Command::new(zig_python())
                 .args([
                     "-m",
                     "ziglang",
@@ -47,6 +47,31 @@ pub fn mini_guest_dir() -> PathBuf {
         dir
     })
     .clone()
+}
+
+/// A Python that has the `ziglang` package: `$PYWRANGLER_ZIG_PYTHON`, the
+/// venv `scripts/build-guest` made, or `python3`.
+fn zig_python() -> PathBuf {
+    let cache = std::env::var_os("PYWRANGLER_CACHE_DIR")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/pywrangler-rs"))
+        });
+    let candidates = std::env::var_os("PYWRANGLER_ZIG_PYTHON")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain(cache.map(|c| c.join("guest-work/venv/bin/python")))
+        .chain([PathBuf::from("python3")]);
+    for python in candidates {
+        let ok = Command::new(&python)
+            .args(["-c", "import ziglang"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if ok {
+            return python;
+        }
+    }
+    panic!("no Python with the ziglang package: run scripts/build-guest or `pip install ziglang`");
 }
 
 /// A runtime over the mini reactor with an empty shim dir.

@@ -32,3 +32,63 @@ pub fn proxy_to_wrangler(args: &[OsString]) -> anyhow::Result<Exit> {
         None => Exit::Failure,
     })
 }
+
+/// Why a captured child process did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum ChildError {
+    /// The program is not on `PATH`.
+    #[error("Command not found: {program}. Is it installed and in PATH?")]
+    NotFound { program: String },
+    /// The program exists but could not be started.
+    #[error("failed to start {program}: {source}")]
+    Spawn {
+        program: String,
+        source: std::io::Error,
+    },
+    /// The program ran and exited non-zero; `stderr` is its (trimmed) error output.
+    #[error("`{command}` failed ({status}){}", if stderr.is_empty() { String::new() } else { format!(": {stderr}") })]
+    Failed {
+        command: String,
+        status: String,
+        stderr: String,
+    },
+}
+
+/// Run `program args…` in `cwd` with no stdin, capturing its output; return stdout on success.
+///
+/// For short helper invocations (`git clone`, `git init`) whose output is only
+/// interesting when they fail: then stderr becomes the error message.
+pub fn run_captured(
+    program: &str,
+    args: &[&std::ffi::OsStr],
+    cwd: &std::path::Path,
+) -> Result<String, ChildError> {
+    let path = which::which(program).map_err(|_| ChildError::NotFound {
+        program: program.to_string(),
+    })?;
+    let command = std::iter::once(program.to_string())
+        .chain(args.iter().map(|a| a.to_string_lossy().into_owned()))
+        .collect::<Vec<_>>()
+        .join(" ");
+    crate::printer::verbose(format!("running: {command}"));
+    let output = Command::new(path)
+        .args(args)
+        .current_dir(cwd)
+        .stdin(std::process::Stdio::null())
+        // Never stop to ask for credentials: fail and report instead.
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .output()
+        .map_err(|source| ChildError::Spawn {
+            program: program.to_string(),
+            source,
+        })?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    } else {
+        Err(ChildError::Failed {
+            command,
+            status: output.status.to_string(),
+            stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        })
+    }
+}

@@ -6,6 +6,7 @@ mod commands;
 mod config;
 mod diagnostics;
 mod printer;
+mod scaffold;
 
 use clap::Parser;
 

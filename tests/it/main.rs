@@ -4,5 +4,5 @@
 mod support;
 
 mod cli;
-mod pyshim;
 mod init;
+mod pyshim;

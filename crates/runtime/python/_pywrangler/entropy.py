@@ -143,3 +143,14 @@ def lift(seed_hex):
 
 def is_on():
     return _on
+
+
+def suspend():
+    """Let entropy through temporarily (allow-listed imports during the snapshot)."""
+    global _on
+    _on = False
+
+
+def resume():
+    global _on
+    _on = True

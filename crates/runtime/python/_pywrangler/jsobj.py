@@ -24,7 +24,7 @@ class JsException(Exception):
         return self
 
 
-class JsDict(dict):
+class JsDict(dict, JsProxy):
     """A dict whose keys are also attributes (`result.meta.changes`), like the
     JsDict that `python_from_rpc` returns in production."""
 

@@ -11,7 +11,7 @@ import sys
 import time
 import traceback
 
-from . import entropy, envelope, loop, state
+from . import entropy, envelope, loop, patches, state
 from .jsobj import JsDict, from_json, to_json
 
 _status = None
@@ -49,6 +49,7 @@ def snapshot_init():
     state.in_global_scope = True
     loop.install_policy()
     entropy.turn_on()
+    patches.install()
     _install_missing_stdlib_stubs()
     main_name = os.environ.get("PW_MAIN_MODULE") or "entry"
     try:

@@ -41,6 +41,9 @@ def unload_runtime():
     ent = sys.modules.get("_pywrangler.entropy")
     if ent is not None:
         ent.uninstall()
+    pt = sys.modules.get("_pywrangler.patches")
+    if pt is not None:
+        pt.uninstall()
     lp = sys.modules.get("_pywrangler.loop")
     if lp is not None and lp._main_loop is not None and not lp._main_loop.is_closed():
         lp._main_loop.close()
@@ -250,6 +253,7 @@ class Guest:
             with open(path, "w") as f:
                 f.write(textwrap.dedent(src))
             self.user_modules.append(rel.split("/")[0].removesuffix(".py"))
+        _purge(self.user_modules)
         sys.path.insert(0, self.dir)
         os.environ["PW_MAIN_MODULE"] = main
         self.host = FakeHost(self)

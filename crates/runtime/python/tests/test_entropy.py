@@ -86,6 +86,21 @@ class EntropyTests(unittest.TestCase):
         self.assertNotEqual(values[0], values[1], "different seeds give different streams")
         self.assertEqual(values[0], values[2], "the seed fully determines random's stream")
 
+    def test_allow_listed_package_may_draw_entropy_at_import(self):
+        files = {
+            "fastapi/__init__.py": "",
+            "fastapi/telemetry.py": "import uuid\nSESSION = uuid.uuid4()\n",
+            "entry.py": "import fastapi.telemetry\nimport uuid\nfrom workers import WorkerEntrypoint\n",
+        }
+        g = self.load(files, configure=False)
+        self.assertTrue(g.status["ok"], g.status)
+        files["entry.py"] += "uuid.uuid4()\n"
+        g2 = Guest(files, configure=False)
+        try:
+            self.assertEqual(g2.status["error"]["message"], MSG.format("uuid.uuid4()"), "the guard is back on after the allowed import")
+        finally:
+            g2.close()
+
     def test_top_level_host_io_is_disallowed(self):
         g = self.load(
             """

@@ -103,6 +103,7 @@ static char *json_from_exception(const char *head, const char *tail, size_t *out
     if (exc != NULL) {
         type = Py_TYPE(exc)->tp_name;
         if ((msg_obj = PyObject_Str(exc)) != NULL) msg = PyUnicode_AsUTF8(msg_obj);
+        PyErr_Clear(); /* str() or UTF-8 encoding may fail (e.g. lone surrogates) */
         if ((tbmod = PyImport_ImportModule("traceback")) != NULL &&
             (lines = PyObject_CallMethod(tbmod, "format_exception", "O", exc)) != NULL &&
             (sep = PyUnicode_FromString("")) != NULL &&
@@ -195,11 +196,14 @@ PW_EXPORT("pw_init_status") const char *pw_init_status(int32_t *out_len) {
         PyObject *st = PyObject_HasAttrString(g_module, "init_status")
                            ? PyObject_CallMethod(g_module, "init_status", NULL)
                            : Py_NewRef(g_init_result);
-        if (st == Py_None) g_status = strdup("{\"ok\":true,\"entrypoints\":{},\"startup_ms\":0}");
-        else if (st != NULL) g_status = copy_out(st, &len);
+        if (st == Py_None) {
+            g_status = strdup("{\"ok\":true,\"entrypoints\":{},\"startup_ms\":0}");
+            len = g_status ? strlen(g_status) : 0;
+        } else if (st != NULL) {
+            g_status = copy_out(st, &len);
+        }
         if (g_status == NULL && PyErr_Occurred())
             g_status = json_from_exception(STATUS_HEAD, STATUS_TAIL, &len);
-        else if (g_status != NULL && st == Py_None) len = strlen(g_status);
         Py_XDECREF(st);
     }
     *out_len = g_status ? (int32_t)len : 0;

@@ -7,6 +7,7 @@ mod config;
 mod diagnostics;
 mod printer;
 mod scaffold;
+mod types_gen;
 
 use clap::Parser;
 

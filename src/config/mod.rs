@@ -8,6 +8,7 @@
 // The API is consumed by the commands as their issues land.
 #![allow(dead_code, unused_imports)]
 
+mod dev_vars;
 mod error;
 mod load;
 mod model;
@@ -17,6 +18,7 @@ mod source;
 
 use std::path::{Path, PathBuf};
 
+pub use dev_vars::{dev_vars_path, read_dev_vars};
 pub use error::{ConfigError, Location};
 pub use load::{INHERITED_KEYS, NOT_INHERITED_KEYS};
 pub use model::*;

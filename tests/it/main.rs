@@ -4,5 +4,7 @@
 mod support;
 
 mod cli;
+mod config;
 mod init;
 mod pyshim;
+mod types;

@@ -96,7 +96,7 @@ fn toml_syntax_error() {
         "name = \"x\"\nmain = \"src/entry.py\nflags = 1\n",
         &[],
         &[
-            "[TEMP]/wrangler.toml:2:8: invalid TOML:",
+            "[TEMP]/wrangler.toml:2:21: invalid TOML: invalid basic string",
             "hint: fix the syntax",
         ],
     );
@@ -170,7 +170,7 @@ fn d1_database_id_wrong_type() {
         &jsonc("  \"d1_databases\": [{ \"binding\": \"DB\", \"database_id\": 42 }]"),
         &[],
         &[
-            "[TEMP]/wrangler.jsonc:6:53: invalid `d1_databases[0].database_id`: invalid type: integer `42`, expected a string",
+            "[TEMP]/wrangler.jsonc:6:54: invalid `d1_databases[0].database_id`: invalid type: integer `42`, expected a string",
         ],
     );
 }
@@ -194,7 +194,7 @@ fn route_of_the_wrong_type() {
         &jsonc("  \"routes\": [\"a.com/*\", 7]"),
         &[],
         &[
-            "[TEMP]/wrangler.jsonc:6:26: invalid `routes[1]`: invalid type: integer `7`, expected a route pattern string or an object with `pattern`",
+            "[TEMP]/wrangler.jsonc:6:25: invalid `routes[1]`: invalid type: integer `7`, expected a route pattern string or an object with `pattern`",
         ],
     );
 }
@@ -205,7 +205,7 @@ fn queue_producer_missing_queue_in_toml() {
         "wrangler.toml",
         "main = \"src/entry.py\"\ncompatibility_date = \"2025-11-02\"\ncompatibility_flags = [\"python_workers\"]\n\n[[queues.producers]]\nbinding = \"Q\"\n",
         &[],
-        &["[TEMP]/wrangler.toml:6:1: invalid `queues.producers[0]`: missing field `queue`"],
+        &["[TEMP]/wrangler.toml:5:1: invalid `queues.producers[0]`: missing field `queue`"],
     );
 }
 
@@ -216,7 +216,7 @@ fn secrets_required_not_a_list() {
         &jsonc("  \"secrets\": { \"required\": \"TOKEN\" }"),
         &[],
         &[
-            "[TEMP]/wrangler.jsonc:6:29: invalid `secrets.required`: invalid type: string \"TOKEN\", expected a sequence",
+            "[TEMP]/wrangler.jsonc:6:28: invalid `secrets.required`: invalid type: string \"TOKEN\", expected a sequence",
         ],
     );
 }
@@ -364,10 +364,7 @@ fn json_wins_over_jsonc_and_toml() {
     );
     assert_eq!(code, 0, "{stderr}");
     let (code, stderr) = types_in(
-        &[
-            ("wrangler.jsonc", "{ broken"),
-            ("wrangler.toml", &"x".repeat(1)),
-        ],
+        &[("wrangler.jsonc", "{ broken"), ("wrangler.toml", "x")],
         &[],
     );
     assert_eq!(code, 2, "jsonc is read before toml\n{stderr}");

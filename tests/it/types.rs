@@ -49,7 +49,7 @@ fn stub_for_every_binding_kind() {
     out.expect_code(0);
     assert!(
         out.stderr
-            .contains("Wrote src/js-stubs/__init__.pyi (11 bindings on `Env`)"),
+            .contains("Wrote src/js-stubs/__init__.pyi (13 bindings on `Env`)"),
         "{}",
         out.stderr
     );

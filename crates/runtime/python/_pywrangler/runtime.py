@@ -254,6 +254,11 @@ def _entrypoint(name):
     """(kind, target) for the entrypoint `name` ("Default" or a named export)."""
     if name in (None, "", "Default", "default"):
         if _default is None:
+            if _main is not None and inspect.isclass(getattr(_main, "Default", None)):
+                raise WorkerError(
+                    "`Default` in the main module must subclass workers.WorkerEntrypoint: "
+                    "write `class Default(WorkerEntrypoint)` (from workers import WorkerEntrypoint)"
+                )
             raise WorkerError(
                 "the main module has no default entrypoint: define "
                 "`class Default(WorkerEntrypoint)` (from workers import WorkerEntrypoint)"

@@ -255,6 +255,12 @@ class LegacyTests(GuestCase):
         h, _ = g.fetch("/")
         self.assertIn("Cannot define multiple default entrypoints", h["error"]["message"])
 
+    def test_default_must_subclass_worker_entrypoint(self):
+        g = self.load("class Default:\n    async def fetch(self, request):\n        pass\n")
+        self.assertIsNone(g.status["entrypoints"]["default"])
+        h, _ = g.fetch("/")
+        self.assertIn("must subclass workers.WorkerEntrypoint", h["error"]["message"])
+
     def test_no_handler(self):
         g = self.load("x = 1\n")
         self.assertTrue(g.status["ok"])

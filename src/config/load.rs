@@ -240,6 +240,8 @@ pub fn typed<T: DeserializeOwned>(
     };
     let de = serde_ignored::Deserializer::new(value, &mut on_ignored);
     let result: Result<T, _> = serde_path_to_error::deserialize(de);
+    // Report unknown keys in file order (serde visits them in key order).
+    let mut found: Vec<(Location, String)> = Vec::new();
     for tokens in unknown {
         let mut pointer = base.to_string();
         for t in &tokens {
@@ -248,16 +250,15 @@ pub fn typed<T: DeserializeOwned>(
         let Some(key) = tokens.last() else { continue };
         let loc = doc.key_location(&pointer);
         let dotted = dotted(base, &tokens);
-        if tokens.len() == 1 && UNSUPPORTED_KEYS.contains(&key.as_str()) {
-            warnings.push(format!(
-                "{loc}: `{dotted}` is not supported by pywrangler-rs yet; it is ignored"
-            ));
+        let message = if tokens.len() == 1 && UNSUPPORTED_KEYS.contains(&key.as_str()) {
+            format!("{loc}: `{dotted}` is not supported by pywrangler-rs yet; it is ignored")
         } else {
-            warnings.push(format!(
-                "{loc}: unknown key `{dotted}` in the wrangler config; it is ignored"
-            ));
-        }
+            format!("{loc}: unknown key `{dotted}` in the wrangler config; it is ignored")
+        };
+        found.push((loc, message));
     }
+    found.sort_by_key(|(loc, _)| (loc.line, loc.col));
+    warnings.extend(found.into_iter().map(|(_, m)| m));
     result.map_err(|err| {
         let mut pointer = base.to_string();
         let mut tokens = Vec::new();

@@ -296,6 +296,12 @@ fn unknown_keys_warn_with_positions() {
   "kv_namespaces": [{ "binding": "KV", "idd": "x" }]
 }"#;
     let w = load_str("wrangler.jsonc", text, None).expect("warnings only");
+    assert_eq!(w.warnings.len(), 3, "{:?}", w.warnings);
+    assert!(
+        w.warnings[0].contains(":5:3:"),
+        "file order: {:?}",
+        w.warnings
+    );
     let all = w.warnings.join("\n");
     assert!(all.contains(":5:3: unknown key `mian`"), "{all}");
     assert!(

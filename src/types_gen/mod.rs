@@ -1,8 +1,24 @@
 //! Render the `js` stub package (`js-stubs/__init__.pyi`) from a wrangler
-//! config, with no Node and no network. The workers SDK annotates
-//! `WorkerEntrypoint.env` / `DurableObject.env` as `js.Env` (and `ctx` as
-//! `js.ExecutionContext` / `js.DurableObjectState`), so declaring `class Env`
-//! here is what makes mypy check `self.env.<BINDING>` uses.
+//! config, with no Node and no network.
+//!
+//! Why `js.Env`: the workers SDK (workers-runtime-sdk) annotates
+//! `WorkerEntrypoint.env` / `DurableObject.env` as `js.Env` and `ctx` as
+//! `js.ExecutionContext` / `js.DurableObjectState` (imported under
+//! `TYPE_CHECKING`), exactly what the original pywrangler relies on. So we do
+//! not need a generic `WorkerEntrypoint[Env]`: declaring `class Env` (one
+//! attribute per binding) in a PEP 561 stub package for `js` makes mypy check
+//! `self.env.<BINDING>` in ordinary SDK code. mypy finds `js-stubs` when it
+//! is run on the directory holding it (`mypy src`, or `[tool.mypy] files =
+//! ["src"]`), and needs workers-runtime-sdk installed (`sync` puts it in
+//! `.venv-workers`), since the stub takes `Request`/`Response` from `workers`.
+//!
+//! Types follow what the SDK's binding wrappers return: JS methods keep their
+//! JS names (`getWithMetadata`, `sendBatch`, `idFromName`), promises are
+//! `Awaitable[...]`, result objects are `TypedDict`s (the SDK converts them
+//! to dicts), options can be passed as a dict or as keyword arguments.
+//! Durable Object stubs and service bindings type `fetch` precisely and any
+//! other attribute as an RPC method returning `Awaitable[Any]` (the DO class's
+//! own method signatures are not read). Other `js` globals are `Any`.
 
 mod json_shape;
 

@@ -30,11 +30,38 @@ class WorkerError(Exception):
     """A problem with the Worker's code (wrong handler, wrong return type)."""
 
 
+_RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_ASYNCIO_DIR = os.sep + "asyncio" + os.sep
+
+
+_IMPORTLIB_DIR = os.sep + "importlib" + os.sep
+
+
+def _internal(filename):
+    return (
+        filename.startswith(_RUNTIME_DIR)
+        or _ASYNCIO_DIR in filename
+        or _IMPORTLIB_DIR in filename
+        or filename.startswith("<frozen importlib")
+    )
+
+
+def _user_traceback(tb):
+    """Drop the runtime's and asyncio's leading frames, so the traceback starts
+    where the Worker's code does (unless no frame is the Worker's)."""
+    first = tb
+    while tb is not None and _internal(tb.tb_frame.f_code.co_filename):
+        tb = tb.tb_next
+    return tb if tb is not None else first
+
+
 def error_dict(exc):
+    # The runtime's own complaints about the Worker need no runtime frames.
+    tb = None if isinstance(exc, WorkerError) else _user_traceback(exc.__traceback__)
     return {
         "type": type(exc).__name__,
         "message": str(exc),
-        "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+        "traceback": "".join(traceback.format_exception(type(exc), exc, tb)),
     }
 
 

@@ -158,6 +158,8 @@ class FetchTests(GuestCase):
         self.assertIn("entry.py", err["traceback"])
         self.assertIn("in helper", err["traceback"])
         self.assertIn("ValueError: boom 42", err["traceback"])
+        first_frame = err["traceback"].splitlines()[1]
+        self.assertIn("entry.py", first_frame, "runtime frames are trimmed from the top")
         # The instance keeps working after an error.
         h, _ = g.fetch("/")
         self.assertEqual(h["error"]["message"], "boom 42")

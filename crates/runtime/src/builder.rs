@@ -19,6 +19,7 @@ use crate::snapshot::{
     Restore, RestoreState, SnapInner, Snapshot, SnapshotSpec, SnapshotStats, collecting_sink,
     map_invoke, meta_json, status_error,
 };
+use crate::trace::{Timer, timed};
 use crate::wasi_env::Mounts;
 use crate::wizer_state::{LiveInstance, block_on};
 
@@ -32,7 +33,7 @@ struct Paths {
     base_meta: PathBuf,
 }
 
-fn wasm_err(e: wasmtime::Error) -> SnapshotError {
+pub(crate) fn wasm_err(e: wasmtime::Error) -> SnapshotError {
     SnapshotError::Runtime(RuntimeError::Wasm(e.into()))
 }
 
@@ -45,8 +46,8 @@ fn valid_module_name(name: &str) -> bool {
         })
 }
 
-pub(crate) fn build(rt: &Runtime, spec: &SnapshotSpec) -> Result<Snapshot, SnapshotError> {
-    let started = Instant::now();
+/// Validates the spec and returns the guest's mounts for it.
+pub(crate) fn mounts_for(rt: &Runtime, spec: &SnapshotSpec) -> Result<Mounts, SnapshotError> {
     let inner = &rt.inner;
     if !valid_module_name(&spec.main_module) {
         return Err(SnapshotError::Invalid(format!(
@@ -82,9 +83,17 @@ pub(crate) fn build(rt: &Runtime, spec: &SnapshotSpec) -> Result<Snapshot, Snaps
     let mounts = Mounts {
         stdlib: inner.guest.stdlib.clone(),
         runtime: inner.shim_dir.clone(),
-        src: src.clone(),
+        src,
         python_modules,
     };
+    Ok(mounts)
+}
+
+pub(crate) fn build(rt: &Runtime, spec: &SnapshotSpec) -> Result<Snapshot, SnapshotError> {
+    let started = Instant::now();
+    let inner = &rt.inner;
+    let mounts = mounts_for(rt, spec)?;
+    let src = mounts.src.clone();
 
     let guest_hash = inner.guest_hash()?;
     let pm_hash = hash_tree(&mounts.python_modules, false, &[])?;
@@ -198,16 +207,19 @@ pub(crate) fn build(rt: &Runtime, spec: &SnapshotSpec) -> Result<Snapshot, Snaps
         Session::new(store, instance).map_err(SnapshotError::Guest)?
     };
     let before = session.memory.data(&session.store).to_vec();
+    let load_timer = Timer::new("load_main");
     let (reply, _) = session
         .invoke(
             &json!({"v": 1, "kind": "load_main", "module": spec.main_module}),
             &[],
         )
         .map_err(map_invoke)?;
+    drop(load_timer);
     let status = reply.get("result").cloned().unwrap_or(Value::Null);
     if let Some(e) = status_error(&status, &mounts.python_modules) {
         return Err(e);
     }
+    let _t = Timer::new("layer capture");
     let layer = Layer::capture(&before, &mut session, status.to_string());
     drop(session);
     layer.save(&paths.layer)?;
@@ -311,7 +323,16 @@ fn complete_layered(
         let pre = job.run()?;
         return Ok(finish(Restore::Full(pre), &status, stats, log, false));
     }
-    let snap = finish(Restore::Layered { pre, layer }, &status, stats, log, true);
+    let snap = finish(
+        Restore::Layered { pre, layer },
+        &status,
+        stats,
+        log,
+        spec.full_in_background,
+    );
+    if !spec.full_in_background {
+        return Ok(snap);
+    }
     let weak = Arc::downgrade(&snap.inner);
     std::thread::Builder::new()
         .name("pywrangler-snapshot".into())
@@ -383,13 +404,13 @@ impl FullJob {
 
 /// Compiles `wasm`, writes the `.cwasm` atomically and maps it back.
 fn precompile(inner: &Inner, wasm: &[u8], path: &Path) -> Result<Module, SnapshotError> {
-    let bytes = inner.engine.precompile_module(wasm).map_err(wasm_err)?;
+    let bytes = timed("compile", || inner.engine.precompile_module(wasm)).map_err(wasm_err)?;
     write_atomic(path, &bytes)?;
     Ok(inner.load_module(path)?)
 }
 
 /// Instruments the guest, loading its compiled form from the runtime cache.
-fn instrumented_guest(inner: &Inner) -> Result<(Vec<u8>, Module), SnapshotError> {
+pub(crate) fn instrumented_guest(inner: &Inner) -> Result<(Vec<u8>, Module), SnapshotError> {
     let wasm = std::fs::read(&inner.guest.wasm).map_err(|source| RuntimeError::Io {
         action: "reading",
         path: inner.guest.wasm.clone(),
@@ -410,7 +431,7 @@ fn instrumented_guest(inner: &Inner) -> Result<(Vec<u8>, Module), SnapshotError>
 }
 
 /// Runs `_initialize` + `wizer-initialize` on the instrumented guest.
-fn init_guest(
+pub(crate) fn init_guest(
     rt: &Runtime,
     module: &Module,
     mounts: &Mounts,
@@ -431,15 +452,16 @@ fn init_guest(
     {
         session.call_void("_initialize").map_err(map_invoke)?;
     }
-    session.call_void("wizer-initialize").map_err(map_invoke)?;
+    timed("wizer-initialize", || session.call_void("wizer-initialize")).map_err(map_invoke)?;
     let status = session.init_status().map_err(map_invoke)?;
     Ok((session, status))
 }
 
 fn wizer_snapshot(wasm: &[u8], session: &mut Session) -> Result<Vec<u8>, SnapshotError> {
     let wizer = Wizer::new();
-    let (cx, _) = wizer.instrument(wasm).map_err(wasm_err)?;
+    let (cx, _) = timed("instrument", || wizer.instrument(wasm)).map_err(wasm_err)?;
     let instance = session.instance;
+    let _t = Timer::new("wizer snapshot");
     block_on(wizer.snapshot(
         &cx,
         &mut LiveInstance {

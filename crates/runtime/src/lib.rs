@@ -29,6 +29,8 @@
 
 mod builder;
 mod cache;
+mod clif_cache;
+mod cold;
 mod envelope;
 mod error;
 mod guest;
@@ -40,6 +42,7 @@ mod native;
 mod runtime;
 mod session;
 mod snapshot;
+mod trace;
 mod wasi_env;
 mod wizer_state;
 

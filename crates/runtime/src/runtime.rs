@@ -16,13 +16,17 @@ use crate::error::RuntimeError;
 use crate::guest::{self, GuestFiles};
 use crate::host::{self, HostState};
 
+/// Env var: a directory of shim packages to use instead of the embedded ones.
+pub const SHIM_DIR_ENV: &str = "PYWRANGLER_SHIM_DIR";
+
 /// Settings for [`Runtime::new`]; `Default` suits `dev`.
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
     /// The guest directory (`pyworker.wasm` + `lib/python3.x`); default:
     /// `$PYWRANGLER_GUEST_DIR`, else the one baked in at build time.
     pub guest_dir: Option<PathBuf>,
-    /// Use these Python shim packages instead of the embedded ones.
+    /// Use these Python shim packages instead of the embedded ones (also
+    /// `$PYWRANGLER_SHIM_DIR`, for working on the shim without rebuilding).
     pub shim_dir: Option<PathBuf>,
     /// Where runtime-wide artefacts go (extracted shim, compiled guest);
     /// default `${PYWRANGLER_CACHE_DIR:-~/.cache/pywrangler-rs}/runtime`.
@@ -91,7 +95,12 @@ impl Runtime {
     pub fn new(config: RuntimeConfig) -> Result<Runtime, RuntimeError> {
         let guest = guest::locate(config.guest_dir.as_deref())?;
         let cache_root = config.cache_root.clone().unwrap_or_else(default_cache_root);
-        let (shim_dir, shim_hash) = match &config.shim_dir {
+        let shim_override = config.shim_dir.clone().or_else(|| {
+            std::env::var_os(SHIM_DIR_ENV)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        });
+        let (shim_dir, shim_hash) = match &shim_override {
             Some(dir) => {
                 if !dir.is_dir() {
                     return Err(RuntimeError::Io {
@@ -114,6 +123,12 @@ impl Runtime {
             .table_elements(200_000)
             .max_core_instance_size(4 << 20);
         let mut wasm_config = Config::new();
+        let clif = crate::clif_cache::ClifCache::new(
+            cache_root.join(format!("clif-{}", crate::RUNTIME_VERSION)),
+        );
+        wasm_config
+            .enable_incremental_compilation(Arc::new(clif))
+            .map_err(|e| RuntimeError::Wasm(e.into()))?;
         wasm_config
             .epoch_interruption(true)
             .memory_init_cow(true)

@@ -36,10 +36,13 @@ pub struct SnapshotSpec {
     pub main_module: String,
     /// Cache directory, e.g. `<project>/.wrangler/cache/python`.
     pub cache_dir: PathBuf,
-    /// Return a layered snapshot as soon as it is ready and compile the full
-    /// `.cwasm` in the background (`dev`); when false, return only the full
-    /// one (`deploy`). Default true.
+    /// Return a layered snapshot as soon as it is ready (`dev`); when false,
+    /// build and return only the full one in one wizer run (`deploy`).
+    /// Default true.
     pub layered: bool,
+    /// With `layered`: compile the full `.cwasm` in a background thread and
+    /// switch new instances to it when ready. Default true.
+    pub full_in_background: bool,
 }
 
 impl SnapshotSpec {
@@ -55,6 +58,7 @@ impl SnapshotSpec {
             main_module: main_module.into(),
             cache_dir: cache_dir.into(),
             layered: true,
+            full_in_background: true,
         }
     }
 
@@ -186,6 +190,7 @@ impl Snapshot {
     pub fn instantiate(&self, options: InstanceOptions) -> Result<Instance, InvokeError> {
         let restore = self.lock().restore.clone();
         let rt = &self.inner.rt.inner;
+        let t_store = crate::trace::Timer::new("restore: new store");
         let store = new_store(
             rt,
             StoreSpec {
@@ -201,17 +206,20 @@ impl Snapshot {
         )
         .map_err(|e| InvokeError::Instantiate(e.to_string()))?;
         let mut store = store;
+        drop(t_store);
         let pre = match &restore {
             Restore::Full(pre) | Restore::Layered { pre, .. } => pre,
         };
-        let instance = pre
-            .instantiate(&mut store)
+        let instance = crate::trace::timed("restore: instantiate", || pre.instantiate(&mut store))
             .map_err(|e| InvokeError::Instantiate(format!("{e:#}")))?;
         let mut session = Session::new(store, instance).map_err(InvokeError::Trap)?;
         if let Restore::Layered { layer, .. } = &restore {
-            layer.apply(&mut session).map_err(|e| session.classify(e))?;
+            crate::trace::timed("restore: apply layer", || layer.apply(&mut session))
+                .map_err(|e| session.classify(e))?;
         }
-        Instance::configure(session, &options)
+        crate::trace::timed("restore: configure", || {
+            Instance::configure(session, &options)
+        })
     }
 }
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use pywrangler_runtime::{
     HostHandler, HostReply, InstanceOptions, Request, Runtime, RuntimeConfig, Snapshot,
-    SnapshotSpec,
+    SnapshotKind, SnapshotSpec,
 };
 
 struct NoBindings;
@@ -143,18 +143,27 @@ fn bench_worker(rt: &Runtime, root: &Path, pm: Option<&Path>) -> anyhow::Result<
     s.full_in_background = false;
     let t = Instant::now();
     let layered = rt.build_snapshot(&s)?;
-    out.push(format!(
-        "{} ({:.1} MB diff)",
-        ms(t.elapsed()),
-        layered.stats().delta_bytes as f64 / 1e6
-    ));
+    let is_layered = layered.kind() == SnapshotKind::Layered;
+    out.push(if is_layered {
+        format!(
+            "{} (layer, {:.1} MB diff)",
+            ms(t.elapsed()),
+            layered.stats().delta_bytes as f64 / 1e6
+        )
+    } else {
+        format!("{} (direct: the shim has no base mode)", ms(t.elapsed()))
+    });
 
     let (r_full, f_full) = restore_stats(&full, 25)?;
-    let (r_layer, f_layer) = restore_stats(&layered, 25)?;
     out.push(ms(r_full));
     out.push(ms(f_full));
-    out.push(ms(r_layer));
-    out.push(ms(f_layer));
+    if is_layered {
+        let (r_layer, f_layer) = restore_stats(&layered, 25)?;
+        out.push(ms(r_layer));
+        out.push(ms(f_layer));
+    } else {
+        out.extend(["n/a".to_string(), "n/a".to_string()]);
+    }
 
     // Per-request time on a reused instance.
     let mut inst = full.instantiate(options())?;

@@ -39,6 +39,11 @@ pub struct RuntimeConfig {
     pub epoch_tick: Duration,
     /// Time limit for the Worker's top-level code at snapshot time.
     pub snapshot_time_limit: Duration,
+    /// Native stack the guest may use, in bytes (default 1 MiB). CPython's C
+    /// recursion needs ≥ 2 MiB to raise `RecursionError` instead of trapping,
+    /// but the calling thread must have that much stack to spare: raise it
+    /// only when instances run on threads with ≥ 8 MiB of stack.
+    pub max_wasm_stack: usize,
 }
 
 impl Default for RuntimeConfig {
@@ -51,6 +56,7 @@ impl Default for RuntimeConfig {
             max_memory: 1 << 30,
             epoch_tick: Duration::from_millis(5),
             snapshot_time_limit: Duration::from_secs(60),
+            max_wasm_stack: 1 << 20,
         }
     }
 }
@@ -131,6 +137,7 @@ impl Runtime {
             .map_err(|e| RuntimeError::Wasm(e.into()))?;
         wasm_config
             .epoch_interruption(true)
+            .max_wasm_stack(config.max_wasm_stack)
             .memory_init_cow(true)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&wasm_config).map_err(|e| RuntimeError::Wasm(e.into()))?;

@@ -6,6 +6,7 @@ import struct
 
 VERSION = 1
 _LEN = struct.Struct("<I")
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 class EnvelopeError(ValueError):
@@ -16,7 +17,7 @@ def encode(header, body=b""):
     """Serialise `header` (a dict; "v" is added) and `body` into one envelope."""
     if "v" not in header:
         header = {"v": VERSION, **header}
-    raw = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    raw = _ENCODER.encode(header).encode("utf-8")
     if body is None:
         body = b""
     return b"".join((_LEN.pack(len(raw)), raw, bytes(body)))

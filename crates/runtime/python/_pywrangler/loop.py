@@ -5,6 +5,8 @@ an event that re-enters the guest while a loop runs gets a loop of its own."""
 
 import asyncio
 import asyncio.events as _events
+import sys
+import threading
 import time
 
 
@@ -38,6 +40,7 @@ class WorkerEventLoop(asyncio.BaseEventLoop):
     def __init__(self):
         super().__init__()
         self._selector = _SleepSelector()
+        self._hooks_installed = False
 
     def _process_events(self, event_list):
         pass
@@ -56,6 +59,39 @@ class WorkerEventLoop(asyncio.BaseEventLoop):
 
     async def shutdown_default_executor(self, timeout=None):
         return None
+
+    def drive(self, coro):
+        """Run `coro` as a task until it is done and return its result.
+
+        A lean `run_until_complete`: it steps the loop only until the task
+        finishes (no extra iteration for `stop()`), and the per-run setup of
+        `run_forever` is done once (asyncgen hooks are installed for good).
+        The loop counts as running meanwhile (nested runs are refused)."""
+        self._check_closed()
+        if self.is_running() or _events._get_running_loop() is not None:
+            raise RuntimeError("This event loop is already running")
+        if not self._hooks_installed:
+            sys.set_asyncgen_hooks(firstiter=self._asyncgen_firstiter_hook, finalizer=self._asyncgen_finalizer_hook)
+            self._hooks_installed = True
+        task = self.create_task(coro)
+        self._thread_id = threading.get_ident()
+        _events._set_running_loop(self)
+        try:
+            try:
+                while not task.done():
+                    self._run_once()
+            except BaseException:
+                # Give the task a chance to run its finally blocks, then re-raise.
+                task.cancel()
+                for _ in range(100):
+                    if task.done() or not self._ready:
+                        break
+                    self._run_once()
+                raise
+        finally:
+            self._thread_id = None
+            _events._set_running_loop(None)
+        return task.result()
 
 
 class WorkerEventLoopPolicy(asyncio.DefaultEventLoopPolicy):
@@ -88,8 +124,7 @@ def run(coro):
     loop is restored afterwards."""
     outer = _events._get_running_loop()
     if outer is None:
-        loop = main_loop()
-        return loop.run_until_complete(coro)
+        return main_loop().drive(coro)
     loop = WorkerEventLoop()
     _events._set_running_loop(None)
     try:

@@ -232,18 +232,39 @@ async def call_exact(fn, *args):
     return result
 
 
+_ARITY = {}  # function -> positional parameters it takes (None: any number)
+
+
 def _arity(fn, n):
+    key = getattr(fn, "__func__", fn)
+    bound = key is not fn
+    try:
+        count = _ARITY[key]
+    except (KeyError, TypeError):
+        count = _positional_count(key)
+        try:
+            _ARITY[key] = count
+        except TypeError:
+            pass
+    if count is None:
+        return n
+    if bound:
+        count -= 1
+    return max(0, min(n, count))
+
+
+def _positional_count(fn):
     try:
         sig = inspect.signature(fn)
     except (TypeError, ValueError):
-        return n
+        return None
     count = 0
     for p in sig.parameters.values():
         if p.kind is p.VAR_POSITIONAL:
-            return n
+            return None
         if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
             count += 1
-    return min(n, count)
+    return count
 
 
 def _context():

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use wasmtime::Module;
 use wasmtime_wizer::Wizer;
 
-use crate::cache::{hash_tree, key, write_atomic};
+use crate::cache::{hash_tree, key, prune, write_atomic};
 use crate::error::{RuntimeError, SnapshotError};
 use crate::layers::Layer;
 use crate::native::{scan_native_modules, top_level_names};
@@ -22,6 +22,12 @@ use crate::snapshot::{
 use crate::trace::{Timer, timed};
 use crate::wasi_env::Mounts;
 use crate::wizer_state::{LiveInstance, block_on};
+
+/// Snapshots (and layers) kept per cache dir: the current one plus a few to
+/// switch back to (e.g. undoing an edit) without rebuilding.
+const KEEP_SNAPSHOTS: usize = 4;
+/// Bases kept per cache dir (one per `python_modules` state).
+const KEEP_BASES: usize = 2;
 
 /// Cache file names for one spec.
 struct Paths {
@@ -186,6 +192,7 @@ pub(crate) fn build(rt: &Runtime, spec: &SnapshotSpec) -> Result<Snapshot, Snaps
         let (wasm, status) = direct_full(rt, &mounts, &spec.main_module, sink)?;
         let module = precompile(inner, &wasm, &paths.full)?;
         write_atomic(&paths.full_meta, meta_json(&status).to_string().as_bytes())?;
+        prune(&spec.cache_dir, "full-", KEEP_SNAPSHOTS);
         let pre = inner.linker.instantiate_pre(&module).map_err(wasm_err)?;
         let log = take(&log);
         return Ok(finish(
@@ -223,6 +230,7 @@ pub(crate) fn build(rt: &Runtime, spec: &SnapshotSpec) -> Result<Snapshot, Snaps
     let layer = Layer::capture(&before, &mut session, status.to_string());
     drop(session);
     layer.save(&paths.layer)?;
+    prune(&spec.cache_dir, "layer-", KEEP_SNAPSHOTS);
     let stats = stats(false, base_built, started, &status, layer.delta_bytes());
     complete_layered(
         rt,
@@ -398,6 +406,9 @@ impl FullJob {
             &self.out_meta,
             meta_json(&self.status).to_string().as_bytes(),
         )?;
+        if let Some(dir) = self.out.parent() {
+            prune(dir, "full-", KEEP_SNAPSHOTS);
+        }
         inner.linker.instantiate_pre(&module).map_err(wasm_err)
     }
 }
@@ -519,6 +530,9 @@ fn ensure_base(
     let (_, instrumented) = Wizer::new().instrument(&base).map_err(wasm_err)?;
     let module = precompile(inner, &instrumented, &paths.base_instr)?;
     write_atomic(&paths.base_meta, meta.to_string().as_bytes())?;
+    if let Some(dir) = paths.base_meta.parent() {
+        prune(dir, "base-", KEEP_BASES);
+    }
     Ok((Some(module), true))
 }
 

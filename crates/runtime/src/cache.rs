@@ -137,3 +137,72 @@ pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<(), RuntimeError>
     })?;
     Ok(())
 }
+
+/// Deletes all but the `keep` newest files in `dir` whose names start with
+/// `prefix` (grouping `name.*` siblings: `full-K.cwasm` and `full-K.json`).
+/// Old snapshots are 20–40 MB each, so a long `dev` session must not pile them up.
+pub(crate) fn prune(dir: &Path, prefix: &str, keep: usize) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut groups: std::collections::BTreeMap<String, (std::time::SystemTime, Vec<PathBuf>)> =
+        Default::default();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.starts_with(prefix) {
+            continue;
+        }
+        let stem = name.split('.').next().unwrap_or(&name).to_string();
+        let mtime = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .unwrap_or(UNIX_EPOCH);
+        let g = groups.entry(stem).or_insert((UNIX_EPOCH, Vec::new()));
+        g.0 = g.0.max(mtime);
+        g.1.push(entry.path());
+    }
+    let mut groups: Vec<_> = groups.into_values().collect();
+    groups.sort_by_key(|g| std::cmp::Reverse(g.0));
+    for (_, files) in groups.into_iter().skip(keep) {
+        for f in files {
+            let _ = std::fs::remove_file(f);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prune_keeps_newest_groups() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (i, k) in ["a", "b", "c"].iter().enumerate() {
+            for ext in ["cwasm", "json"] {
+                let p = dir.path().join(format!("full-{k}.{ext}"));
+                std::fs::write(&p, "x").expect("write");
+                let t = std::fs::File::options().write(true).open(&p).expect("open");
+                t.set_modified(UNIX_EPOCH + std::time::Duration::from_secs(1000 + i as u64))
+                    .expect("mtime");
+            }
+        }
+        std::fs::write(dir.path().join("layer-a.bin"), "x").expect("write");
+        prune(dir.path(), "full-", 2);
+        let mut left: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("read")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                "full-b.cwasm",
+                "full-b.json",
+                "full-c.cwasm",
+                "full-c.json",
+                "layer-a.bin"
+            ]
+        );
+    }
+}

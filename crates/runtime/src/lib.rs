@@ -56,3 +56,18 @@ pub use snapshot::{Snapshot, SnapshotKind, SnapshotSpec, SnapshotStats};
 
 /// Version of the runtime crate; part of every snapshot cache key.
 pub const RUNTIME_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[cfg(test)]
+mod thread_safety {
+    fn send<T: Send>() {}
+    fn send_sync<T: Send + Sync>() {}
+
+    /// `dev` moves instances to worker threads and shares snapshots.
+    #[test]
+    fn public_types_cross_threads() {
+        send::<crate::Instance>();
+        send_sync::<crate::Snapshot>();
+        send_sync::<crate::Runtime>();
+        send_sync::<crate::InstanceOptions>();
+    }
+}

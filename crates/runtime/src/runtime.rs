@@ -184,7 +184,8 @@ impl Inner {
         Ok(self.guest_hash.get_or_init(|| h).clone())
     }
 
-    /// Loads a precompiled module, reusing one already mapped by this process.
+    /// Loads a precompiled module, reusing a base or guest module already
+    /// mapped by this process.
     pub(crate) fn load_module(&self, path: &Path) -> Result<Module, RuntimeError> {
         let mut modules = self.modules.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(m) = modules.get(path) {
@@ -200,7 +201,15 @@ impl Inner {
                 anyhow::Error::from(e).context(format!("loading {}", path.display())),
             )
         })?;
-        modules.insert(path.to_path_buf(), module.clone());
+        // Bases and the guest are reused by every rebuild; full snapshots are
+        // loaded once per build, so keeping them would only pin old files.
+        let shared = path
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .is_some_and(|n| n.starts_with("base-") || n.starts_with("guest-"));
+        if shared {
+            modules.insert(path.to_path_buf(), module.clone());
+        }
         Ok(module)
     }
 }

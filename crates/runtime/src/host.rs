@@ -159,6 +159,7 @@ pub(crate) struct HostState {
     pub(crate) handler: Option<Arc<dyn HostHandler>>,
     pub(crate) stdout: LineWriter,
     pub(crate) stderr: LineWriter,
+    pub(crate) sink: crate::logs::SharedSink,
     pub(crate) pending_reply: Vec<u8>,
     /// The private `/tmp`, removed when the store is dropped.
     pub(crate) _tmp: Option<tempfile::TempDir>,

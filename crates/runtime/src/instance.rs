@@ -133,6 +133,13 @@ impl Instance {
         r
     }
 
+    /// Sends this instance's output to another sink from the next line on
+    /// (e.g. one that prefixes the current request).
+    pub fn set_log(&mut self, sink: LogSink) {
+        self.session.store.data().flush_logs();
+        self.session.store.data().sink.set(sink);
+    }
+
     /// False once a fatal error happened.
     pub fn is_usable(&self) -> bool {
         self.dead.is_none()

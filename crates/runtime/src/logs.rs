@@ -31,11 +31,30 @@ pub struct LogLine {
 /// Receives every line an instance prints.
 pub type LogSink = Arc<dyn Fn(LogLine) + Send + Sync>;
 
+/// The sink of one instance, replaceable between events
+/// ([`crate::Instance::set_log`]).
+#[derive(Clone)]
+pub(crate) struct SharedSink(Arc<std::sync::RwLock<LogSink>>);
+
+impl SharedSink {
+    pub(crate) fn new(sink: LogSink) -> Self {
+        SharedSink(Arc::new(std::sync::RwLock::new(sink)))
+    }
+
+    pub(crate) fn get(&self) -> LogSink {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub(crate) fn set(&self, sink: LogSink) {
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = sink;
+    }
+}
+
 /// Splits a byte stream into lines and hands them to a sink.
 #[derive(Clone)]
 pub(crate) struct LineWriter {
     stream: LogStream,
-    sink: LogSink,
+    sink: SharedSink,
     pending: Arc<Mutex<Vec<u8>>>,
 }
 
@@ -43,7 +62,7 @@ pub(crate) struct LineWriter {
 const MAX_LINE: usize = 64 * 1024;
 
 impl LineWriter {
-    pub(crate) fn new(stream: LogStream, sink: LogSink) -> Self {
+    pub(crate) fn new(stream: LogStream, sink: SharedSink) -> Self {
         LineWriter {
             stream,
             sink,
@@ -52,8 +71,8 @@ impl LineWriter {
     }
 
     /// The callback lines go to.
-    pub(crate) fn sink(&self) -> &LogSink {
-        &self.sink
+    pub(crate) fn sink(&self) -> LogSink {
+        self.sink.get()
     }
 
     fn push(&self, bytes: &[u8]) {
@@ -84,7 +103,7 @@ impl LineWriter {
 
     fn emit(&self, line: &[u8]) {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        (self.sink)(LogLine {
+        (self.sink.get())(LogLine {
             stream: self.stream.clone(),
             text: String::from_utf8_lossy(line).into_owned(),
         });
@@ -152,7 +171,9 @@ mod tests {
         let s = seen.clone();
         let w = LineWriter::new(
             LogStream::Stdout,
-            Arc::new(move |l: LogLine| s.lock().expect("lock").push(l.text)),
+            SharedSink::new(Arc::new(move |l: LogLine| {
+                s.lock().expect("lock").push(l.text)
+            })),
         );
         w.push(b"a\nb");
         w.push(b"c\r\nd");

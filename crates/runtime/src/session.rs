@@ -10,7 +10,7 @@ use wasmtime::{Instance as WasmInstance, Memory, Store, TypedFunc, UpdateDeadlin
 use crate::envelope;
 use crate::error::{InvokeError, PythonError, RuntimeError};
 use crate::host::{Deadline, HostHandler, HostState, MemoryCap, Phase};
-use crate::logs::{LineWriter, LogSink, LogStream};
+use crate::logs::{LineWriter, LogSink, LogStream, SharedSink};
 use crate::runtime::Inner;
 use crate::wasi_env::{self, Mounts};
 
@@ -37,8 +37,9 @@ pub(crate) fn new_store(rt: &Inner, spec: StoreSpec<'_>) -> Result<Store<HostSta
             path: std::env::temp_dir(),
             source,
         })?;
-    let stdout = LineWriter::new(LogStream::Stdout, spec.sink.clone());
-    let stderr = LineWriter::new(LogStream::Stderr, spec.sink);
+    let sink = SharedSink::new(spec.sink);
+    let stdout = LineWriter::new(LogStream::Stdout, sink.clone());
+    let stderr = LineWriter::new(LogStream::Stderr, sink.clone());
     let wasi = wasi_env::build(
         spec.mounts,
         spec.main_module,
@@ -57,6 +58,7 @@ pub(crate) fn new_store(rt: &Inner, spec: StoreSpec<'_>) -> Result<Store<HostSta
         handler: spec.handler,
         stdout,
         stderr,
+        sink,
         pending_reply: Vec::new(),
         _tmp: Some(tmp),
     };

@@ -137,6 +137,19 @@ fn host_calls_and_logs() {
         "{text}"
     );
 
+    // A new sink takes over from the next line (dev prefixes per request).
+    let second = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s2 = second.clone();
+    inst.set_log(std::sync::Arc::new(move |l| {
+        s2.lock().expect("lock").push(l)
+    }));
+    let r = inst.fetch(Request::get("http://x/print")).expect("fetch");
+    assert_eq!(r.status, 204);
+    assert_eq!(second.lock().expect("lock").len(), 3);
+    inst.set_log(std::sync::Arc::new({
+        let lines = lines.clone();
+        move |l| lines.lock().expect("lock").push(l)
+    }));
     let r = inst.fetch(Request::get("http://x/print")).expect("fetch");
     assert_eq!(r.status, 204);
     let lines = lines.lock().expect("lock").clone();

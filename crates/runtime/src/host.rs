@@ -18,6 +18,75 @@ pub trait HostHandler: Send + Sync {
     /// Handles one call: `header` is `{"v":1,"op":…,"binding":…,"args":{…}}`,
     /// `body` the raw bytes that travelled with it.
     fn call(&self, header: Value, body: Vec<u8>) -> HostReply;
+
+    /// Like [`HostHandler::call`], with a handle on the calling instance for
+    /// ops it serves itself (a Durable Object or service binding implemented
+    /// by the same Worker): `guest.invoke` runs a nested event (the ABI allows
+    /// re-entering `pw_invoke` during a host call). Defaults to `call`.
+    fn call_reentrant(
+        &self,
+        header: Value,
+        body: Vec<u8>,
+        guest: &mut Reentry<'_, '_>,
+    ) -> HostReply {
+        let _ = guest;
+        self.call(header, body)
+    }
+}
+
+/// The instance that made the current host call; see
+/// [`HostHandler::call_reentrant`].
+pub struct Reentry<'a, 'b> {
+    caller: &'a mut Caller<'b, HostState>,
+}
+
+impl Reentry<'_, '_> {
+    /// Runs one nested event envelope in the calling instance and returns
+    /// the reply header and body (a Python error comes back as
+    /// [`crate::InvokeError::Python`]).
+    pub fn invoke(
+        &mut self,
+        header: &Value,
+        body: &[u8],
+    ) -> Result<(Value, Vec<u8>), crate::InvokeError> {
+        let trap = |e: wasmtime::Error| crate::InvokeError::Trap(format!("{e:#}"));
+        let func = |c: &mut Caller<'_, HostState>, name: &str| match c.get_export(name) {
+            Some(Extern::Func(f)) => Ok(f),
+            _ => Err(crate::InvokeError::Trap(format!(
+                "the guest has no `{name}` export"
+            ))),
+        };
+        let alloc = func(self.caller, "pw_alloc")?
+            .typed::<i32, i32>(&*self.caller)
+            .map_err(trap)?;
+        let free = func(self.caller, "pw_free")?
+            .typed::<i32, ()>(&*self.caller)
+            .map_err(trap)?;
+        let invoke = func(self.caller, "pw_invoke")?
+            .typed::<(i32, i32), i64>(&*self.caller)
+            .map_err(trap)?;
+        let memory = guest_memory(self.caller).map_err(trap)?;
+        let input = envelope::encode(header, body);
+        let len =
+            i32::try_from(input.len()).map_err(|e| crate::InvokeError::Trap(e.to_string()))?;
+        let ptr = alloc.call(&mut *self.caller, len).map_err(trap)?;
+        memory
+            .write(&mut *self.caller, ptr as u32 as usize, &input)
+            .map_err(|e| crate::InvokeError::Trap(e.to_string()))?;
+        let packed = invoke.call(&mut *self.caller, (ptr, len));
+        free.call(&mut *self.caller, ptr).map_err(trap)?;
+        let packed = packed.map_err(trap)?;
+        let (out_ptr, out_len) = ((packed >> 32) as u32 as usize, packed as u32 as usize);
+        let out = memory
+            .data(&*self.caller)
+            .get(out_ptr..out_ptr.saturating_add(out_len))
+            .ok_or_else(|| {
+                crate::InvokeError::Trap("pw_invoke returned a range outside memory".into())
+            })?
+            .to_vec();
+        free.call(&mut *self.caller, out_ptr as i32).map_err(trap)?;
+        crate::session::reply(&out)
+    }
 }
 
 /// The answer to a host call.
@@ -73,6 +142,9 @@ impl HostReply {
         }
     }
 }
+
+/// A host call for the handler: the handler, the header and the body.
+type PendingCall = (Arc<dyn HostHandler>, Value, Vec<u8>);
 
 /// What the store is doing: taking a snapshot (I/O refused) or serving.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,12 +243,15 @@ impl HostState {
         self.stderr.flush_partial();
     }
 
-    fn dispatch(&mut self, request: &[u8]) -> Vec<u8> {
+    /// Handles what the runtime answers itself (bad envelopes, `log`, the
+    /// snapshot-time refusal); otherwise returns the call for the handler.
+    fn triage(&mut self, request: &[u8]) -> Result<PendingCall, Vec<u8>> {
         let (header, body) = match envelope::decode(request) {
             Ok(parts) => parts,
             Err(e) => {
-                return HostReply::error("RuntimeError", format!("bad host call: {e}"))
-                    .into_envelope();
+                return Err(
+                    HostReply::error("RuntimeError", format!("bad host call: {e}")).into_envelope(),
+                );
             }
         };
         let op = header
@@ -203,23 +278,22 @@ impl HostState {
                     text: line.to_string(),
                 });
             }
-            return HostReply::ok(Value::Null).into_envelope();
+            return Err(HostReply::ok(Value::Null).into_envelope());
         }
         if self.phase == Phase::Snapshot {
-            return HostReply::error(
+            return Err(HostReply::error(
                 "RuntimeError",
                 "Disallowed operation called within global scope",
             )
-            .into_envelope();
+            .into_envelope());
         }
-        let Some(handler) = self.handler.clone() else {
-            return HostReply::error("RuntimeError", format!("no host handler for `{op}`"))
-                .into_envelope();
-        };
-        let started = Instant::now();
-        let reply = handler.call(header, body);
-        self.deadline.host_time += started.elapsed();
-        reply.into_envelope()
+        match self.handler.clone() {
+            Some(handler) => Ok((handler, header, body)),
+            None => Err(
+                HostReply::error("RuntimeError", format!("no host handler for `{op}`"))
+                    .into_envelope(),
+            ),
+        }
     }
 }
 
@@ -246,7 +320,21 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
                     wasmtime::format_err!("host_call: range {ptr}+{len} is outside guest memory")
                 })?
                 .to_vec();
-            let reply = caller.data_mut().dispatch(&request);
+            let reply = match caller.data_mut().triage(&request) {
+                Err(reply) => reply,
+                Ok((handler, header, body)) => {
+                    let started = Instant::now();
+                    let reply = handler.call_reentrant(
+                        header,
+                        body,
+                        &mut Reentry {
+                            caller: &mut caller,
+                        },
+                    );
+                    caller.data_mut().deadline.host_time += started.elapsed();
+                    reply.into_envelope()
+                }
+            };
             let len = i32::try_from(reply.len())?;
             caller.data_mut().pending_reply = reply;
             Ok(len)

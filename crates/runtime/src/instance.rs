@@ -183,17 +183,25 @@ impl Instance {
         self.result(&json!({"v": 1, "kind": "rpc", "class": class, "id": id, "method": method, "args": args}))
     }
 
-    /// Sends a request to a Durable Object's `fetch`.
+    /// Sends a request to a Durable Object's (or a named entrypoint's)
+    /// `fetch`: an `rpc` event with `method: "fetch"` and the request under
+    /// `request`, its body as the envelope body.
     pub fn rpc_fetch(
         &mut self,
         class: &str,
         id: Option<&str>,
         request: Request,
     ) -> Result<Response, InvokeError> {
-        let header = request.header_json(
-            "rpc",
-            json!({"class": class, "id": id, "method": "fetch", "args": []}),
-        );
+        let req = request.header_json("fetch", json!({}));
+        let header = json!({
+            "v": 1,
+            "kind": "rpc",
+            "class": class,
+            "id": id,
+            "method": "fetch",
+            "args": [],
+            "request": {"method": req["method"], "url": req["url"], "headers": req["headers"], "cf": req["cf"]},
+        });
         let (reply, body) = self.invoke(&header, &request.body)?;
         response(&reply, body)
     }

@@ -47,7 +47,7 @@ mod wasi_env;
 mod wizer_state;
 
 pub use error::{InvokeError, PythonError, RuntimeError, SnapshotError};
-pub use host::{HostHandler, HostReply};
+pub use host::{HostHandler, HostReply, Reentry};
 pub use instance::{Instance, InstanceOptions, Request, Response};
 pub use logs::{LogLine, LogSink, LogStream};
 pub use native::{NativePackage, scan_native_modules};

@@ -131,20 +131,7 @@ impl Session {
         let result = self.call_invoke(&input);
         self.store.data().flush_logs();
         let output = result.map_err(|e| self.classify(e))?;
-        let (header, body) = envelope::decode(&output)
-            .map_err(|e| InvokeError::Trap(format!("bad reply from the guest: {e}")))?;
-        if header.get("ok").and_then(Value::as_bool) == Some(true) {
-            Ok((header, body))
-        } else {
-            let error = header.get("error").cloned().unwrap_or(Value::Null);
-            let error: PythonError =
-                serde_json::from_value(error).unwrap_or_else(|_| PythonError {
-                    r#type: "RuntimeError".into(),
-                    message: format!("the guest replied without an error description: {header}"),
-                    traceback: String::new(),
-                });
-            Err(InvokeError::Python(error))
-        }
+        reply(&output)
     }
 
     fn call_invoke(&mut self, input: &[u8]) -> wasmtime::Result<Vec<u8>> {
@@ -226,4 +213,20 @@ impl Session {
         serde_json::from_slice(bytes)
             .map_err(|e| InvokeError::Trap(format!("pw_init_status is not JSON: {e}")))
     }
+}
+
+/// Decodes a reply envelope; `ok: false` becomes [`InvokeError::Python`].
+pub(crate) fn reply(output: &[u8]) -> Result<(Value, Vec<u8>), InvokeError> {
+    let (header, body) = envelope::decode(output)
+        .map_err(|e| InvokeError::Trap(format!("bad reply from the guest: {e}")))?;
+    if header.get("ok").and_then(Value::as_bool) == Some(true) {
+        return Ok((header, body));
+    }
+    let error = header.get("error").cloned().unwrap_or(Value::Null);
+    let error: PythonError = serde_json::from_value(error).unwrap_or_else(|_| PythonError {
+        r#type: "RuntimeError".into(),
+        message: format!("the guest replied without an error description: {header}"),
+        traceback: String::new(),
+    });
+    Err(InvokeError::Python(error))
 }

@@ -465,3 +465,120 @@ fn native_code_is_reported_by_package() {
         other => panic!("expected the native-code error, got {:?}", other.err()),
     }
 }
+
+/// Serves KV and Durable Object calls; DO RPC re-enters the same instance.
+struct Bindings {
+    seen: std::sync::Mutex<Vec<String>>,
+}
+
+impl pywrangler_runtime::HostHandler for Bindings {
+    fn call(&self, header: serde_json::Value, body: Vec<u8>) -> pywrangler_runtime::HostReply {
+        let _ = body;
+        pywrangler_runtime::HostReply::error("Error", format!("no re-entry for {}", header["op"]))
+    }
+
+    fn call_reentrant(
+        &self,
+        header: serde_json::Value,
+        _body: Vec<u8>,
+        guest: &mut pywrangler_runtime::Reentry<'_, '_>,
+    ) -> pywrangler_runtime::HostReply {
+        use pywrangler_runtime::HostReply;
+        use serde_json::json;
+        let op = header["op"].as_str().unwrap_or_default().to_string();
+        self.seen.lock().expect("lock").push(op.clone());
+        let a = &header["args"];
+        match op.as_str() {
+            "kv.get" if a["key"] == "greeting" => {
+                HostReply::ok_with_body(json!({"metadata": null}), b"hi".to_vec())
+            }
+            "kv.get" => HostReply::ok(serde_json::Value::Null),
+            "do.id" => HostReply::ok(json!({"id": "ab".repeat(32), "name": a["name"]})),
+            "do.call" => {
+                let event = json!({"v": 1, "kind": "rpc", "class": a["class"], "id": a["id"], "method": a["method"], "args": a["args"]});
+                match guest.invoke(&event, &[]) {
+                    Ok((reply, _)) => HostReply::ok(json!({"result": reply["result"]})),
+                    Err(e) => HostReply::error("Error", e.to_string()),
+                }
+            }
+            _ => HostReply::error("Error", format!("unsupported op {op}")),
+        }
+    }
+}
+
+#[test]
+fn events_bindings_and_reentrant_durable_objects() {
+    let (_rt, _p, snap) = worker(
+        r#"
+from workers import WorkerEntrypoint, Response, DurableObject
+
+class Counter(DurableObject):
+    async def increment(self, by):
+        return by + 1
+
+class Default(WorkerEntrypoint):
+    async def fetch(self, request):
+        value = await self.env.KV.get("greeting")
+        missing = await self.env.KV.get("nope")
+        stub = self.env.COUNTER.get(self.env.COUNTER.idFromName("a"))
+        n = await stub.increment(41)
+        return Response(f"kv={value} missing={missing} n={n}")
+
+    async def scheduled(self, controller, env, ctx):
+        print("cron", controller.cron)
+
+    async def queue(self, batch, env, ctx):
+        for m in batch.messages:
+            if m.body["ok"]:
+                m.ack()
+            else:
+                m.retry()
+"#,
+    );
+    let handler = std::sync::Arc::new(Bindings {
+        seen: Default::default(),
+    });
+    let (mut opts, _, lines) = options();
+    opts.handler = handler.clone();
+    opts.env = serde_json::json!({"KV": {"type": "kv"}, "COUNTER": {"type": "durable_object", "class_name": "Counter"}});
+    let mut inst = snap.instantiate(opts).expect("instance");
+    let r = inst.fetch(Request::get("http://h/")).expect("fetch");
+    assert_eq!(body(&r), "kv=hi missing=None n=42");
+    assert_eq!(
+        *handler.seen.lock().expect("lock"),
+        ["kv.get", "kv.get", "do.id", "do.call"]
+    );
+
+    let id = "ab".repeat(32);
+    let v = inst
+        .rpc(
+            "Counter",
+            Some(&id),
+            "increment",
+            vec![serde_json::json!(1)],
+        )
+        .expect("rpc");
+    assert_eq!(v, serde_json::json!(2));
+
+    let v = inst
+        .scheduled("*/5 * * * *", 1_700_000_000_000)
+        .expect("scheduled");
+    assert_eq!(v["no_retry"], false);
+    assert!(
+        lines
+            .lock()
+            .expect("lock")
+            .iter()
+            .any(|l| l.text == "cron */5 * * * *")
+    );
+
+    let msgs = serde_json::json!([
+        {"id": "1", "timestamp": 1_700_000_000_000u64, "body": {"ok": true}, "attempts": 1},
+        {"id": "2", "timestamp": 1_700_000_000_000u64, "body": {"ok": false}, "attempts": 1}
+    ]);
+    let v = inst.queue("jobs", msgs).expect("queue");
+    assert_eq!(
+        (v["acks"].clone(), v["retries"].clone()),
+        (serde_json::json!(["1"]), serde_json::json!(["2"]))
+    );
+}

@@ -160,7 +160,11 @@ fn templates_are_valid_python_jsonc_and_toml() {
         // Our own config loader accepts it without a single warning (unknown keys warn).
         let types = run(&root, &["types"]);
         types.expect_code(0);
-        assert!(!types.stderr.contains("warning"), "{template}: {}", types.stderr);
+        assert!(
+            !types.stderr.contains("warning"),
+            "{template}: {}",
+            types.stderr
+        );
 
         let gitignore = std::fs::read_to_string(root.join(".gitignore")).expect("gitignore");
         for entry in [

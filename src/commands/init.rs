@@ -94,7 +94,12 @@ fn user_error(err: ScaffoldError) -> anyhow::Error {
         }
         ScaffoldError::NotEmpty { dir } => UserError::new(format!(
             "directory `{}` is not empty; refusing to overwrite it",
-            dir.display()
+            // `.` says little in an error; show where that is.
+            std::fs::canonicalize(dir)
+                .ok()
+                .filter(|_| dir == Path::new("."))
+                .unwrap_or_else(|| dir.clone())
+                .display()
         ))
         .hint("pass --force to write the template into it anyway (same-named files are replaced)")
         .hint("or choose another directory: `pywrangler-rs init my-worker`"),

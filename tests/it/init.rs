@@ -233,6 +233,18 @@ fn refuses_a_non_empty_directory_without_force() {
         tree(&dir.path().join("proj")),
         vec![PathBuf::from("notes.txt")]
     );
+
+    // In the current directory the message shows its real path, not `.`.
+    let here = dir.path().join("proj");
+    let out = init(&here, &["--no-git"]);
+    out.expect_code(1);
+    let real = std::fs::canonicalize(&here).expect("canonical");
+    assert!(
+        out.stderr
+            .contains(&format!("`{}` is not empty", real.display())),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]

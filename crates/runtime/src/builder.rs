@@ -436,7 +436,9 @@ pub(crate) fn instrumented_guest(inner: &Inner) -> Result<(Vec<u8>, Module), Sna
     let module = if path.is_file() {
         inner.load_module(&path)?
     } else {
-        precompile(inner, &instrumented, &path)?
+        let module = precompile(inner, &instrumented, &path)?;
+        prune(&inner.cache_root, "guest-", 2);
+        module
     };
     Ok((wasm, module))
 }

@@ -117,7 +117,7 @@ impl Runtime {
                 }
                 (dir.clone(), crate::cache::hash_tree(dir, true, &[])?)
             }
-            None => guest::extract_shim(&cache_root)?,
+            None => guest::extract_shim(&cache_root, guest.build_python.as_deref())?,
         };
 
         let mut pool = PoolingAllocationConfig::default();

@@ -8,6 +8,8 @@ mod diagnostics;
 mod printer;
 mod scaffold;
 mod types_gen;
+mod sync;
+mod uv;
 
 use clap::Parser;
 

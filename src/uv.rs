@@ -1,0 +1,264 @@
+//! Finding and driving the `uv` binary: `PYWRANGLER_UV`, then `uv` on PATH,
+//! then `python3 -m uv`; checks its version once and runs it with a clean,
+//! download-free environment so resolution never fetches an interpreter.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// Oldest uv that understands everything we pass (pylock output and install,
+/// `wasm32-pyodide*` platforms); the same floor as the original pywrangler.
+pub const MIN_UV_VERSION: (u64, u64, u64) = (0, 13, 4);
+
+/// Environment variable that names the uv binary to use.
+pub const UV_ENV: &str = "PYWRANGLER_UV";
+
+/// Variables that would point uv at some other environment than the one we name.
+const STRIPPED_ENV: &[&str] = &[
+    "VIRTUAL_ENV",
+    "CONDA_PREFIX",
+    "UV_PYTHON",
+    "UV_PROJECT_ENVIRONMENT",
+    "PYTHONHOME",
+    "UV_SYSTEM_PYTHON",
+];
+
+/// Why uv could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum UvError {
+    #[error("uv was not found (looked at ${UV_ENV}, `uv` on PATH and `python3 -m uv`)")]
+    NotFound,
+    #[error("${UV_ENV} points to {0}, which cannot be run: {1}")]
+    BadOverride(PathBuf, String),
+    #[error("uv {found} at {path} is too old; pywrangler-rs needs uv >= {min}")]
+    TooOld {
+        found: String,
+        min: String,
+        path: String,
+    },
+    #[error("could not run {program}: {source}")]
+    Spawn {
+        program: String,
+        source: std::io::Error,
+    },
+}
+
+/// A located uv: the program and any leading arguments (`-m uv`).
+#[derive(Debug, Clone)]
+pub struct Uv {
+    program: PathBuf,
+    prefix: Vec<OsString>,
+    /// The version uv reported, e.g. `0.13.9`.
+    pub version: String,
+    /// A host interpreter handed to uv with `--python`, so it does not search
+    /// every interpreter on the machine for one matching `--python-version`.
+    pub host_python: Option<PathBuf>,
+}
+
+/// What a finished uv run produced.
+#[derive(Debug)]
+pub struct UvOutput {
+    /// Exit code; `None` when uv was killed by a signal.
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl UvOutput {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+}
+
+impl Uv {
+    /// Locate uv and check that it is new enough.
+    pub fn find() -> Result<Uv, UvError> {
+        let candidates: Vec<(PathBuf, Vec<OsString>)> = match std::env::var_os(UV_ENV) {
+            Some(path) if !path.is_empty() => vec![(PathBuf::from(path), Vec::new())],
+            _ => {
+                let mut c = Vec::new();
+                if let Ok(path) = which::which("uv") {
+                    c.push((resolve_shim(path, "uv"), Vec::new()));
+                }
+                if let Ok(python) = which::which("python3") {
+                    c.push((resolve_shim(python, "python3"), vec!["-m".into(), "uv".into()]));
+                }
+                c
+            }
+        };
+        let overridden = std::env::var_os(UV_ENV).is_some_and(|v| !v.is_empty());
+        for (program, prefix) in candidates {
+            match probe_version(&program, &prefix) {
+                Ok(version) => {
+                    let host_python =
+                        which::which("python3").ok().map(|p| resolve_shim(p, "python3"));
+                    let uv = Uv {
+                        program,
+                        prefix,
+                        version,
+                        host_python,
+                    };
+                    uv.check_version()?;
+                    return Ok(uv);
+                }
+                Err(e) if overridden => return Err(UvError::BadOverride(program, e)),
+                Err(_) => continue,
+            }
+        }
+        Err(UvError::NotFound)
+    }
+
+    fn check_version(&self) -> Result<(), UvError> {
+        let (a, b, c) = MIN_UV_VERSION;
+        match parse_version(&self.version) {
+            Some(v) if v >= MIN_UV_VERSION => Ok(()),
+            _ => Err(UvError::TooOld {
+                found: self.version.clone(),
+                min: format!("{a}.{b}.{c}"),
+                path: self.display(),
+            }),
+        }
+    }
+
+    /// `--python <host interpreter>` when one is known (see `host_python`).
+    pub fn python_args(&self) -> Vec<OsString> {
+        match &self.host_python {
+            Some(p) => vec!["--python".into(), p.clone().into()],
+            None => Vec::new(),
+        }
+    }
+
+    /// How the user would type this uv (for messages).
+    pub fn display(&self) -> String {
+        let mut s = self.program.display().to_string();
+        for p in &self.prefix {
+            s.push(' ');
+            s.push_str(&p.to_string_lossy());
+        }
+        s
+    }
+
+    /// A `uv <args…>` command with a sanitised environment, run in `cwd`.
+    pub fn command(&self, cwd: &Path) -> Command {
+        let mut cmd = Command::new(&self.program);
+        cmd.args(&self.prefix).current_dir(cwd);
+        for var in STRIPPED_ENV {
+            cmd.env_remove(var);
+        }
+        // Only registries are reachable in many setups (and production never
+        // needs a host interpreter): never try to download one.
+        if std::env::var_os("UV_PYTHON_DOWNLOADS").is_none() {
+            cmd.env("UV_PYTHON_DOWNLOADS", "never");
+        }
+        cmd.env("UV_NO_PROGRESS", "1").env("NO_COLOR", "1");
+        cmd
+    }
+
+    /// Run a prepared command to completion, feeding `stdin`, capturing output.
+    pub fn run(&self, mut cmd: Command, stdin: Option<&str>) -> Result<UvOutput, UvError> {
+        crate::printer::verbose(format!("running: {}", describe(&cmd)));
+        cmd.stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        let spawn_err = |source| UvError::Spawn {
+            program: self.display(),
+            source,
+        };
+        let mut child = cmd.spawn().map_err(spawn_err)?;
+        if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            // A write error means uv exited early; its stderr says why.
+            let _ = pipe.write_all(text.as_bytes());
+        }
+        let out = child.wait_with_output().map_err(spawn_err)?;
+        let output = UvOutput {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        for line in output.stderr.lines() {
+            crate::printer::verbose(format!("  uv: {line}"));
+        }
+        Ok(output)
+    }
+}
+
+/// pyenv's shims are shell scripts that cost ~0.2 s per call and make uv's
+/// interpreter search slow; ask pyenv for the real binary once instead.
+pub fn resolve_shim(path: PathBuf, name: &str) -> PathBuf {
+    if !is_shim(&path) {
+        return path;
+    }
+    let real = Command::new("pyenv")
+        .args(["which", name])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+        .filter(|p| p.is_file());
+    real.unwrap_or(path)
+}
+
+/// Whether `path` is a pyenv-style shim (a script in a `shims` directory).
+pub fn is_shim(path: &Path) -> bool {
+    path.parent()
+        .and_then(|d| d.file_name())
+        .is_some_and(|d| d == "shims")
+}
+
+/// Run `uv --version` and return the version number it prints.
+fn probe_version(program: &Path, prefix: &[OsString]) -> Result<String, String> {
+    let out = Command::new(program)
+        .args(prefix)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    // `uv 0.13.9 (x86_64-unknown-linux-gnu)` or `uv 0.13.9`.
+    text.split_whitespace()
+        .nth(1)
+        .map(str::to_string)
+        .ok_or_else(|| format!("unexpected `--version` output: {}", text.trim()))
+}
+
+/// `0.13.9` → `(0, 13, 9)`; pre-release suffixes are ignored.
+pub fn parse_version(v: &str) -> Option<(u64, u64, u64)> {
+    let mut parts = v.split('.').map(|p| {
+        let digits: String = p.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse::<u64>().ok()
+    });
+    Some((parts.next()??, parts.next()??, parts.next().flatten().unwrap_or(0)))
+}
+
+fn describe(cmd: &Command) -> String {
+    let mut s = cmd.get_program().to_string_lossy().into_owned();
+    for a in cmd.get_args() {
+        s.push(' ');
+        s.push_str(&a.to_string_lossy());
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_version;
+
+    #[test]
+    fn versions() {
+        assert_eq!(parse_version("0.13.9"), Some((0, 13, 9)));
+        assert_eq!(parse_version("0.14"), Some((0, 14, 0)));
+        assert_eq!(parse_version("1.0.0rc1"), Some((1, 0, 0)));
+        assert_eq!(parse_version("x"), None);
+        assert!(parse_version("0.13.3") < Some(super::MIN_UV_VERSION));
+    }
+}

@@ -82,7 +82,10 @@ impl Uv {
                     c.push((resolve_shim(path, "uv"), Vec::new()));
                 }
                 if let Ok(python) = which::which("python3") {
-                    c.push((resolve_shim(python, "python3"), vec!["-m".into(), "uv".into()]));
+                    c.push((
+                        resolve_shim(python, "python3"),
+                        vec!["-m".into(), "uv".into()],
+                    ));
                 }
                 c
             }
@@ -91,8 +94,9 @@ impl Uv {
         for (program, prefix) in candidates {
             match probe_version(&program, &prefix) {
                 Ok(version) => {
-                    let host_python =
-                        which::which("python3").ok().map(|p| resolve_shim(p, "python3"));
+                    let host_python = which::which("python3")
+                        .ok()
+                        .map(|p| resolve_shim(p, "python3"));
                     let uv = Uv {
                         program,
                         prefix,
@@ -237,7 +241,11 @@ pub fn parse_version(v: &str) -> Option<(u64, u64, u64)> {
         let digits: String = p.chars().take_while(char::is_ascii_digit).collect();
         digits.parse::<u64>().ok()
     });
-    Some((parts.next()??, parts.next()??, parts.next().flatten().unwrap_or(0)))
+    Some((
+        parts.next()??,
+        parts.next()??,
+        parts.next().flatten().unwrap_or(0),
+    ))
 }
 
 fn describe(cmd: &Command) -> String {

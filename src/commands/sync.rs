@@ -81,7 +81,11 @@ mod temp_load {
         let flags: Vec<String> = w
             .get("compatibility_flags")
             .and_then(|v| v.as_array())
-            .map(|a| a.iter().filter_map(|f| f.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|f| f.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default();
         let python =
             PythonVersion::detect(date, &flags).map_err(|e| UserError::usage(e.to_string()))?;

@@ -20,9 +20,7 @@ pub enum SyncError {
     },
     #[error(transparent)]
     Uv(#[from] UvError),
-    #[error(
-        "{PYODIDE_INDEX_ENV}={value} is neither a URL nor an existing directory of wheels"
-    )]
+    #[error("{PYODIDE_INDEX_ENV}={value} is neither a URL nor an existing directory of wheels")]
     BadIndexOverride { value: String },
     #[error(
         "`{package}` is not supported by Python Workers: it has no Pyodide ({platform}) or pure-Python wheel for Python {python}"
@@ -49,13 +47,9 @@ pub enum SyncError {
         "Installation failed because of an invalid peer certificate. Are your systems certificates correctly installed? Do you have an Enterprise VPN enabled?"
     )]
     Certificate { uv_message: String },
-    #[error(
-        "Installation failed because of a failed fetch. Is your network connection working?"
-    )]
+    #[error("Installation failed because of a failed fetch. Is your network connection working?")]
     Network { uv_message: String },
-    #[error(
-        "uv was interrupted while {step}; python_modules/ and pylock.toml were left unchanged"
-    )]
+    #[error("uv was interrupted while {step}; python_modules/ and pylock.toml were left unchanged")]
     Interrupted { step: &'static str },
     #[error(
         "Installation of packages into the Python Worker failed while {step}. Possibly because these packages are not currently supported.\n{uv_message}"
@@ -295,7 +289,14 @@ mod tests {
     use super::*;
 
     fn classify(stderr: &str) -> SyncError {
-        SyncError::from_uv("resolving", Some(1), stderr, "3.13", "wasm32-pyodide2025", "idx")
+        SyncError::from_uv(
+            "resolving",
+            Some(1),
+            stderr,
+            "3.13",
+            "wasm32-pyodide2025",
+            "idx",
+        )
     }
 
     #[test]
@@ -321,14 +322,18 @@ mod tests {
         let e = classify(
             "error: No solution found when resolving dependencies\n  cause: Because hostonly==1.0 has no wheels with a matching platform tag (e.g., `pyemscripten_2025_0_wasm32`) and only…",
         );
-        assert!(matches!(&e, SyncError::Unsupported { package, has_sdist: false, .. } if package == "hostonly"));
+        assert!(
+            matches!(&e, SyncError::Unsupported { package, has_sdist: false, .. } if package == "hostonly")
+        );
         assert!(!e.hints().iter().any(|h| h.contains("--allow-build")));
     }
 
     #[test]
     fn network_certificate_not_found() {
         assert!(matches!(
-            classify("error: Failed to fetch: http://127.0.0.1:9/simple/x/\n  cause: tcp connect error"),
+            classify(
+                "error: Failed to fetch: http://127.0.0.1:9/simple/x/\n  cause: tcp connect error"
+            ),
             SyncError::Network { .. }
         ));
         assert!(matches!(

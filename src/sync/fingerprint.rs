@@ -43,7 +43,8 @@ pub struct Inputs<'a> {
 pub fn compute(inputs: &Inputs<'_>, lock: Option<&str>) -> Result<String, SyncError> {
     let mut h = Sha256::new();
     field(&mut h, "format", FORMAT.as_bytes());
-    let pyproject = std::fs::read(inputs.pyproject).map_err(|e| SyncError::io(inputs.pyproject, e))?;
+    let pyproject =
+        std::fs::read(inputs.pyproject).map_err(|e| SyncError::io(inputs.pyproject, e))?;
     field(&mut h, "pyproject", &pyproject);
     let lock_bytes = match lock {
         Some(text) => text.as_bytes().to_vec(),
@@ -116,7 +117,9 @@ fn hash_tree(h: &mut Sha256, path: &Path) {
     for entry in entries {
         let name = entry.file_name();
         let name_str = name.to_string_lossy();
-        let Ok(kind) = entry.file_type() else { continue };
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
         if kind.is_dir() {
             if IGNORED_DIRS.contains(&name_str.as_ref()) || name_str.ends_with(".egg-info") {
                 continue;

@@ -40,7 +40,9 @@ pub fn update(
             .map(|p| p.into_os_string())
             .unwrap_or_else(|| wanted.clone().into());
         let mut cmd = uv.command(&req.root);
-        cmd.args(["venv", "--quiet", "--python"]).arg(&python).arg(&venv);
+        cmd.args(["venv", "--quiet", "--python"])
+            .arg(&python)
+            .arg(&venv);
         let out = uv.run(cmd, None).map_err(|e| e.to_string())?;
         if !out.success() {
             let _ = std::fs::remove_dir_all(&venv);
@@ -115,8 +117,11 @@ mod tests {
     fn matches_version_info() {
         let dir = tempfile::tempdir().expect("tempdir");
         assert!(!venv_matches(dir.path(), "3.13"));
-        std::fs::write(dir.path().join("pyvenv.cfg"), "home = /x\nversion_info = 3.13.2\n")
-            .expect("write");
+        std::fs::write(
+            dir.path().join("pyvenv.cfg"),
+            "home = /x\nversion_info = 3.13.2\n",
+        )
+        .expect("write");
         assert!(venv_matches(dir.path(), "3.13"));
         assert!(!venv_matches(dir.path(), "3.1"));
         assert!(!venv_matches(dir.path(), "3.12"));

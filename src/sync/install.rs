@@ -73,8 +73,11 @@ pub fn install(
     let staged = Staged { path, done: false };
 
     let install_lock = root.join(INSTALL_LOCK);
-    std::fs::write(&install_lock, pylock::without_requires_python(&lock.contents))
-        .map_err(|e| SyncError::io(&install_lock, e))?;
+    std::fs::write(
+        &install_lock,
+        pylock::without_requires_python(&lock.contents),
+    )
+    .map_err(|e| SyncError::io(&install_lock, e))?;
     let _cleanup = RemoveOnDrop(install_lock.clone());
 
     let locals: Vec<String> = pylock::locked(&lock.contents, &lock.path)?
@@ -90,7 +93,13 @@ pub fn install(
         .args(target.platform_args())
         .args(target.index_args())
         .args(target.build_args())
-        .args(["--preview-features", "pylock", "--no-compile", "--quiet", "-r"])
+        .args([
+            "--preview-features",
+            "pylock",
+            "--no-compile",
+            "--quiet",
+            "-r",
+        ])
         .arg(&install_lock);
     for name in &locals {
         // Local projects are built from their source every time.
@@ -141,7 +150,10 @@ pub fn recover_leftovers(root: &Path) {
         let path = entry.path();
         if name.starts_with(OLD_PREFIX) {
             if !modules.exists() && std::fs::rename(&path, &modules).is_ok() {
-                crate::printer::verbose(format!("restored {} from an interrupted sync", PYTHON_MODULES));
+                crate::printer::verbose(format!(
+                    "restored {} from an interrupted sync",
+                    PYTHON_MODULES
+                ));
                 continue;
             }
             let _ = std::fs::remove_dir_all(&path);

@@ -85,6 +85,8 @@ pub struct SyncOutcome {
     /// True when nothing had changed and no work was done.
     pub skipped: bool,
     pub python: String,
+    /// The Pyodide release whose ABI the packages target.
+    pub pyodide: String,
     pub platform: String,
     pub python_modules: PathBuf,
     pub packages: Vec<Package>,
@@ -123,6 +125,7 @@ pub fn sync(req: &SyncRequest, opts: &SyncOptions) -> Result<SyncOutcome, SyncEr
             return Ok(SyncOutcome {
                 skipped: true,
                 python: req.python.to_string(),
+                pyodide: req.python.pyodide_version().to_string(),
                 platform: stamp.platform,
                 python_modules: modules.clone(),
                 packages: stamp.packages,
@@ -185,6 +188,7 @@ pub fn sync(req: &SyncRequest, opts: &SyncOptions) -> Result<SyncOutcome, SyncEr
     Ok(SyncOutcome {
         skipped: false,
         python: req.python.to_string(),
+        pyodide: req.python.pyodide_version().to_string(),
         platform: target.platform,
         python_modules: modules,
         packages,

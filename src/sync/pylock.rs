@@ -16,10 +16,12 @@ pub struct LockedPackage {
 
 /// Parse the packages of a lock file.
 pub fn locked(contents: &str, path: &Path) -> Result<Vec<LockedPackage>, SyncError> {
-    let doc: toml::Table = contents.parse().map_err(|e: toml::de::Error| SyncError::Lock {
-        path: path.to_path_buf(),
-        message: e.message().to_string(),
-    })?;
+    let doc: toml::Table = contents
+        .parse()
+        .map_err(|e: toml::de::Error| SyncError::Lock {
+            path: path.to_path_buf(),
+            message: e.message().to_string(),
+        })?;
     let Some(items) = doc.get("packages").and_then(|p| p.as_array()) else {
         return Ok(Vec::new());
     };

@@ -8,3 +8,4 @@ mod config;
 mod init;
 mod pyshim;
 mod types;
+mod sync;

@@ -2,13 +2,21 @@
 //! (or a JSON summary on stdout with `--json`).
 
 use crate::cli::SyncArgs;
+use crate::config::Project;
 use crate::diagnostics::{Exit, UserError};
 use crate::printer;
 use crate::sync::{HostVenv, SyncOptions, SyncOutcome, human_size};
 
 pub fn run(args: SyncArgs) -> anyhow::Result<Exit> {
     let cwd = std::env::current_dir()?;
-    let req = temp_load::request(&cwd)?;
+    let project = Project::load(
+        &cwd,
+        args.config.config.as_deref(),
+        args.config.env.as_deref(),
+    )?;
+    for warning in &project.warnings {
+        printer::warn(warning);
+    }
     let allow_build = if args.allow_build {
         Some(true)
     } else if args.no_allow_build {
@@ -22,7 +30,7 @@ pub fn run(args: SyncArgs) -> anyhow::Result<Exit> {
         allow_build,
         host_venv: !args.no_host_venv,
     };
-    let outcome = crate::sync::sync(&req, &opts).map_err(UserError::from)?;
+    let outcome = crate::sync::ensure_synced(&project, &opts).map_err(UserError::from)?;
     report(&outcome, args.json)?;
     Ok(Exit::Success)
 }
@@ -52,48 +60,4 @@ fn report(outcome: &SyncOutcome, json: bool) -> anyhow::Result<()> {
         ));
     }
     Ok(())
-}
-
-/// TEMPORARY until `config::Project::load` lands: the minimum to drive tests.
-mod temp_load {
-    use std::path::Path;
-
-    use crate::config::PythonVersion;
-    use crate::diagnostics::UserError;
-    use crate::sync::SyncRequest;
-
-    pub fn request(cwd: &Path) -> anyhow::Result<SyncRequest> {
-        let root = cwd
-            .ancestors()
-            .find(|d| d.join("pyproject.toml").is_file())
-            .ok_or_else(|| UserError::usage("pyproject.toml not found"))?
-            .to_path_buf();
-        let pyproject = root.join("pyproject.toml");
-        let py: toml::Table = std::fs::read_to_string(&pyproject)?.parse()?;
-        let allow_build = py
-            .get("tool")
-            .and_then(|t| t.get("pywrangler"))
-            .and_then(|t| t.get("allow-build"))
-            .and_then(|v| v.as_bool())
-            .unwrap_or(false);
-        let w: toml::Table = std::fs::read_to_string(root.join("wrangler.toml"))?.parse()?;
-        let date = w.get("compatibility_date").and_then(|v| v.as_str());
-        let flags: Vec<String> = w
-            .get("compatibility_flags")
-            .and_then(|v| v.as_array())
-            .map(|a| {
-                a.iter()
-                    .filter_map(|f| f.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let python =
-            PythonVersion::detect(date, &flags).map_err(|e| UserError::usage(e.to_string()))?;
-        Ok(SyncRequest {
-            root,
-            pyproject,
-            python,
-            allow_build,
-        })
-    }
 }

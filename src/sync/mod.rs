@@ -22,7 +22,7 @@ use serde::Serialize;
 pub use error::SyncError;
 pub use target::{IndexSource, Target};
 
-use crate::config::PythonVersion;
+use crate::config::{Project, PythonVersion};
 use crate::uv::Uv;
 
 /// Name of the vendored directory wrangler uploads.
@@ -97,7 +97,26 @@ pub struct SyncOutcome {
     pub elapsed: Duration,
 }
 
-/// Make `python_modules/` match the project, doing nothing when it already does.
+impl SyncRequest {
+    /// The sync inputs of a loaded project.
+    pub fn from_project(project: &Project) -> SyncRequest {
+        SyncRequest {
+            root: project.root.clone(),
+            pyproject: project.pyproject_path.clone(),
+            python: project.python,
+            allow_build: project.pyproject.allow_build.unwrap_or(false),
+        }
+    }
+}
+
+/// Entry point for `sync`, `dev` and `deploy`: make `python_modules/` match the
+/// project. When nothing changed this only hashes the inputs (a few ms) and
+/// returns `skipped: true`. `dev`/`deploy` usually pass `host_venv: false`.
+pub fn ensure_synced(project: &Project, opts: &SyncOptions) -> Result<SyncOutcome, SyncError> {
+    sync(&SyncRequest::from_project(project), opts)
+}
+
+/// Make `python_modules/` match the request, doing nothing when it already does.
 pub fn sync(req: &SyncRequest, opts: &SyncOptions) -> Result<SyncOutcome, SyncError> {
     let started = Instant::now();
     error::check_requirements_txt(&req.root, &req.pyproject)?;

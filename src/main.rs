@@ -7,8 +7,8 @@ mod config;
 mod diagnostics;
 mod printer;
 mod scaffold;
-mod types_gen;
 mod sync;
+mod types_gen;
 mod uv;
 
 use clap::Parser;

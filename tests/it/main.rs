@@ -7,5 +7,5 @@ mod cli;
 mod config;
 mod init;
 mod pyshim;
-mod types;
 mod sync;
+mod types;

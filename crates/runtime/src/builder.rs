@@ -108,10 +108,17 @@ pub(crate) fn build(rt: &Runtime, spec: &SnapshotSpec) -> Result<Snapshot, Snaps
         .into_iter()
         .map(|p| p.package)
         .collect();
+    // Preload only the dependencies the sources import (production's snapshot
+    // holds what the main import pulls in, nothing more), never native ones
+    // or names a module-root file shadows.
+    let imported = crate::imports::top_level_imports(&src);
     let preload: Vec<String> = top_level_names(&mounts.python_modules)
         .into_iter()
         .filter(|n| {
-            !native.contains(n) && !src.join(n).exists() && !src.join(format!("{n}.py")).exists()
+            imported.contains(n)
+                && !native.contains(n)
+                && !src.join(n).exists()
+                && !src.join(format!("{n}.py")).exists()
         })
         .collect();
     let base_key = key(&[

@@ -35,6 +35,7 @@ mod envelope;
 mod error;
 mod guest;
 mod host;
+mod imports;
 mod instance;
 mod layers;
 mod logs;

@@ -320,6 +320,13 @@ fn compat_date_change_that_changes_python_resyncs() {
             .contains("pyodide_2025_0")
     );
 
+    // A new date that keeps Python 3.13 changes nothing that sync produces.
+    let later = WRANGLER_313.replace("2025-10-01", "2025-11-01");
+    std::fs::write(fx.root.join("wrangler.toml"), later).expect("write");
+    let run = fx.sync(&[]);
+    run.expect_code(0);
+    assert!(run.stderr.contains("up to date"), "{}", run.stderr);
+
     // Before 2025-09-29 the Worker runs Python 3.12 (Pyodide 0.27).
     let older = WRANGLER_313.replace("2025-10-01", "2025-06-01");
     std::fs::write(fx.root.join("wrangler.toml"), older).expect("write");

@@ -1,9 +1,11 @@
 //! pywrangler-rs entry point: parse, run, map the error to an exit code.
 
+mod api;
 mod child;
 mod cli;
 mod commands;
 mod config;
+mod deploy;
 mod diagnostics;
 mod printer;
 mod scaffold;

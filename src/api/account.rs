@@ -1,0 +1,90 @@
+//! Which account to deploy to: config `account_id`, `CLOUDFLARE_ACCOUNT_ID`,
+//! or the token's memberships (asking when there are several and a terminal).
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use serde_json::Value;
+
+use super::client::Client;
+use super::env;
+use crate::diagnostics::UserError;
+
+/// One account the credentials can reach.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: String,
+    pub name: String,
+}
+
+/// Pick the account id.
+pub fn resolve(client: &Client, configured: Option<&str>) -> anyhow::Result<String> {
+    if let Some(id) = configured.filter(|s| !s.is_empty()) {
+        return Ok(id.to_string());
+    }
+    if let Ok(id) = std::env::var(env::ACCOUNT_ID)
+        && !id.trim().is_empty()
+    {
+        return Ok(id.trim().to_string());
+    }
+    let accounts = memberships(client)?;
+    match accounts.as_slice() {
+        [] => Err(
+            UserError::new("these credentials cannot reach any Cloudflare account")
+                .hint("check that the API token has account access")
+                .into(),
+        ),
+        [one] => Ok(one.id.clone()),
+        many => choose(many),
+    }
+}
+
+/// `GET /memberships` → accounts.
+fn memberships(client: &Client) -> anyhow::Result<Vec<Account>> {
+    let result = client.get("/memberships", &[])?;
+    let list = result.as_array().cloned().unwrap_or_default();
+    Ok(list
+        .iter()
+        .filter_map(|m| {
+            let a = m.get("account")?;
+            Some(Account {
+                id: a.get("id").and_then(Value::as_str)?.to_string(),
+                name: a
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+            })
+        })
+        .collect())
+}
+
+fn choose(accounts: &[Account]) -> anyhow::Result<String> {
+    let listing = accounts
+        .iter()
+        .map(|a| format!("  {}  {}", a.id, a.name))
+        .collect::<Vec<_>>()
+        .join("\n");
+    if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
+        return Err(UserError::usage(format!(
+            "these credentials can reach several accounts; pick one:\n{listing}"
+        ))
+        .hint(format!(
+            "set `account_id` in the wrangler config or {} in the environment",
+            env::ACCOUNT_ID
+        ))
+        .into());
+    }
+    eprintln!("Several accounts are available:");
+    for (i, a) in accounts.iter().enumerate() {
+        eprintln!("  {}) {}  {}", i + 1, a.name, a.id);
+    }
+    eprint!("Account number [1-{}]: ", accounts.len());
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let pick: usize = line.trim().parse().unwrap_or(0);
+    accounts
+        .get(pick.wrapping_sub(1))
+        .map(|a| a.id.clone())
+        .ok_or_else(|| UserError::usage(format!("no account number `{}`", line.trim())).into())
+}

@@ -1,0 +1,82 @@
+//! The multipart body wrangler sends: a `metadata` field (JSON, no part
+//! Content-Type) and one file part per module, named by the module name.
+//! The same parts are what `--dry-run --outdir` writes to disk.
+
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+
+use indicatif::ProgressBar;
+use reqwest::blocking::multipart::{Form, Part};
+use serde_json::Value;
+
+use super::bundle::Bundle;
+
+/// Build the upload form; `progress` ticks as module bytes are sent.
+pub fn build(bundle: &Bundle, metadata: &Value, progress: Option<&ProgressBar>) -> Form {
+    if let Some(bar) = progress {
+        bar.set_position(0);
+    }
+    // Names go out verbatim (`name="lib/util.py"`) as wrangler's FormData
+    // sends them; reqwest's default would switch `/` names to RFC 2231 `name*=`.
+    let mut form = Form::new()
+        .percent_encode_noop()
+        .text("metadata", metadata.to_string());
+    for m in &bundle.modules {
+        let reader = ProgressReader {
+            data: Arc::clone(&m.content),
+            pos: 0,
+            bar: progress.cloned(),
+        };
+        let part =
+            Part::reader_with_length(reader, m.content.len() as u64).file_name(m.name.clone());
+        // Every content type here is a valid static MIME string.
+        let part = match part.mime_str(m.kind.content_type()) {
+            Ok(p) => p,
+            Err(_) => Part::bytes(m.content.to_vec()).file_name(m.name.clone()),
+        };
+        form = form.part(m.name.clone(), part);
+    }
+    form
+}
+
+/// Write `metadata.json` and every part under `dir` (the `--dry-run --outdir` output).
+pub fn write_outdir(dir: &Path, bundle: &Bundle, metadata: &Value) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let pretty = serde_json::to_string_pretty(metadata).unwrap_or_else(|_| metadata.to_string());
+    write_atomic(&dir.join("metadata.json"), pretty.as_bytes())?;
+    for m in &bundle.modules {
+        let path = dir.join(&m.name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        write_atomic(&path, &m.content)?;
+    }
+    Ok(())
+}
+
+fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("pywrangler-tmp");
+    std::fs::write(&tmp, data)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Streams a module's bytes and advances the progress bar.
+struct ProgressReader {
+    data: Arc<[u8]>,
+    pos: usize,
+    bar: Option<ProgressBar>,
+}
+
+impl Read for ProgressReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let rest = &self.data[self.pos..];
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        self.pos += n;
+        if let Some(bar) = &self.bar {
+            bar.inc(n as u64);
+        }
+        Ok(n)
+    }
+}

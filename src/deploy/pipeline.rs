@@ -1,0 +1,273 @@
+//! The deploy pipeline over a loaded project: check, validate, bundle, report
+//! sizes, then either write the dry-run output or upload.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use serde_json::Value;
+
+use super::bundle::{self, BundleInput, Rule};
+use super::form;
+use super::metadata::{self, MetadataOptions};
+use super::size::SizeReport;
+use super::upload::{self, UploadSpec};
+use super::validate::{self, ValidationInput, ValidationReport};
+use crate::api::{self, Client, Credentials};
+use crate::config::Project;
+use crate::diagnostics::UserError;
+use crate::printer;
+
+/// Resolved `deploy` flags.
+#[derive(Debug, Clone, Default)]
+pub struct DeployOptions {
+    pub dry_run: bool,
+    pub outdir: Option<PathBuf>,
+    pub skip_validation: bool,
+    pub keep_vars: bool,
+    pub message: Option<String>,
+}
+
+/// Deploy `project`; prints the Worker's URLs on stdout.
+pub fn run(project: &Project, opts: &DeployOptions) -> anyhow::Result<()> {
+    for w in &project.warnings {
+        printer::warn(w);
+    }
+    let cfg = &project.config;
+    let config_file = project.wrangler_path.display().to_string();
+    let Some(name) = project.worker_name().map(str::to_string) else {
+        return Err(UserError::usage(format!("{config_file} has no `name`"))
+            .hint("add `\"name\": \"my-worker\"` to the wrangler config")
+            .into());
+    };
+    if !cfg
+        .compatibility_flags
+        .iter()
+        .any(|f| f == "python_workers")
+    {
+        return Err(UserError::usage(format!(
+            "{config_file}: Python Workers need the \"python_workers\" compatibility flag"
+        ))
+        .hint("add \"python_workers\" to `compatibility_flags`")
+        .into());
+    }
+    if cfg.compatibility_date.is_none() {
+        return Err(
+            UserError::usage(format!("{config_file} has no `compatibility_date`"))
+                .hint(
+                    "add `\"compatibility_date\": \"YYYY-MM-DD\"` (today's date is a good choice)",
+                )
+                .into(),
+        );
+    }
+
+    let main_path = project.main_path();
+    let main_module = main_path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    run_validation(project, &main_module, opts)?;
+
+    let input = BundleInput {
+        project_root: project.config_dir(),
+        module_root: project.module_root(),
+        main_path,
+        config_path: Some(project.wrangler_path.clone()),
+        user_rules: user_rules(project)?,
+        python_modules_exclude: cfg.python_modules.exclude.clone(),
+    };
+    let bundle = bundle::collect(&input).map_err(|e| {
+        let mut err = UserError::new(format!("cannot bundle the Worker: {e}"));
+        if let bundle::BundleError::PythonModulesInModuleRoot(_) = e {
+            err = err.hint(
+                "delete that python_modules/ (`pywrangler-rs sync` vendors into the project root)",
+            );
+        } else if let bundle::BundleError::MainClash { .. } = e {
+            err = err.hint("rename the main module so it does not shadow a vendored package");
+        }
+        err
+    })?;
+    for d in &bundle.ignored_duplicates {
+        printer::warn(format!("ignoring duplicate module: {d}"));
+    }
+    if !project.python_modules_dir().is_dir() {
+        printer::warn(
+            "no python_modules/ directory: run `pywrangler-rs sync` to vendor the `workers` SDK and your dependencies",
+        );
+    }
+    for m in &bundle.modules {
+        printer::verbose(format!(
+            "  {:<14} {:>10}  {}",
+            m.kind.label(),
+            m.content.len(),
+            m.name
+        ));
+    }
+
+    let meta = metadata::build(
+        cfg,
+        &bundle.main().name,
+        &MetadataOptions {
+            keep_vars: opts.keep_vars,
+            message: opts.message.clone(),
+        },
+    );
+    let report = SizeReport::measure(&bundle);
+    printer::info(report.render(10).trim_end());
+    if let Some(limit) = report.over_limit() {
+        printer::warn(format!(
+            "the gzipped upload is over the {limit} Worker size limit; Cloudflare may reject it (see the table above for what to trim)"
+        ));
+    }
+
+    if opts.dry_run {
+        if let Some(dir) = &opts.outdir {
+            form::write_outdir(dir, &bundle, &meta).map_err(|e| {
+                UserError::new(format!(
+                    "cannot write the dry-run output to {}: {e}",
+                    dir.display()
+                ))
+            })?;
+            printer::info(format!(
+                "Wrote {} parts and metadata.json to {}",
+                bundle.modules.len(),
+                dir.display()
+            ));
+        }
+        printer::info("--dry-run: exiting now.");
+        return Ok(());
+    }
+    upload_and_report(project, &name, meta, &bundle)
+}
+
+fn run_validation(
+    project: &Project,
+    main_module: &str,
+    opts: &DeployOptions,
+) -> anyhow::Result<()> {
+    if opts.skip_validation {
+        printer::warn(
+            "skipping local validation (--skip-validation); startup errors will only show up at upload",
+        );
+        return Ok(());
+    }
+    let input = ValidationInput {
+        project_root: project.root.clone(),
+        module_root: project.module_root(),
+        main_module: main_module.to_string(),
+        compatibility_date: project.config.compatibility_date.clone(),
+        compatibility_flags: project.config.compatibility_flags.clone(),
+    };
+    match validate::validate(&input) {
+        Ok(ValidationReport::Passed { startup_ms }) => {
+            printer::success(format!(
+                "Validated the Worker locally (startup {startup_ms} ms)"
+            ));
+            Ok(())
+        }
+        Ok(ValidationReport::Unavailable { reason }) => {
+            printer::warn(format!("local validation unavailable: {reason}"));
+            Ok(())
+        }
+        Err(e) => Err(UserError::new(format!("validation failed: {e}"))
+            .hint("fix the error above, or pass --skip-validation to upload anyway")
+            .into()),
+    }
+}
+
+fn user_rules(project: &Project) -> anyhow::Result<Vec<Rule>> {
+    let mut rules = Vec::new();
+    for r in &project.config.rules {
+        let Some(kind) = bundle::ModuleKind::from_rule_type(&r.kind) else {
+            return Err(UserError::usage(format!(
+                "{}: module rule type `{}` is not supported for Python Workers",
+                project.wrangler_path.display(),
+                r.kind
+            ))
+            .hint("use one of Text, Data, CompiledWasm, PythonModule, ESModule")
+            .into());
+        };
+        rules.push(Rule {
+            kind,
+            globs: r.globs.clone(),
+        });
+    }
+    Ok(rules)
+}
+
+fn upload_and_report(
+    project: &Project,
+    name: &str,
+    meta: Value,
+    bundle: &bundle::Bundle,
+) -> anyhow::Result<()> {
+    let cfg = &project.config;
+    let creds = Credentials::from_env().map_err(|e| {
+        UserError::new(e.to_string()).hint("create a token at https://dash.cloudflare.com/profile/api-tokens (template \"Edit Cloudflare Workers\")")
+    })?;
+    let base = std::env::var(api::env::BASE_URL)
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| api::DEFAULT_BASE_URL.to_string());
+    let client = Client::new(&base, creds)?;
+    let account_id = api::account::resolve(&client, cfg.account_id.as_deref())?;
+    let (triggers, warnings) = metadata::triggers(cfg);
+    for w in warnings {
+        printer::warn(w);
+    }
+    let (service_tag, environment_tag) = match &project.env {
+        Some(env) => (
+            name.strip_suffix(&format!("-{env}")).map(str::to_string),
+            Some(env.clone()),
+        ),
+        None => (None, None),
+    };
+    let spec = UploadSpec {
+        account_id,
+        script_name: name.to_string(),
+        metadata: meta,
+        migrations: metadata::migrations(cfg),
+        required_secrets: cfg
+            .secrets
+            .as_ref()
+            .map(|s| s.required.clone())
+            .unwrap_or_default(),
+        tail_consumers: metadata::tail_consumers(cfg),
+        logpush: cfg.logpush,
+        observability: metadata::observability(cfg),
+        service_tag,
+        environment_tag,
+        triggers,
+    };
+    let start = Instant::now();
+    let outcome = upload::deploy(&client, &spec, bundle).map_err(|e| with_api_hints(e, &client))?;
+    printer::success(format!(
+        "Uploaded {name} ({:.2} sec){}",
+        start.elapsed().as_secs_f64(),
+        if outcome.first_deploy {
+            ", a new Worker"
+        } else {
+            ""
+        }
+    ));
+    for t in &outcome.targets {
+        println!("{t}");
+    }
+    if let Some(v) = &outcome.version_id {
+        printer::info(format!("Current Version ID: {v}"));
+    }
+    Ok(())
+}
+
+/// Turn an API error into a user error with its hints (credentials scrubbed).
+fn with_api_hints(e: anyhow::Error, client: &Client) -> anyhow::Error {
+    match e.downcast::<api::ApiError>() {
+        Ok(api_err) => {
+            let mut u = UserError::new(client.credentials().redact(&api_err.to_string()));
+            for h in api_err.hints() {
+                u = u.hint(h);
+            }
+            u.into()
+        }
+        Err(other) => other,
+    }
+}

@@ -1,0 +1,558 @@
+//! `deploy` against the fake Cloudflare API: the call sequence, the multipart
+//! body and metadata, retries, API errors and credential hygiene.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::support::fake_cf::{self, FakeCf};
+use crate::support::{Run, cmd, tempdir, write_files};
+
+const PYPROJECT: &str = "[project]\nname = \"hello\"\nversion = \"0.1.0\"\nrequires-python = \">=3.12\"\ndependencies = []\n";
+
+const ENTRY: &str = "from workers import Response, WorkerEntrypoint\n\nclass Default(WorkerEntrypoint):\n    async def fetch(self, request):\n        return Response(\"hi\")\n";
+
+/// A small project with vendored files and the given wrangler.jsonc.
+fn project(root: &Path, wrangler: &Value) {
+    write_files(
+        root,
+        &[
+            ("pyproject.toml", PYPROJECT),
+            (
+                "wrangler.jsonc",
+                &serde_json::to_string_pretty(wrangler).expect("json"),
+            ),
+            ("src/entry.py", ENTRY),
+            ("src/lib/util.py", "X = 1\n"),
+            ("src/schema.sql", "create table t (x int);\n"),
+            ("src/.dev.vars", "SECRET=dont-upload\n"),
+            ("python_modules/workers/__init__.py", "# sdk\n"),
+            ("python_modules/workers/_bridge.mjs", "export default 1;\n"),
+            ("python_modules/six.py", "# six\n"),
+            ("python_modules/six/__pycache__/x.cpython-313.pyc", "junk"),
+        ],
+    );
+}
+
+fn basic() -> Value {
+    json!({
+        "name": "hello",
+        "main": "src/entry.py",
+        "compatibility_date": "2026-08-01",
+        "compatibility_flags": ["python_workers"],
+        "vars": {"GREETING": "hi"},
+    })
+}
+
+/// Run `deploy` with the fake's credentials and base URL.
+fn deploy(root: &Path, cf: &FakeCf, args: &[&str]) -> Run {
+    let out = cmd(root)
+        .arg("deploy")
+        .arg("--skip-validation")
+        .args(args)
+        .env("CLOUDFLARE_API_TOKEN", fake_cf::TOKEN)
+        .env("CLOUDFLARE_API_BASE_URL", cf.base_url())
+        .output()
+        .expect("binary runs");
+    Run::from_output(out)
+}
+
+fn part_names(upload: &fake_cf::Upload) -> Vec<(String, String)> {
+    let mut v: Vec<_> = upload
+        .parts
+        .iter()
+        .map(|p| (p.name.clone(), p.content_type.clone().unwrap_or_default()))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn first_deploy_puts_the_script_and_enables_workers_dev() {
+    let dir = tempdir();
+    project(dir.path(), &basic());
+    let cf = FakeCf::start();
+    let run = deploy(dir.path(), &cf, &[]);
+    run.expect_code(0);
+    assert_eq!(
+        cf.call_lines(),
+        vec![
+            "GET /memberships",
+            "GET /a/workers/services/hello",
+            "PUT /a/workers/scripts/hello",
+            "GET /a/workers/subdomain",
+            "GET /a/workers/scripts/hello/subdomain",
+            "POST /a/workers/scripts/hello/subdomain",
+        ]
+    );
+    let put = &cf.calls()[2];
+    assert_eq!(put.query, "excludeScript=true&bindings_inherit=strict");
+    let subdomain_post = &cf.calls()[5];
+    assert_eq!(subdomain_post.json, Some(json!({"enabled": true})));
+    assert_eq!(
+        subdomain_post
+            .headers
+            .get("cloudflare-workers-script-api-date")
+            .map(String::as_str),
+        Some("2025-08-01")
+    );
+    let up = &cf.uploads()[0];
+    assert_eq!(up.metadata["main_module"], "entry.py");
+    assert_eq!(
+        up.metadata["compatibility_flags"],
+        json!(["python_workers"])
+    );
+    assert_eq!(
+        up.metadata["bindings"],
+        json!([{"name": "GREETING", "type": "plain_text", "text": "hi"}])
+    );
+    let names = part_names(up);
+    let expect = [
+        ("entry.py", "text/x-python"),
+        ("lib/util.py", "text/x-python"),
+        ("python_modules/six.py", "application/octet-stream"),
+        (
+            "python_modules/workers/__init__.py",
+            "application/octet-stream",
+        ),
+        (
+            "python_modules/workers/_bridge.mjs",
+            "application/javascript+module",
+        ),
+        ("schema.sql", "text/plain"),
+    ];
+    assert_eq!(
+        names,
+        expect
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        run.stdout.contains("https://hello.fake-sub.workers.dev"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stderr.contains("Total upload"), "{}", run.stderr);
+}
+
+#[test]
+fn redeploy_uses_versions_and_deployments() {
+    let dir = tempdir();
+    let mut cfg = basic();
+    cfg["observability"] = json!({"enabled": true});
+    project(dir.path(), &cfg);
+    let cf = FakeCf::start();
+    cf.add_script("hello", None);
+    deploy(dir.path(), &cf, &["--message", "second"]).expect_code(0);
+    let lines = cf.call_lines();
+    assert_eq!(
+        &lines[1..6],
+        &[
+            "GET /a/workers/services/hello",
+            "POST /a/workers/scripts/hello/versions",
+            "POST /a/workers/scripts/hello/deployments",
+            "PATCH /a/workers/scripts/hello/script-settings",
+            "GET /a/workers/subdomain",
+        ]
+    );
+    let calls = cf.calls();
+    assert_eq!(calls[2].query, "bindings_inherit=strict");
+    assert_eq!(
+        calls[3].json,
+        Some(
+            json!({"strategy": "percentage", "versions": [{"version_id": "00000000-0000-4000-8000-000000000001", "percentage": 100}], "annotations": {"workers/message": "second"}})
+        )
+    );
+    assert_eq!(
+        calls[4].json.as_ref().map(|j| j["observability"].clone()),
+        Some(json!({"enabled": true}))
+    );
+    assert_eq!(cf.versions("hello"), Some(1));
+}
+
+#[test]
+fn env_deploys_a_separate_worker_with_env_bindings() {
+    let dir = tempdir();
+    let mut cfg = basic();
+    cfg["env"] = json!({"staging": {"vars": {"GREETING": "stg"}}});
+    project(dir.path(), &cfg);
+    let cf = FakeCf::start();
+    let run = deploy(dir.path(), &cf, &["--env", "staging"]);
+    run.expect_code(0);
+    assert!(
+        cf.call_lines()
+            .contains(&"PUT /a/workers/scripts/hello-staging".to_string())
+    );
+    let up = &cf.uploads()[0];
+    assert_eq!(
+        up.metadata["bindings"],
+        json!([{"name": "GREETING", "type": "plain_text", "text": "stg"}])
+    );
+    assert!(
+        run.stdout
+            .contains("https://hello-staging.fake-sub.workers.dev")
+    );
+    // The service tag groups the env with its siblings in the dashboard.
+    let patch = cf
+        .calls()
+        .into_iter()
+        .find(|c| c.path.ends_with("script-settings"))
+        .expect("tags patch");
+    assert_eq!(
+        patch.json,
+        Some(json!({"tags": ["cf:service=hello", "cf:environment=staging"]}))
+    );
+}
+
+#[test]
+fn every_binding_kind_reaches_the_metadata() {
+    let dir = tempdir();
+    let cfg = json!({
+        "name": "all",
+        "main": "src/entry.py",
+        "compatibility_date": "2026-08-01",
+        "compatibility_flags": ["python_workers"],
+        "vars": {"GREETING": "hi", "CONF": {"a": 1}},
+        "kv_namespaces": [{"binding": "KV", "id": "kv-id"}],
+        "r2_buckets": [{"binding": "BUCKET", "bucket_name": "b", "jurisdiction": "eu"}],
+        "d1_databases": [{"binding": "DB", "database_name": "d", "database_id": "d1-id"}],
+        "durable_objects": {"bindings": [{"name": "MY_DO", "class_name": "MyDO"}, {"name": "EXT_DO", "class_name": "Other", "script_name": "other"}]},
+        "queues": {"producers": [{"binding": "Q", "queue": "q"}], "consumers": [{"queue": "q", "max_batch_size": 10, "max_batch_timeout": 5}]},
+        "services": [{"binding": "SVC", "service": "other", "entrypoint": "Foo"}],
+        "triggers": {"crons": ["*/5 * * * *"]},
+        "routes": [{"pattern": "ex.com/*", "zone_name": "ex.com"}],
+        "observability": {"enabled": true, "head_sampling_rate": 1},
+        "placement": {"mode": "smart"},
+        "limits": {"cpu_ms": 50},
+        "logpush": true,
+    });
+    project(dir.path(), &cfg);
+    let cf = FakeCf::start();
+    let run = deploy(dir.path(), &cf, &["--keep-vars"]);
+    run.expect_code(0);
+    let md = &cf.uploads()[0].metadata;
+    let by_name = fake_cf::bindings_by_name(md);
+    let expect = json!({
+        "GREETING": {"name": "GREETING", "type": "plain_text", "text": "hi"},
+        "CONF": {"name": "CONF", "type": "json", "json": {"a": 1}},
+        "KV": {"name": "KV", "type": "kv_namespace", "namespace_id": "kv-id"},
+        "BUCKET": {"name": "BUCKET", "type": "r2_bucket", "bucket_name": "b", "jurisdiction": "eu"},
+        "DB": {"name": "DB", "type": "d1", "id": "d1-id"},
+        "MY_DO": {"name": "MY_DO", "type": "durable_object_namespace", "class_name": "MyDO"},
+        "EXT_DO": {"name": "EXT_DO", "type": "durable_object_namespace", "class_name": "Other", "script_name": "other"},
+        "Q": {"name": "Q", "type": "queue", "queue_name": "q"},
+        "SVC": {"name": "SVC", "type": "service", "service": "other", "entrypoint": "Foo"},
+    });
+    assert_eq!(serde_json::to_value(&by_name).expect("json"), expect);
+    assert_eq!(
+        md["keep_bindings"],
+        json!(["plain_text", "json", "secret_text", "secret_key"])
+    );
+    assert_eq!(
+        md["observability"],
+        json!({"enabled": true, "head_sampling_rate": 1.0})
+    );
+    assert_eq!(md["placement"], json!({"mode": "smart"}));
+    assert_eq!(md["limits"], json!({"cpu_ms": 50}));
+    assert_eq!(md["logpush"], json!(true));
+    let lines = cf.call_lines();
+    for want in [
+        "PUT /a/workers/scripts/all/routes",
+        "PUT /a/workers/scripts/all/schedules",
+        "GET /a/queues",
+        "POST /a/queues/qid-q/consumers",
+    ] {
+        assert!(
+            lines.contains(&want.to_string()),
+            "missing {want} in {lines:#?}"
+        );
+    }
+    let calls = cf.calls();
+    let sched = calls
+        .iter()
+        .find(|c| c.path.ends_with("/schedules"))
+        .expect("schedules");
+    assert_eq!(sched.json, Some(json!([{"cron": "*/5 * * * *"}])));
+    let consumer = calls
+        .iter()
+        .find(|c| c.path.ends_with("/consumers"))
+        .expect("consumer");
+    assert_eq!(
+        consumer.json,
+        Some(
+            json!({"type": "worker", "script_name": "all", "settings": {"batch_size": 10, "max_wait_time_ms": 5000}})
+        )
+    );
+    // Routes are set, so workers.dev defaults to off.
+    let sub = calls
+        .iter()
+        .find(|c| c.method == "POST" && c.path.ends_with("/subdomain"))
+        .expect("subdomain");
+    assert_eq!(sub.json, Some(json!({"enabled": false})));
+    assert!(run.stdout.contains("ex.com/*"), "{}", run.stdout);
+}
+
+#[test]
+fn migrations_send_old_tag_from_the_remote_state() {
+    let dir = tempdir();
+    let mut cfg = basic();
+    cfg["durable_objects"] = json!({"bindings": [{"name": "MY_DO", "class_name": "B"}]});
+    cfg["migrations"] = json!([
+        {"tag": "v1", "new_sqlite_classes": ["A"]},
+        {"tag": "v2", "renamed_classes": [{"from": "A", "to": "B"}]},
+    ]);
+    project(dir.path(), &cfg);
+    let cf = FakeCf::start();
+    cf.add_script("hello", Some("v1"));
+    deploy(dir.path(), &cf, &[]).expect_code(0);
+    // Migrations force the PUT path even for an existing Worker.
+    assert!(
+        cf.call_lines()
+            .contains(&"PUT /a/workers/scripts/hello".to_string())
+    );
+    assert_eq!(
+        cf.uploads()[0].metadata["migrations"],
+        json!({"old_tag": "v1", "new_tag": "v2", "steps": [{"renamed_classes": [{"from": "A", "to": "B"}]}]})
+    );
+    assert_eq!(cf.migration_tag("hello").as_deref(), Some("v2"));
+    // Up to date now: the next deploy goes through versions without migrations.
+    deploy(dir.path(), &cf, &[]).expect_code(0);
+    assert!(
+        cf.call_lines()
+            .contains(&"POST /a/workers/scripts/hello/versions".to_string())
+    );
+    assert!(cf.uploads()[1].metadata.get("migrations").is_none());
+}
+
+#[test]
+fn dry_run_writes_parts_and_metadata_and_uploads_nothing() {
+    let dir = tempdir();
+    project(dir.path(), &basic());
+    let cf = FakeCf::start();
+    let out = dir.path().join("out");
+    let run = deploy(
+        dir.path(),
+        &cf,
+        &["--dry-run", "--outdir", out.to_str().expect("utf8")],
+    );
+    run.expect_code(0);
+    assert!(
+        cf.calls().is_empty(),
+        "dry run called the API: {:?}",
+        cf.call_lines()
+    );
+    let md: Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("metadata.json")).expect("metadata.json"),
+    )
+    .expect("json");
+    assert_eq!(md["main_module"], "entry.py");
+    for f in [
+        "entry.py",
+        "lib/util.py",
+        "schema.sql",
+        "python_modules/six.py",
+        "python_modules/workers/_bridge.mjs",
+    ] {
+        assert!(out.join(f).is_file(), "missing {f}");
+    }
+    assert!(!out.join(".dev.vars").exists());
+    assert!(
+        !out.join("python_modules/six/__pycache__/x.cpython-313.pyc")
+            .exists()
+    );
+    assert!(run.stderr.contains("gzip"), "{}", run.stderr);
+    assert!(run.stderr.contains("(worker code)"), "{}", run.stderr);
+}
+
+#[test]
+fn outdir_without_dry_run_is_a_usage_error() {
+    let dir = tempdir();
+    project(dir.path(), &basic());
+    let cf = FakeCf::start();
+    deploy(dir.path(), &cf, &["--outdir", "x"]).expect_code(2);
+}
+
+#[test]
+fn retries_a_429_then_succeeds() {
+    let dir = tempdir();
+    project(dir.path(), &basic());
+    let cf = FakeCf::start();
+    cf.fail(Some("PUT"), "/workers/scripts/hello", 429, 10013, Some(1));
+    deploy(dir.path(), &cf, &[]).expect_code(0);
+    let puts = cf
+        .calls()
+        .iter()
+        .filter(|c| c.method == "PUT")
+        .map(|c| c.status)
+        .collect::<Vec<_>>();
+    assert_eq!(puts, vec![429, 200]);
+}
+
+#[test]
+fn a_500_forever_fails_clearly_after_bounded_retries() {
+    let dir = tempdir();
+    project(dir.path(), &basic());
+    let cf = FakeCf::start();
+    cf.fail(Some("PUT"), "/workers/scripts/hello", 500, 10001, None);
+    let run = deploy(dir.path(), &cf, &[]);
+    run.expect_code(1);
+    assert!(run.stderr.contains("PUT /accounts/"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("HTTP 500 after 4 attempts"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("[code 10001]"), "{}", run.stderr);
+    assert_eq!(cf.calls().iter().filter(|c| c.method == "PUT").count(), 4);
+}
+
+#[test]
+fn bad_token_explains_the_auth_failure() {
+    let dir = tempdir();
+    project(dir.path(), &basic());
+    let cf = FakeCf::start();
+    let run = Run::from_output(
+        cmd(dir.path())
+            .args(["deploy", "--skip-validation"])
+            .env("CLOUDFLARE_API_TOKEN", "wrong-token-abcdef")
+            .env("CLOUDFLARE_ACCOUNT_ID", fake_cf::ACCOUNT)
+            .env("CLOUDFLARE_API_BASE_URL", cf.base_url())
+            .output()
+            .expect("runs"),
+    );
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("[code 10000] Authentication error"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("hint: check CLOUDFLARE_API_TOKEN"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("wrong-token-abcdef"));
+    // Auth failures are not retried.
+    assert_eq!(cf.calls().len(), 1);
+}
+
+#[test]
+fn missing_credentials_is_a_clear_error() {
+    let dir = tempdir();
+    project(dir.path(), &basic());
+    let run = Run::from_output(
+        cmd(dir.path())
+            .args(["deploy", "--skip-validation"])
+            .output()
+            .expect("runs"),
+    );
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("CLOUDFLARE_API_TOKEN"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn script_too_large_shows_the_size_hint() {
+    let dir = tempdir();
+    project(dir.path(), &basic());
+    let cf = FakeCf::start();
+    cf.set_size_limit(100);
+    let run = deploy(dir.path(), &cf, &[]);
+    run.expect_code(1);
+    assert!(run.stderr.contains("[code 10027]"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("hint: the Worker exceeds the size limit"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn missing_python_workers_flag_is_a_config_error() {
+    let dir = tempdir();
+    let mut cfg = basic();
+    cfg["compatibility_flags"] = json!([]);
+    project(dir.path(), &cfg);
+    let cf = FakeCf::start();
+    let run = deploy(dir.path(), &cf, &[]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("python_workers"), "{}", run.stderr);
+    assert!(cf.calls().is_empty());
+}
+
+#[test]
+fn several_accounts_without_a_terminal_lists_them() {
+    let dir = tempdir();
+    project(dir.path(), &basic());
+    let cf = FakeCf::start();
+    cf.set_accounts(&[
+        (fake_cf::ACCOUNT, "One"),
+        ("ffffffffffffffffffffffffffffffff", "Two"),
+    ]);
+    let run = deploy(dir.path(), &cf, &[]);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("ffffffffffffffffffffffffffffffff  Two"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("CLOUDFLARE_ACCOUNT_ID"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn token_never_appears_in_output_logs_or_outdir() {
+    let dir = tempdir();
+    project(dir.path(), &basic());
+    let cf = FakeCf::start();
+    cf.fail(Some("PUT"), "/workers/scripts/hello", 429, 10013, Some(1));
+    let ok = deploy(dir.path(), &cf, &["-v"]);
+    ok.expect_code(0);
+    cf.fail(None, "/workers/services/hello", 500, 10001, None);
+    let failed = deploy(dir.path(), &cf, &["-v"]);
+    failed.expect_code(1);
+    let out = dir.path().join("out");
+    let dry = deploy(
+        dir.path(),
+        &cf,
+        &["-v", "--dry-run", "--outdir", out.to_str().expect("utf8")],
+    );
+    dry.expect_code(0);
+    for run in [&ok, &failed, &dry] {
+        assert!(!run.stdout.contains(fake_cf::TOKEN) && !run.stderr.contains(fake_cf::TOKEN));
+    }
+    assert!(
+        ok.stderr.contains("-> HTTP 429"),
+        "verbose log shows the retry: {}",
+        ok.stderr
+    );
+    for entry in walk(&out) {
+        let bytes = std::fs::read(&entry).expect("read");
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(fake_cf::TOKEN),
+            "{}",
+            entry.display()
+        );
+    }
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).expect("dir").flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

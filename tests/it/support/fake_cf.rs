@@ -1,0 +1,639 @@
+//! A fake Cloudflare v4 API on 127.0.0.1:0 for deploy tests: checks auth,
+//! parses the multipart upload and validates its metadata the way the real API
+//! does, keeps per-script state (versions, migration tag), records every call,
+//! and can be scripted to fail (429 then 200, 500 forever, size limits).
+
+use std::collections::{BTreeMap, HashMap};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+
+/// The token the fake accepts.
+pub const TOKEN: &str = "fake-cf-token-5f3a9c1e7b";
+/// The account the fake owns.
+pub const ACCOUNT: &str = "0123456789abcdef0123456789abcdef";
+/// The account's workers.dev subdomain.
+pub const SUBDOMAIN: &str = "fake-sub";
+
+/// Binding types the real API accepts (as of the workers-sdk snapshot).
+const BINDING_TYPES: &[&str] = &[
+    "inherit",
+    "plain_text",
+    "json",
+    "secret_text",
+    "secret_key",
+    "kv_namespace",
+    "send_email",
+    "durable_object_namespace",
+    "workflow",
+    "queue",
+    "r2_bucket",
+    "d1",
+    "vectorize",
+    "hyperdrive",
+    "secrets_store_secret",
+    "ratelimit",
+    "vpc_service",
+    "service",
+    "analytics_engine",
+    "dispatch_namespace",
+    "mtls_certificate",
+    "pipelines",
+    "worker_loader",
+    "logfwdr",
+    "wasm_module",
+    "browser",
+    "ai",
+    "images",
+    "version_metadata",
+    "assets",
+    "text_blob",
+    "data_blob",
+    "ai_search",
+    "ai_search_namespace",
+    "media",
+    "stream",
+];
+
+const MODULE_TYPES: &[&str] = &[
+    "text/x-python",
+    "text/plain",
+    "application/octet-stream",
+    "application/wasm",
+    "application/javascript+module",
+    "application/javascript",
+    "text/x-python-requirement",
+    "application/source-map",
+];
+
+/// One multipart part as received.
+#[derive(Debug, Clone)]
+pub struct PartInfo {
+    pub name: String,
+    pub filename: Option<String>,
+    pub content_type: Option<String>,
+    pub len: usize,
+}
+
+/// A parsed upload body.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    pub metadata: Value,
+    pub parts: Vec<PartInfo>,
+}
+
+/// One request the fake received.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub authorized: bool,
+    pub headers: BTreeMap<String, String>,
+    pub json: Option<Value>,
+    pub upload: Option<Upload>,
+    pub status: u16,
+}
+
+impl Call {
+    /// `"METHOD /path"` for sequence assertions.
+    pub fn line(&self) -> String {
+        format!("{} {}", self.method, self.path)
+    }
+}
+
+/// A scripted failure for requests whose path contains `path`.
+#[derive(Debug, Clone)]
+struct Failure {
+    method: Option<String>,
+    path: String,
+    status: u16,
+    code: i64,
+    /// `None` = forever.
+    remaining: Option<usize>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Script {
+    migration_tag: Option<String>,
+    tags: Vec<String>,
+    versions: usize,
+    metadata: Value,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    calls: Vec<Call>,
+    scripts: HashMap<String, Script>,
+    failures: Vec<Failure>,
+    size_limit: Option<usize>,
+    accounts: Vec<(String, String)>,
+}
+
+/// A running fake API; shut down when dropped.
+pub struct FakeCf {
+    pub addr: SocketAddr,
+    state: Arc<Mutex<State>>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl FakeCf {
+    /// Start the fake on an ephemeral loopback port.
+    pub fn start() -> FakeCf {
+        let state = Arc::new(Mutex::new(State {
+            accounts: vec![(ACCOUNT.to_string(), "Fake Account".to_string())],
+            ..State::default()
+        }));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
+        let st = Arc::clone(&state);
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+                loop {
+                    tokio::select! {
+                        _ = &mut rx => break,
+                        accepted = listener.accept() => {
+                            let Ok((stream, _)) = accepted else { continue };
+                            let st = Arc::clone(&st);
+                            tokio::spawn(async move {
+                                let svc = service_fn(move |req| handle(Arc::clone(&st), req));
+                                let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                            });
+                        }
+                    }
+                }
+            });
+        });
+        FakeCf {
+            addr,
+            state,
+            shutdown: Some(tx),
+        }
+    }
+
+    /// Base URL to put in `CLOUDFLARE_API_BASE_URL`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/client/v4", self.addr)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Every call so far.
+    pub fn calls(&self) -> Vec<Call> {
+        self.lock().calls.clone()
+    }
+
+    /// `"METHOD /path"` of every call, with the `/client/v4/accounts/<id>` prefix shortened to `/a`.
+    pub fn call_lines(&self) -> Vec<String> {
+        self.calls()
+            .iter()
+            .map(|c| {
+                c.line()
+                    .replace(&format!("/client/v4/accounts/{ACCOUNT}"), "/a")
+                    .replace("/client/v4", "")
+            })
+            .collect()
+    }
+
+    /// Uploads (PUT script or POST versions) in order.
+    pub fn uploads(&self) -> Vec<Upload> {
+        self.calls().into_iter().filter_map(|c| c.upload).collect()
+    }
+
+    /// Pretend a script already exists (with an optional migration tag).
+    pub fn add_script(&self, name: &str, migration_tag: Option<&str>) {
+        self.lock().scripts.insert(
+            name.to_string(),
+            Script {
+                migration_tag: migration_tag.map(str::to_string),
+                ..Script::default()
+            },
+        );
+    }
+
+    /// The deployed script's migration tag.
+    pub fn migration_tag(&self, name: &str) -> Option<String> {
+        self.lock()
+            .scripts
+            .get(name)
+            .and_then(|s| s.migration_tag.clone())
+    }
+
+    /// Whether a script exists and how many versions it has.
+    pub fn versions(&self, name: &str) -> Option<usize> {
+        self.lock().scripts.get(name).map(|s| s.versions)
+    }
+
+    /// Fail the next `times` requests whose path contains `path` (any method), or forever with `None`.
+    pub fn fail(
+        &self,
+        method: Option<&str>,
+        path: &str,
+        status: u16,
+        code: i64,
+        times: Option<usize>,
+    ) {
+        self.lock().failures.push(Failure {
+            method: method.map(str::to_string),
+            path: path.to_string(),
+            status,
+            code,
+            remaining: times,
+        });
+    }
+
+    /// Reject uploads whose parts total more than `bytes` (code 10027).
+    pub fn set_size_limit(&self, bytes: usize) {
+        self.lock().size_limit = Some(bytes);
+    }
+
+    /// Replace the accounts `GET /memberships` returns.
+    pub fn set_accounts(&self, accounts: &[(&str, &str)]) {
+        self.lock().accounts = accounts
+            .iter()
+            .map(|(i, n)| (i.to_string(), n.to_string()))
+            .collect();
+    }
+}
+
+impl Drop for FakeCf {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+type Resp = Response<Full<Bytes>>;
+
+fn envelope(status: u16, result: Value) -> (u16, Value) {
+    (
+        status,
+        json!({"success": true, "errors": [], "messages": [], "result": result}),
+    )
+}
+
+fn failure(status: u16, code: i64, message: &str) -> (u16, Value) {
+    (
+        status,
+        json!({"success": false, "errors": [{"code": code, "message": message}], "messages": [], "result": null}),
+    )
+}
+
+async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Resp, Infallible> {
+    let method = req.method().to_string();
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
+    let headers: BTreeMap<String, String> = req
+        .headers()
+        .iter()
+        .filter(|(k, _)| k.as_str() != "authorization" && k.as_str() != "x-auth-key")
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    let authorized = match req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(v) => v == format!("Bearer {TOKEN}"),
+        None => {
+            req.headers()
+                .get("x-auth-key")
+                .and_then(|v| v.to_str().ok())
+                == Some(TOKEN)
+                && req.headers().get("x-auth-email").is_some()
+        }
+    };
+    let content_type = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+
+    let mut upload = None;
+    let mut upload_error = None;
+    let mut json_body = None;
+    if content_type.starts_with("multipart/form-data") {
+        match parse_multipart(&content_type, body.clone()).await {
+            Ok(u) => upload = Some(u),
+            Err(e) => upload_error = Some(e),
+        }
+    } else if !body.is_empty() {
+        json_body = serde_json::from_slice(&body).ok();
+    }
+
+    let (status, value) = {
+        let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+        let scripted = st.failures.iter_mut().find(|f| {
+            path.contains(&f.path)
+                && f.method.as_deref().is_none_or(|m| m == method)
+                && f.remaining != Some(0)
+        });
+        if !authorized {
+            failure(403, 10000, "Authentication error")
+        } else if let Some(f) = scripted {
+            if let Some(n) = f.remaining.as_mut() {
+                *n -= 1;
+            }
+            failure(f.status, f.code, "scripted failure")
+        } else if let Some(e) = upload_error {
+            failure(400, 10021, &e)
+        } else {
+            route(
+                &mut st,
+                &method,
+                &path,
+                &query,
+                json_body.as_ref(),
+                upload.as_ref(),
+            )
+        }
+    };
+    let call = Call {
+        method,
+        path,
+        query,
+        authorized,
+        headers,
+        json: json_body,
+        upload,
+        status,
+    };
+    state
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .calls
+        .push(call);
+    let mut resp = Response::new(Full::new(Bytes::from(value.to_string())));
+    *resp.status_mut() =
+        hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    resp.headers_mut().insert(
+        "content-type",
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    Ok(resp)
+}
+
+async fn parse_multipart(content_type: &str, body: Bytes) -> Result<Upload, String> {
+    let boundary = multer::parse_boundary(content_type).map_err(|e| e.to_string())?;
+    let stream = futures_util::stream::once(async move { Ok::<Bytes, Infallible>(body) });
+    let mut mp = multer::Multipart::new(stream, boundary);
+    let mut metadata = None;
+    let mut parts = Vec::new();
+    while let Some(field) = mp.next_field().await.map_err(|e| e.to_string())? {
+        let name = field.name().unwrap_or("").to_string();
+        let filename = field.file_name().map(str::to_string);
+        let ct = field.content_type().map(|m| m.to_string());
+        let data = field.bytes().await.map_err(|e| e.to_string())?;
+        if name == "metadata" {
+            metadata = Some(
+                serde_json::from_slice(&data).map_err(|e| format!("metadata is not JSON: {e}"))?,
+            );
+        } else {
+            parts.push(PartInfo {
+                name,
+                filename,
+                content_type: ct,
+                len: data.len(),
+            });
+        }
+    }
+    Ok(Upload {
+        metadata: metadata.ok_or("missing metadata part")?,
+        parts,
+    })
+}
+
+/// Validate an upload the way the API does; `Err` is `(code, message)`.
+fn validate(st: &State, u: &Upload) -> Result<(), (u16, i64, String)> {
+    let m = &u.metadata;
+    let main = m.get("main_module").and_then(Value::as_str).ok_or((
+        400,
+        10021,
+        "metadata.main_module is required".to_string(),
+    ))?;
+    if !u.parts.iter().any(|p| p.name == main) {
+        return Err((
+            400,
+            10021,
+            format!("No such module \"{main}\": the main module is not part of the upload"),
+        ));
+    }
+    for p in &u.parts {
+        let ct = p.content_type.as_deref().unwrap_or("");
+        if !MODULE_TYPES.contains(&ct) {
+            return Err((
+                400,
+                10021,
+                format!("part {} has unsupported content type `{ct}`", p.name),
+            ));
+        }
+        if p.filename.as_deref() != Some(p.name.as_str()) {
+            return Err((
+                400,
+                10021,
+                format!("part {} has file name {:?}", p.name, p.filename),
+            ));
+        }
+    }
+    let flags: Vec<&str> = m
+        .get("compatibility_flags")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if main.ends_with(".py") && !flags.contains(&"python_workers") {
+        return Err((
+            400,
+            10021,
+            "Python Workers require the \"python_workers\" compatibility flag".to_string(),
+        ));
+    }
+    if m.get("compatibility_date")
+        .and_then(Value::as_str)
+        .is_none()
+    {
+        return Err((400, 10021, "compatibility_date is required".to_string()));
+    }
+    let mut names = std::collections::HashSet::new();
+    for b in m
+        .get("bindings")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+    {
+        let ty = b.get("type").and_then(Value::as_str).unwrap_or("");
+        let name = b.get("name").and_then(Value::as_str).unwrap_or("");
+        if !BINDING_TYPES.contains(&ty) {
+            return Err((
+                400,
+                10021,
+                format!("Unknown binding type \"{ty}\" for binding \"{name}\""),
+            ));
+        }
+        if name.is_empty() || !names.insert(name.to_string()) {
+            return Err((
+                400,
+                10021,
+                format!("binding name \"{name}\" is empty or used twice"),
+            ));
+        }
+    }
+    if let Some(limit) = st.size_limit {
+        let total: usize = u.parts.iter().map(|p| p.len).sum();
+        if total > limit {
+            return Err((
+                413,
+                10027,
+                format!("Script too large: {total} bytes exceeds the {limit} byte limit"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn route(
+    st: &mut State,
+    method: &str,
+    path: &str,
+    query: &str,
+    body: Option<&Value>,
+    upload: Option<&Upload>,
+) -> (u16, Value) {
+    let Some(rest) = path.strip_prefix("/client/v4") else {
+        return failure(404, 7000, "No route for that URI");
+    };
+    let seg: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
+    match (method, seg.as_slice()) {
+        ("GET", ["memberships"]) => envelope(
+            200,
+            Value::Array(st.accounts.iter().map(|(id, name)| json!({"id": format!("m-{id}"), "account": {"id": id, "name": name}})).collect()),
+        ),
+        (_, ["accounts", a, ..]) if *a != ACCOUNT => failure(403, 10000, "Authentication error: account not accessible"),
+        ("GET", ["accounts", _, "workers", "services", name]) => match st.scripts.get(*name) {
+            None => failure(404, 10090, "This Worker does not exist on your account."),
+            Some(s) => envelope(
+                200,
+                json!({"id": name, "default_environment": {"environment": "production", "script": {
+                    "tag": format!("tag-{name}"), "tags": s.tags, "migration_tag": s.migration_tag, "last_deployed_from": "wrangler"}}}),
+            ),
+        },
+        ("PUT", ["accounts", _, "workers", "scripts", name]) => {
+            let Some(u) = upload else { return failure(400, 10021, "expected a multipart body") };
+            if let Err((s, c, m)) = validate(st, u) {
+                return failure(s, c, &m);
+            }
+            let script = st.scripts.entry(name.to_string()).or_default();
+            if let Some(mig) = u.metadata.get("migrations") {
+                let old = mig.get("old_tag").and_then(Value::as_str);
+                if old != script.migration_tag.as_deref() {
+                    return failure(400, 10079, &format!("migration old_tag {old:?} does not match the current tag {:?}", script.migration_tag));
+                }
+                script.migration_tag = mig.get("new_tag").and_then(Value::as_str).map(str::to_string);
+            }
+            script.versions += 1;
+            script.metadata = u.metadata.clone();
+            let id = format!("00000000-0000-4000-8000-{:012}", script.versions);
+            envelope(200, json!({"id": name, "etag": "etag", "deployment_id": id, "startup_time_ms": 7}))
+        }
+        ("POST", ["accounts", _, "workers", "scripts", name, "versions"]) => {
+            let Some(u) = upload else { return failure(400, 10021, "expected a multipart body") };
+            if !st.scripts.contains_key(*name) {
+                return failure(404, 10007, "This Worker does not exist on your account.");
+            }
+            if u.metadata.get("migrations").is_some() {
+                return failure(400, 10211, "migrations are not supported when uploading versions");
+            }
+            if let Err((s, c, m)) = validate(st, u) {
+                return failure(s, c, &m);
+            }
+            let script = st.scripts.entry(name.to_string()).or_default();
+            script.versions += 1;
+            script.metadata = u.metadata.clone();
+            let id = format!("00000000-0000-4000-8000-{:012}", script.versions);
+            envelope(200, json!({"id": id, "number": script.versions, "resources": {"script": {"etag": "etag"}}, "startup_time_ms": 7}))
+        }
+        ("POST", ["accounts", _, "workers", "scripts", name, "deployments"]) => {
+            let ok = body
+                .and_then(|b| b.pointer("/versions/0/percentage"))
+                .and_then(Value::as_f64)
+                == Some(100.0);
+            if !ok || !st.scripts.contains_key(*name) {
+                return failure(400, 10021, "invalid deployment");
+            }
+            envelope(200, json!({"id": "dep-1"}))
+        }
+        ("PATCH", ["accounts", _, "workers", "scripts", name, "script-settings"]) => {
+            if let Some(tags) = body.and_then(|b| b.get("tags")).and_then(Value::as_array)
+                && let Some(s) = st.scripts.get_mut(*name)
+            {
+                s.tags = tags.iter().filter_map(Value::as_str).map(str::to_string).collect();
+            }
+            envelope(200, body.cloned().unwrap_or(Value::Null))
+        }
+        ("GET", ["accounts", _, "workers", "subdomain"]) => envelope(200, json!({"subdomain": SUBDOMAIN})),
+        ("GET", ["accounts", _, "workers", "scripts", _, "subdomain"]) => envelope(200, json!({"enabled": false, "previews_enabled": false})),
+        ("POST", ["accounts", _, "workers", "scripts", _, "subdomain"]) => {
+            let enabled = body.and_then(|b| b.get("enabled")).cloned().unwrap_or(Value::Bool(false));
+            let previews = body.and_then(|b| b.get("previews_enabled")).cloned().unwrap_or(enabled.clone());
+            envelope(200, json!({"enabled": enabled, "previews_enabled": previews}))
+        }
+        ("PUT", ["accounts", _, "workers", "scripts", _, "routes" | "schedules"]) => envelope(200, body.cloned().unwrap_or(Value::Null)),
+        ("GET", ["accounts", _, "queues"]) => {
+            let name = query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("name="))
+                .unwrap_or("");
+            envelope(200, json!([{"queue_id": format!("qid-{name}"), "queue_name": name, "consumers": [], "producers": []}]))
+        }
+        ("POST", ["accounts", _, "queues", _, "consumers"]) | ("PUT", ["accounts", _, "queues", _, "consumers", _]) => {
+            envelope(200, body.cloned().unwrap_or(Value::Null))
+        }
+        _ => failure(404, 7003, &format!("No route for {method} {path}")),
+    }
+}
+
+/// Keys of a value's bindings as `name -> binding` for order-insensitive comparison.
+pub fn bindings_by_name(metadata: &Value) -> BTreeMap<String, Value> {
+    metadata
+        .get("bindings")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|b| {
+                    (
+                        b.get("name")
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_string(),
+                        b.clone(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -556,3 +556,82 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// Conformance with the real client (opt-in: `PYWRANGLER_CONFORMANCE=1`; uses
+/// `PYWRANGLER_WRANGLER` or `npx --yes wrangler`): deploy the same project with
+/// wrangler and with pywrangler-rs against the fake API and compare the
+/// metadata and the module lists, ignoring order.
+#[test]
+fn conformance_with_real_wrangler() {
+    if std::env::var("PYWRANGLER_CONFORMANCE").as_deref() != Ok("1") {
+        eprintln!("skipped: set PYWRANGLER_CONFORMANCE=1 (needs wrangler from npm)");
+        return;
+    }
+    let dir = tempdir();
+    let mut cfg = basic();
+    cfg["vars"] = json!({"GREETING": "hi", "CONF": {"a": 1}});
+    cfg["kv_namespaces"] = json!([{"binding": "KV", "id": "kv-id"}]);
+    cfg["r2_buckets"] =
+        json!([{"binding": "BUCKET", "bucket_name": "my-bucket", "jurisdiction": "eu"}]);
+    cfg["d1_databases"] = json!([{"binding": "DB", "database_name": "d", "database_id": "d1-id"}]);
+    cfg["durable_objects"] = json!({"bindings": [{"name": "MY_DO", "class_name": "MyDO"}]});
+    cfg["migrations"] = json!([{"tag": "v1", "new_sqlite_classes": ["MyDO"]}]);
+    cfg["queues"] = json!({"producers": [{"binding": "Q", "queue": "q"}]});
+    cfg["services"] = json!([{"binding": "SVC", "service": "other", "entrypoint": "Foo"}]);
+    cfg["observability"] = json!({"enabled": true});
+    cfg["triggers"] = json!({"crons": ["*/5 * * * *"]});
+    project(dir.path(), &cfg);
+
+    let wrangler_cf = FakeCf::start();
+    let wrangler = std::env::var("PYWRANGLER_WRANGLER").unwrap_or_default();
+    let mut c = if wrangler.is_empty() {
+        let mut c = std::process::Command::new("npx");
+        c.args(["--yes", "wrangler"]);
+        c
+    } else {
+        std::process::Command::new(wrangler)
+    };
+    let out = c
+        .arg("deploy")
+        .current_dir(dir.path())
+        .env("CLOUDFLARE_API_TOKEN", fake_cf::TOKEN)
+        .env("CLOUDFLARE_ACCOUNT_ID", fake_cf::ACCOUNT)
+        .env("CLOUDFLARE_API_BASE_URL", wrangler_cf.base_url())
+        .env("WRANGLER_SEND_METRICS", "false")
+        .env("CI", "1")
+        .output()
+        .expect("wrangler runs");
+    let wr = Run::from_output(out);
+    assert_eq!(
+        wr.code,
+        0,
+        "wrangler failed:\n{}\n{}\ncalls: {:#?}",
+        wr.stdout,
+        wr.stderr,
+        wrangler_cf.call_lines()
+    );
+
+    let ours_cf = FakeCf::start();
+    deploy(dir.path(), &ours_cf, &[]).expect_code(0);
+
+    let theirs = &wrangler_cf.uploads()[0];
+    let ours = &ours_cf.uploads()[0];
+    assert_eq!(part_names(ours), part_names(theirs), "module lists differ");
+    let strip = |m: &Value| {
+        let mut m = m.clone();
+        if let Some(o) = m.as_object_mut() {
+            o.remove("bindings");
+        }
+        m
+    };
+    assert_eq!(
+        fake_cf::bindings_by_name(&ours.metadata),
+        fake_cf::bindings_by_name(&theirs.metadata)
+    );
+    assert_eq!(strip(&ours.metadata), strip(&theirs.metadata));
+    eprintln!(
+        "wrangler calls: {:#?}\nours: {:#?}",
+        wrangler_cf.call_lines(),
+        ours_cf.call_lines()
+    );
+}

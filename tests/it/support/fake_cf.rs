@@ -577,6 +577,22 @@ fn route(
             let id = format!("00000000-0000-4000-8000-{:012}", script.versions);
             envelope(200, json!({"id": id, "number": script.versions, "resources": {"script": {"etag": "etag"}}, "startup_time_ms": 7}))
         }
+        // Resource look-ups wrangler makes before provisioning: everything exists.
+        ("GET", ["accounts", _, "r2", "buckets", b]) => envelope(200, json!({"name": b})),
+        ("GET", ["accounts", _, "d1", "database", id]) => envelope(200, json!({"uuid": id, "name": "d"})),
+        ("GET", ["accounts", _, "storage", "kv", "namespaces", id]) => envelope(200, json!({"id": id, "title": "kv"})),
+        ("GET", ["accounts", _, "workers", "scripts", name, "settings"]) => match st.scripts.get(*name) {
+            None => failure(404, 10007, "This Worker does not exist on your account."),
+            Some(s) => envelope(200, json!({"bindings": [], "tags": s.tags})),
+        },
+        ("GET", ["accounts", _, "workers", "scripts"]) => envelope(
+            200,
+            Value::Array(st.scripts.iter().map(|(n, s)| json!({"id": n, "migration_tag": s.migration_tag, "tags": s.tags})).collect()),
+        ),
+        ("GET", ["accounts", _, "workers", "scripts", name, "deployments"]) => match st.scripts.get(*name) {
+            None => failure(404, 10007, "This Worker does not exist on your account."),
+            Some(_) => envelope(200, json!({"deployments": []})),
+        },
         ("POST", ["accounts", _, "workers", "scripts", name, "deployments"]) => {
             let ok = body
                 .and_then(|b| b.pointer("/versions/0/percentage"))

@@ -11,7 +11,7 @@ use super::form;
 use super::metadata::{self, MetadataOptions};
 use super::size::SizeReport;
 use super::upload::{self, UploadSpec};
-use super::validate::{self, ValidationInput, ValidationReport};
+use super::validate::{self, ValidationReport};
 use crate::api::{self, Client, Credentials};
 use crate::config::Project;
 use crate::diagnostics::UserError;
@@ -61,11 +61,7 @@ pub fn run(project: &Project, opts: &DeployOptions) -> anyhow::Result<()> {
     }
 
     let main_path = project.main_path();
-    let main_module = main_path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    run_validation(project, &main_module, opts)?;
+    run_validation(project, opts)?;
 
     let input = BundleInput {
         project_root: project.config_dir(),
@@ -139,25 +135,14 @@ pub fn run(project: &Project, opts: &DeployOptions) -> anyhow::Result<()> {
     upload_and_report(project, &name, meta, &bundle)
 }
 
-fn run_validation(
-    project: &Project,
-    main_module: &str,
-    opts: &DeployOptions,
-) -> anyhow::Result<()> {
+fn run_validation(project: &Project, opts: &DeployOptions) -> anyhow::Result<()> {
     if opts.skip_validation {
         printer::warn(
             "skipping local validation (--skip-validation); startup errors will only show up at upload",
         );
         return Ok(());
     }
-    let input = ValidationInput {
-        project_root: project.root.clone(),
-        module_root: project.module_root(),
-        main_module: main_module.to_string(),
-        compatibility_date: project.config.compatibility_date.clone(),
-        compatibility_flags: project.config.compatibility_flags.clone(),
-    };
-    match validate::validate(&input) {
+    match validate::validate(project) {
         Ok(ValidationReport::Passed { startup_ms }) => {
             printer::success(format!(
                 "Validated the Worker locally (startup {startup_ms} ms)"

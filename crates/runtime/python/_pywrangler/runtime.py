@@ -70,24 +70,51 @@ def error_dict(exc):
 
 def snapshot_init():
     """Import the main module with the entropy guard and the I/O ban on,
-    discover entrypoints, collect garbage, and record the status."""
-    global _status, _init_error, _main
+    discover entrypoints, collect garbage, and record the status.
+
+    With PW_MAIN_MODULE="" (the host's *base* snapshot) no user module is
+    imported: the host later sends `preload` and `load_main` events."""
     t0 = time.perf_counter()
     state.in_global_scope = True
     loop.install_policy()
     entropy.turn_on()
     patches.install()
     _install_missing_stdlib_stubs()
-    main_name = os.environ.get("PW_MAIN_MODULE") or "entry"
+    main_name = os.environ.get("PW_MAIN_MODULE", "entry")
     try:
         import workers  # noqa: F401 - our shim first, before user code
 
+        # Everything `configure` and the event paths import lazily goes into
+        # the snapshot too, or every restored instance imports it again.
+        from . import bindings, events  # noqa: F401
+        import workers._http, workers._rpc, workers.asgi, workers.wsgi  # noqa: F401
+
         loop.main_loop()
+    except BaseException as e:  # noqa: BLE001 - reported through init_status
+        _record_status(e, t0, base=main_name == "")
+        return
+    if main_name == "":
+        gc.collect()
+        _record_status(None, t0, base=True)
+        return
+    _import_main(main_name, t0)
+
+
+def _import_main(main_name, t0):
+    global _main
+    error = None
+    try:
         _main = importlib.import_module(main_name)
         _discover(_main)
     except BaseException as e:  # noqa: BLE001 - reported through init_status
-        _init_error = error_dict(e)
+        error = e
     gc.collect()
+    _record_status(error, t0)
+
+
+def _record_status(error, t0, base=False):
+    global _status, _init_error
+    _init_error = error_dict(error) if error is not None else None
     _status = {
         "ok": _init_error is None,
         "entrypoints": {
@@ -98,9 +125,33 @@ def snapshot_init():
         },
         "startup_ms": round((time.perf_counter() - t0) * 1000, 3),
     }
+    if base:
+        _status["base"] = True
     if _init_error is not None:
         _status["error"] = _init_error
     _flush()
+
+
+def _ev_preload(header, body):
+    """Base snapshot: import dependencies; failures are reported, not raised."""
+    imported, failed = [], {}
+    for name in header.get("modules") or []:
+        try:
+            importlib.import_module(name)
+            imported.append(name)
+        except BaseException as e:  # noqa: BLE001
+            failed[name] = f"{type(e).__name__}: {e}"
+    gc.collect()
+    return _ok({"imported": imported, "failed": failed})
+
+
+def _ev_load_main(header, body):
+    """Layer on a base snapshot: import the main module as snapshot_init would."""
+    name = header.get("module") or "entry"
+    os.environ["PW_MAIN_MODULE"] = name
+    importlib.invalidate_caches()
+    _import_main(name, time.perf_counter())
+    return _ok(_status)
 
 
 def init_status():
@@ -175,7 +226,7 @@ def invoke(data):
         fn = _KINDS.get(kind)
         if fn is None:
             return _error_envelope(ValueError(f"unknown event kind {kind!r}"))
-        if kind != "configure" and state.in_global_scope:
+        if kind not in ("configure", "preload", "load_main") and state.in_global_scope:
             return _error_envelope(RuntimeError(f"{kind} event before configure"))
         return fn(header, body)
     except BaseException as e:  # noqa: BLE001 - becomes the error envelope
@@ -477,6 +528,8 @@ def _ev_alarm(header, body):
 
 
 _KINDS = {
+    "preload": _ev_preload,
+    "load_main": _ev_load_main,
     "configure": _ev_configure,
     "fetch": _ev_fetch,
     "scheduled": _ev_scheduled,

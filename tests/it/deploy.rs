@@ -635,3 +635,98 @@ fn conformance_with_real_wrangler() {
         ours_cf.call_lines()
     );
 }
+
+/// A project without vendored files, so the runtime's own `workers` shim is used.
+fn plain_project(root: &Path, entry: &str) {
+    write_files(
+        root,
+        &[
+            ("pyproject.toml", PYPROJECT),
+            ("wrangler.jsonc", &basic().to_string()),
+            ("src/entry.py", entry),
+        ],
+    );
+}
+
+/// Run `deploy` with validation on (the default).
+fn deploy_validated(root: &Path, cf: &FakeCf) -> Run {
+    Run::from_output(
+        cmd(root)
+            .arg("deploy")
+            .env("CLOUDFLARE_API_TOKEN", fake_cf::TOKEN)
+            .env("CLOUDFLARE_API_BASE_URL", cf.base_url())
+            .output()
+            .expect("binary runs"),
+    )
+}
+
+#[test]
+fn validation_passes_a_good_worker_and_reports_startup() {
+    let dir = tempdir();
+    plain_project(dir.path(), ENTRY);
+    let cf = FakeCf::start();
+    let run = deploy_validated(dir.path(), &cf);
+    run.expect_code(0);
+    assert!(
+        run.stderr
+            .contains("Validated the Worker locally (startup "),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(cf.uploads().len(), 1);
+}
+
+#[test]
+fn validation_rejects_an_import_error_before_upload() {
+    let dir = tempdir();
+    plain_project(dir.path(), &format!("import no_such_package_xyz\n{ENTRY}"));
+    let cf = FakeCf::start();
+    let run = deploy_validated(dir.path(), &cf);
+    run.expect_code(1);
+    assert!(run.stderr.contains("ModuleNotFoundError"), "{}", run.stderr);
+    assert!(run.stderr.contains("no_such_package_xyz"), "{}", run.stderr);
+    assert!(run.stderr.contains("Traceback"), "{}", run.stderr);
+    assert!(
+        cf.calls().is_empty(),
+        "nothing may be uploaded: {:?}",
+        cf.call_lines()
+    );
+}
+
+#[test]
+fn validation_rejects_top_level_randomness() {
+    let dir = tempdir();
+    plain_project(
+        dir.path(),
+        &format!("import random\nSEED = random.random()\n{ENTRY}"),
+    );
+    let cf = FakeCf::start();
+    let run = deploy_validated(dir.path(), &cf);
+    run.expect_code(1);
+    assert!(run.stderr.contains("random.random()"), "{}", run.stderr);
+    assert!(run.stderr.contains("entry.py\", line 2"), "{}", run.stderr);
+    assert!(cf.calls().is_empty());
+    // --skip-validation uploads anyway, with a warning.
+    let skipped = deploy(dir.path(), &cf, &[]);
+    skipped.expect_code(0);
+    assert!(
+        skipped.stderr.contains("skipping local validation"),
+        "{}",
+        skipped.stderr
+    );
+}
+
+#[test]
+fn validation_requires_an_entrypoint() {
+    let dir = tempdir();
+    plain_project(dir.path(), "X = 1\n");
+    let cf = FakeCf::start();
+    let run = deploy_validated(dir.path(), &cf);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("defines no entrypoint"),
+        "{}",
+        run.stderr
+    );
+    assert!(cf.calls().is_empty());
+}

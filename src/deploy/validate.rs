@@ -55,6 +55,15 @@ pub fn validate(project: &Project) -> Result<ValidationReport, ValidationError> 
     }
     let snap = match rt.build_snapshot(&spec) {
         Ok(s) => s,
+        // Pyodide-built extensions cannot load in the local runtime, but do on
+        // Cloudflare: that is a limit of this check, not an error in the Worker.
+        Err(e @ SnapshotError::NativeCode { .. }) => {
+            return Ok(ValidationReport::Unavailable {
+                reason: format!(
+                    "the Worker imports native code the local runtime cannot load; it was not fully checked ({e})"
+                ),
+            });
+        }
         Err(SnapshotError::Runtime(e)) => {
             return Ok(ValidationReport::Unavailable {
                 reason: format!("the embedded runtime failed ({e})"),

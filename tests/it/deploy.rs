@@ -730,3 +730,20 @@ fn validation_requires_an_entrypoint() {
     );
     assert!(cf.calls().is_empty());
 }
+
+#[test]
+fn validation_reports_startup_over_the_limit() {
+    let dir = tempdir();
+    let slow =
+        "import time\n_t = time.perf_counter()\nwhile time.perf_counter() - _t < 1.2:\n    pass\n";
+    plain_project(dir.path(), &format!("{slow}{ENTRY}"));
+    let cf = FakeCf::start();
+    let run = deploy_validated(dir.path(), &cf);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("over the 1000 ms limit"),
+        "{}",
+        run.stderr
+    );
+    assert!(cf.calls().is_empty());
+}

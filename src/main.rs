@@ -6,6 +6,7 @@ mod cli;
 mod commands;
 mod config;
 mod deploy;
+mod dev;
 mod diagnostics;
 mod printer;
 mod scaffold;

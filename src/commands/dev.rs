@@ -5,7 +5,8 @@ use crate::diagnostics::{Exit, UserError};
 
 pub fn run(args: DevArgs) -> anyhow::Result<Exit> {
     refuse_remote(args.remote.as_deref())?;
-    super::not_implemented("dev")
+    crate::dev::run(&args)?;
+    Ok(Exit::Success)
 }
 
 /// `dev --remote` cannot work for Python Workers; say so as the original does.

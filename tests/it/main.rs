@@ -6,6 +6,7 @@ mod support;
 mod cli;
 mod config;
 mod deploy;
+mod dev;
 mod init;
 mod pyshim;
 mod sync;

@@ -1,0 +1,299 @@
+//! Workers KV on a local SQLite file: one table of (key, value, expiration,
+//! metadata). Limits and error messages follow Cloudflare's, so code that
+//! works here behaves the same when deployed.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::{Value, json};
+
+use super::error::{OpError, OpResult};
+use super::sqlite;
+use super::{Clock, Reply};
+
+const MAX_KEY_BYTES: usize = 512;
+const MAX_VALUE_BYTES: usize = 25 * 1024 * 1024;
+const MAX_METADATA_BYTES: usize = 1024;
+const MIN_TTL_SECS: i64 = 60;
+const MAX_LIST_LIMIT: u64 = 1000;
+
+/// One KV namespace.
+pub struct KvStore {
+    conn: Mutex<Connection>,
+    clock: Clock,
+}
+
+impl KvStore {
+    /// Open (or create) the namespace stored at `path`.
+    pub fn open(path: &Path, clock: Clock) -> OpResult<KvStore> {
+        let conn = sqlite::open(path)?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS kv (
+                key TEXT PRIMARY KEY,
+                value BLOB NOT NULL,
+                expiration INTEGER,
+                metadata TEXT
+            ) WITHOUT ROWID;",
+        )?;
+        Ok(KvStore {
+            conn: Mutex::new(conn),
+            clock,
+        })
+    }
+
+    fn now_secs(&self) -> i64 {
+        (self.clock)() / 1000
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Dispatch one `kv.*` op.
+    pub fn handle(&self, op: &str, args: &Value, body: Vec<u8>) -> OpResult<Reply> {
+        match op {
+            "get" | "getWithMetadata" => {
+                let key = key_arg(args, "GET")?;
+                Ok(match self.get(&key)? {
+                    None => Reply::null(),
+                    Some((value, metadata)) => {
+                        Reply::with_body(json!({ "metadata": metadata }), value)
+                    }
+                })
+            }
+            "put" => {
+                let key = key_arg(args, "PUT")?;
+                let opts = PutOptions {
+                    expiration: int_arg(args, "expiration")?,
+                    expiration_ttl: int_arg(args, "expiration_ttl")?,
+                    metadata: args.get("metadata").filter(|m| !m.is_null()).cloned(),
+                };
+                self.put(&key, &body, opts)?;
+                Ok(Reply::null())
+            }
+            "delete" => {
+                let key = key_arg(args, "DELETE")?;
+                self.delete(&key)?;
+                Ok(Reply::null())
+            }
+            "list" => {
+                let prefix = args.get("prefix").and_then(Value::as_str).unwrap_or("");
+                let limit = int_arg(args, "limit")?.map(|l| l as u64);
+                let cursor = args.get("cursor").and_then(Value::as_str);
+                Ok(Reply::value(self.list(prefix, limit, cursor)?))
+            }
+            other => Err(OpError::UnknownOp(format!("kv.{other}"))),
+        }
+    }
+
+    /// The value and metadata of `key`, unless missing or expired.
+    pub fn get(&self, key: &str) -> OpResult<Option<(Vec<u8>, Value)>> {
+        check_key(key, "GET")?;
+        let now = self.now_secs();
+        let conn = self.lock();
+        let row: Option<(Vec<u8>, Option<i64>, Option<String>)> = conn
+            .query_row(
+                "SELECT value, expiration, metadata FROM kv WHERE key = ?1",
+                [key],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        Ok(match row {
+            Some((_, Some(exp), _)) if exp <= now => {
+                conn.execute("DELETE FROM kv WHERE key = ?1", [key])?;
+                None
+            }
+            Some((value, _, metadata)) => Some((value, parse_metadata(metadata))),
+            None => None,
+        })
+    }
+
+    /// Store `value` under `key`.
+    pub fn put(&self, key: &str, value: &[u8], opts: PutOptions) -> OpResult<()> {
+        check_key(key, "PUT")?;
+        if value.len() > MAX_VALUE_BYTES {
+            return Err(OpError::failed(format!(
+                "KV PUT failed: 413 Value length of {} exceeds limit of {MAX_VALUE_BYTES}.",
+                value.len()
+            )));
+        }
+        let now = self.now_secs();
+        let expiration = match (opts.expiration, opts.expiration_ttl) {
+            (_, Some(ttl)) => {
+                if ttl < MIN_TTL_SECS {
+                    return Err(OpError::failed(format!(
+                        "KV PUT failed: 400 Invalid expiration_ttl of {ttl}. Expiration TTL must be at least {MIN_TTL_SECS}."
+                    )));
+                }
+                Some(now + ttl)
+            }
+            (Some(exp), None) => {
+                if exp < now + MIN_TTL_SECS {
+                    return Err(OpError::failed(format!(
+                        "KV PUT failed: 400 Invalid expiration of {exp}. Please specify integer greater than the current number of seconds since the UNIX epoch plus {MIN_TTL_SECS}."
+                    )));
+                }
+                Some(exp)
+            }
+            (None, None) => None,
+        };
+        let metadata = match opts.metadata {
+            None => None,
+            Some(m) => {
+                let text = m.to_string();
+                if text.len() > MAX_METADATA_BYTES {
+                    return Err(OpError::failed(format!(
+                        "KV PUT failed: 413 Metadata length of {} exceeds limit of {MAX_METADATA_BYTES}.",
+                        text.len()
+                    )));
+                }
+                Some(text)
+            }
+        };
+        self.lock().execute(
+            "INSERT INTO kv (key, value, expiration, metadata) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(key) DO UPDATE SET value = ?2, expiration = ?3, metadata = ?4",
+            params![key, value, expiration, metadata],
+        )?;
+        Ok(())
+    }
+
+    /// Remove `key` (no error when missing).
+    pub fn delete(&self, key: &str) -> OpResult<()> {
+        check_key(key, "DELETE")?;
+        self.lock()
+            .execute("DELETE FROM kv WHERE key = ?1", [key])?;
+        Ok(())
+    }
+
+    /// Keys in order, `limit` at a time, resuming after `cursor`.
+    pub fn list(&self, prefix: &str, limit: Option<u64>, cursor: Option<&str>) -> OpResult<Value> {
+        let limit = limit.unwrap_or(MAX_LIST_LIMIT);
+        if limit == 0 || limit > MAX_LIST_LIMIT {
+            return Err(OpError::failed(format!(
+                "KV GET failed: 400 Invalid key_count_limit of {limit}. Please specify an integer between 1 and {MAX_LIST_LIMIT}."
+            )));
+        }
+        let after = match cursor.filter(|c| !c.is_empty()) {
+            Some(c) => Some(decode_cursor(c)?),
+            None => None,
+        };
+        let now = self.now_secs();
+        let conn = self.lock();
+        let mut stmt = conn.prepare(
+            "SELECT key, expiration, metadata FROM kv
+             WHERE substr(key, 1, length(?1)) = ?1
+               AND (?2 IS NULL OR key > ?2)
+               AND (expiration IS NULL OR expiration > ?3)
+             ORDER BY key LIMIT ?4",
+        )?;
+        let mut rows = stmt.query(params![prefix, after, now, (limit + 1) as i64])?;
+        let mut keys = Vec::new();
+        let mut more = false;
+        while let Some(row) = rows.next()? {
+            if keys.len() as u64 == limit {
+                more = true;
+                break;
+            }
+            let name: String = row.get(0)?;
+            let expiration: Option<i64> = row.get(1)?;
+            let metadata: Option<String> = row.get(2)?;
+            let mut entry = json!({ "name": name });
+            if let Some(exp) = expiration {
+                entry["expiration"] = json!(exp);
+            }
+            if metadata.is_some() {
+                entry["metadata"] = parse_metadata(metadata);
+            }
+            keys.push(entry);
+        }
+        let mut out = json!({ "keys": keys, "list_complete": !more });
+        if more && let Some(last) = keys_last_name(&out) {
+            out["cursor"] = json!(encode_cursor(&last));
+        }
+        Ok(out)
+    }
+}
+
+/// Options of `kv.put`.
+#[derive(Debug, Default, Clone)]
+pub struct PutOptions {
+    /// Absolute expiry, seconds since the epoch.
+    pub expiration: Option<i64>,
+    /// Expiry relative to now, in seconds.
+    pub expiration_ttl: Option<i64>,
+    /// JSON metadata stored with the value.
+    pub metadata: Option<Value>,
+}
+
+fn keys_last_name(out: &Value) -> Option<String> {
+    out["keys"]
+        .as_array()?
+        .last()?
+        .get("name")?
+        .as_str()
+        .map(str::to_string)
+}
+
+fn parse_metadata(text: Option<String>) -> Value {
+    text.and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(Value::Null)
+}
+
+fn key_arg(args: &Value, verb: &str) -> OpResult<String> {
+    match args.get("key") {
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(Value::Number(n)) => Ok(n.to_string()),
+        _ => Err(OpError::invalid(format!(
+            "KV {verb} failed: the key must be a string"
+        ))),
+    }
+}
+
+fn int_arg(args: &Value, name: &str) -> OpResult<Option<i64>> {
+    match args.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_i64()
+            .or_else(|| v.as_f64().map(|f| f as i64))
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            .map(Some)
+            .ok_or_else(|| OpError::invalid(format!("`{name}` must be a number, got {v}"))),
+    }
+}
+
+fn check_key(key: &str, verb: &str) -> OpResult<()> {
+    if key.is_empty() {
+        return Err(OpError::invalid("Key names must not be empty"));
+    }
+    if key == "." || key == ".." {
+        return Err(OpError::invalid(format!(
+            "Illegal key name \"{key}\". Please use a different name."
+        )));
+    }
+    if key.len() > MAX_KEY_BYTES {
+        return Err(OpError::failed(format!(
+            "KV {verb} failed: 414 UTF-8 encoded length of {} exceeds key length limit of {MAX_KEY_BYTES}.",
+            key.len()
+        )));
+    }
+    Ok(())
+}
+
+fn encode_cursor(key: &str) -> String {
+    sqlite::hex(key.as_bytes())
+}
+
+fn decode_cursor(cursor: &str) -> OpResult<String> {
+    let bad = || OpError::failed(format!("KV GET failed: 400 Invalid cursor `{cursor}`"));
+    if !cursor.len().is_multiple_of(2) {
+        return Err(bad());
+    }
+    let bytes = (0..cursor.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&cursor[i..i + 2], 16))
+        .collect::<Result<Vec<u8>, _>>()
+        .map_err(|_| bad())?;
+    String::from_utf8(bytes).map_err(|_| bad())
+}

@@ -1,0 +1,396 @@
+//! The host side of the worker's bindings for `dev`: every `host_call` op of
+//! the runtime ABI (docs/runtime-abi.md) lands in [`LocalBindings::call`],
+//! backed by SQLite and files under the state directory (`.wrangler/state`).
+
+pub mod d1;
+pub mod durable;
+pub mod error;
+pub mod kv;
+pub mod outbound;
+pub mod queue;
+pub mod r2;
+pub mod sqlite;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+#[cfg(test)]
+use std::path::Path;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use serde_json::{Value, json};
+
+pub use error::{OpError, OpResult};
+
+/// Milliseconds since the epoch; swappable so tests can move time.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// The real clock.
+pub fn system_clock() -> Clock {
+    Arc::new(sqlite::now_ms)
+}
+
+/// A successful op's reply: a JSON value plus raw body bytes.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Reply {
+    /// The reply header's `value`.
+    pub value: Value,
+    /// Raw bytes after the header.
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// `null`, no body.
+    pub fn null() -> Reply {
+        Reply::default()
+    }
+
+    /// A value, no body.
+    pub fn value(value: Value) -> Reply {
+        Reply {
+            value,
+            body: Vec::new(),
+        }
+    }
+
+    /// A value and body bytes.
+    pub fn with_body(value: Value, body: Vec<u8>) -> Reply {
+        Reply { value, body }
+    }
+}
+
+/// What the worker declares, reduced to what the local bindings need.
+#[derive(Debug, Clone, Default)]
+pub struct BindingsConfig {
+    /// Root of the persisted state (`.wrangler/state` or `--persist-to`).
+    pub state_dir: PathBuf,
+    /// The worker's own name (service bindings to it are served locally).
+    pub worker_name: String,
+    /// KV: binding → namespace id.
+    pub kv: Vec<(String, String)>,
+    /// D1: binding → database id (or name).
+    pub d1: Vec<(String, String)>,
+    /// R2: binding → bucket name.
+    pub r2: Vec<(String, String)>,
+    /// Durable Objects: binding → class name.
+    pub durable_objects: Vec<(String, String)>,
+    /// Queue producers: binding → (queue, delivery delay in seconds).
+    pub queue_producers: Vec<(String, String, i64)>,
+    /// Service bindings: binding → (service, entrypoint).
+    pub services: Vec<(String, String, Option<String>)>,
+}
+
+/// Calls back into the worker (Durable Object RPC, service bindings), supplied
+/// by the server once its instance pool exists.
+pub trait WorkerDispatch: Send + Sync {
+    /// Run `method` on `class` (a Durable Object class with `id`, or an
+    /// entrypoint with `id: None`). `request` is set for `method == "fetch"`.
+    fn rpc(&self, call: RpcCall) -> OpResult<Reply>;
+}
+
+/// One RPC into the worker.
+#[derive(Debug, Clone)]
+pub struct RpcCall {
+    /// Durable Object class or entrypoint name.
+    pub class: String,
+    /// Durable Object id (None for entrypoints).
+    pub id: Option<String>,
+    /// Method name (`fetch` for HTTP).
+    pub method: String,
+    /// JSON arguments.
+    pub args: Vec<Value>,
+    /// For `fetch`: `{method, url, headers}`.
+    pub request: Option<Value>,
+    /// For `fetch`: the request body.
+    pub body: Vec<u8>,
+}
+
+static LOG_FILTER: OnceLock<LogFilter> = OnceLock::new();
+
+/// Choose which worker log levels reach the terminal (once, at start-up).
+pub fn set_log_filter(filter: LogFilter) {
+    let _ = LOG_FILTER.set(filter);
+}
+
+/// Write one line of worker output to the terminal, prefixed for its request.
+/// `level` is a console level, `log` for `print`, or `stderr`.
+pub fn print_worker_line(prefix: &str, level: &str, line: &str) {
+    let filter = LOG_FILTER.get().copied().unwrap_or(LogFilter::Log);
+    if !filter.allows(level) {
+        return;
+    }
+    match level {
+        "error" | "warn" | "debug" => eprintln!("{prefix}[{level}] {line}"),
+        _ => eprintln!("{prefix}{line}"),
+    }
+}
+
+/// Every local binding of one worker.
+pub struct LocalBindings {
+    config: BindingsConfig,
+    kv: HashMap<String, kv::KvStore>,
+    d1: HashMap<String, d1::D1Database>,
+    r2: HashMap<String, r2::R2Bucket>,
+    durable: durable::DurableStorage,
+    queues: Arc<queue::QueueStore>,
+    outbound: OnceLock<OpResult<outbound::Outbound>>,
+    dispatch: OnceLock<Arc<dyn WorkerDispatch>>,
+}
+
+/// Which worker log levels reach the terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogFilter {
+    Debug,
+    Info,
+    Log,
+    Warn,
+    Error,
+    None,
+}
+
+impl LogFilter {
+    fn allows(self, level: &str) -> bool {
+        let l = match level {
+            "stderr" => LogFilter::Error,
+            "debug" => LogFilter::Debug,
+            "info" => LogFilter::Info,
+            "warn" => LogFilter::Warn,
+            "error" => LogFilter::Error,
+            _ => LogFilter::Log,
+        };
+        self != LogFilter::None && l >= self
+    }
+}
+
+/// Make a binding or resource name safe as a file name.
+fn file_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+impl LocalBindings {
+    /// Open every configured store under `config.state_dir`.
+    pub fn open(config: BindingsConfig, clock: Clock) -> OpResult<LocalBindings> {
+        let root = config.state_dir.join("v3");
+        let mut kv = HashMap::new();
+        for (binding, id) in &config.kv {
+            let path = root.join("kv").join(format!("{}.sqlite", file_name(id)));
+            kv.insert(binding.clone(), kv::KvStore::open(&path, clock.clone())?);
+        }
+        let mut d1 = HashMap::new();
+        for (binding, id) in &config.d1 {
+            let path = root.join("d1").join(format!("{}.sqlite", file_name(id)));
+            d1.insert(binding.clone(), d1::D1Database::open(&path)?);
+        }
+        let mut r2 = HashMap::new();
+        for (binding, bucket) in &config.r2 {
+            let dir = root.join("r2").join(file_name(bucket));
+            r2.insert(binding.clone(), r2::R2Bucket::open(&dir, clock.clone())?);
+        }
+        let durable = durable::DurableStorage::new(&root.join("do"));
+        let queues = Arc::new(queue::QueueStore::open(
+            &root.join("queues").join("queues.sqlite"),
+            clock,
+        )?);
+        Ok(LocalBindings {
+            config,
+            kv,
+            d1,
+            r2,
+            durable,
+            queues,
+            outbound: OnceLock::new(),
+            dispatch: OnceLock::new(),
+        })
+    }
+
+    /// Connect RPC ops to the worker (set once the instance pool exists).
+    pub fn set_dispatch(&self, dispatch: Arc<dyn WorkerDispatch>) {
+        let _ = self.dispatch.set(dispatch);
+    }
+
+    /// The queue store (the server's consumer loop reads from it).
+    pub fn queues(&self) -> Arc<queue::QueueStore> {
+        self.queues.clone()
+    }
+
+    /// Durable Object storage (the alarm loop reads from it).
+    pub fn durable(&self) -> &durable::DurableStorage {
+        &self.durable
+    }
+
+    /// The state directory.
+    #[cfg(test)]
+    pub fn state_dir(&self) -> &Path {
+        &self.config.state_dir
+    }
+
+    /// Handle one `host_call`: header `{"v":1,"op","binding"?,"args"}` + body.
+    pub fn call(&self, header: &Value, body: Vec<u8>) -> OpResult<Reply> {
+        let op = header
+            .get("op")
+            .and_then(Value::as_str)
+            .ok_or_else(|| OpError::invalid("host call without an `op`"))?;
+        let binding = header.get("binding").and_then(Value::as_str).unwrap_or("");
+        let null = Value::Null;
+        let args = header.get("args").unwrap_or(&null);
+        let (family, rest) = op.split_once('.').unwrap_or((op, ""));
+        match family {
+            "log" => {
+                let level = args.get("level").and_then(Value::as_str).unwrap_or("log");
+                let message = args.get("message").and_then(Value::as_str).unwrap_or("");
+                for line in message.lines() {
+                    print_worker_line("", level, line);
+                }
+                Ok(Reply::null())
+            }
+            "fetch" => {
+                let client = self.outbound.get_or_init(outbound::Outbound::new);
+                match client {
+                    Ok(c) => c.fetch(args, body),
+                    Err(e) => Err(OpError::failed(e.to_string())),
+                }
+            }
+            "kv" => self
+                .kv
+                .get(binding)
+                .ok_or_else(|| no_binding("KV namespace", binding))?
+                .handle(rest, args, body),
+            "d1" => self
+                .d1
+                .get(binding)
+                .ok_or_else(|| no_binding("D1 database", binding))?
+                .handle(rest, args),
+            "r2" => self
+                .r2
+                .get(binding)
+                .ok_or_else(|| no_binding("R2 bucket", binding))?
+                .handle(rest, args, body),
+            "queue" => {
+                let (queue, delay) = self
+                    .config
+                    .queue_producers
+                    .iter()
+                    .find(|(b, ..)| b == binding)
+                    .map(|(_, q, d)| (q.clone(), *d))
+                    .or_else(|| {
+                        args.get("queue").and_then(Value::as_str).and_then(|q| {
+                            self.config
+                                .queue_producers
+                                .iter()
+                                .find(|(_, name, _)| name == q)
+                                .map(|(_, name, d)| (name.clone(), *d))
+                        })
+                    })
+                    .ok_or_else(|| no_binding("queue producer", binding))?;
+                self.queues.handle(rest, &queue, args, delay)
+            }
+            "do" => self.durable_op(rest, args, body),
+            "service" => self.service_call(binding, args, body),
+            _ => Err(OpError::UnknownOp(op.to_string())),
+        }
+    }
+
+    fn durable_op(&self, rest: &str, args: &Value, body: Vec<u8>) -> OpResult<Reply> {
+        match rest {
+            "id" => {
+                let class = args.get("class").and_then(Value::as_str).unwrap_or("");
+                let name = args.get("name").and_then(Value::as_str);
+                let id = match (name, args.get("id").and_then(Value::as_str)) {
+                    (Some(n), _) => durable::id_from_name(class, n),
+                    (None, Some(id)) => {
+                        durable::check_id(id)?;
+                        id.to_ascii_lowercase()
+                    }
+                    (None, None) => sqlite::random_hex(32),
+                };
+                let mut v = json!({ "id": id });
+                if let Some(n) = name {
+                    v["name"] = json!(n);
+                }
+                Ok(Reply::value(v))
+            }
+            "call" => {
+                let class = args
+                    .get("class")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| OpError::invalid("do.call needs `class`"))?;
+                if !self.config.durable_objects.iter().any(|(_, c)| c == class) {
+                    return Err(no_binding("Durable Object class", class));
+                }
+                let id = args
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| OpError::invalid("do.call needs `id`"))?;
+                durable::check_id(id)?;
+                self.rpc(rpc_call(class, Some(id.to_string()), args, body))
+            }
+            _ => self.durable.handle(rest, args),
+        }
+    }
+
+    fn service_call(&self, binding: &str, args: &Value, body: Vec<u8>) -> OpResult<Reply> {
+        let (service, entrypoint) = self
+            .config
+            .services
+            .iter()
+            .find(|(b, ..)| b == binding)
+            .map(|(_, s, e)| (s.clone(), e.clone()))
+            .ok_or_else(|| no_binding("service", binding))?;
+        if service != self.config.worker_name {
+            return Err(OpError::failed(format!(
+                "Service binding `{binding}` points at worker `{service}`, which is not running locally; only bindings to this worker (`{}`) are served by `pywrangler-rs dev`",
+                self.config.worker_name
+            )));
+        }
+        let entrypoint = args
+            .get("entrypoint")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .or(entrypoint)
+            .unwrap_or_else(|| "Default".to_string());
+        self.rpc(rpc_call(&entrypoint, None, args, body))
+    }
+
+    fn rpc(&self, call: RpcCall) -> OpResult<Reply> {
+        match self.dispatch.get() {
+            Some(d) => d.rpc(call),
+            None => Err(OpError::failed("the worker is not ready for RPC calls yet")),
+        }
+    }
+}
+
+fn rpc_call(class: &str, id: Option<String>, args: &Value, body: Vec<u8>) -> RpcCall {
+    RpcCall {
+        class: class.to_string(),
+        id,
+        method: args
+            .get("method")
+            .and_then(Value::as_str)
+            .unwrap_or("fetch")
+            .to_string(),
+        args: args
+            .get("args")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default(),
+        request: args.get("request").cloned().filter(|r| !r.is_null()),
+        body,
+    }
+}
+
+fn no_binding(kind: &'static str, name: &str) -> OpError {
+    OpError::NoBinding {
+        kind,
+        name: name.to_string(),
+    }
+}

@@ -1,0 +1,730 @@
+//! Round trips through the real SQLite-backed stores, driven by the same
+//! JSON ops the guest sends.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use serde_json::{Value, json};
+
+use super::*;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    now: Arc<AtomicI64>,
+    b: LocalBindings,
+}
+
+const T0: i64 = 1_700_000_000_000;
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let now = Arc::new(AtomicI64::new(T0));
+    let b = open_at(dir.path(), now.clone());
+    Fixture { _dir: dir, now, b }
+}
+
+fn config(dir: &std::path::Path) -> BindingsConfig {
+    BindingsConfig {
+        state_dir: dir.to_path_buf(),
+        worker_name: "w".into(),
+        kv: vec![("KV".into(), "ns1".into())],
+        d1: vec![("DB".into(), "db-1".into())],
+        r2: vec![("BUCKET".into(), "b".into())],
+        durable_objects: vec![("COUNTER".into(), "Counter".into())],
+        queue_producers: vec![("Q".into(), "jobs".into(), 0)],
+        services: vec![("OTHER".into(), "elsewhere".into(), None)],
+    }
+}
+
+fn open_at(dir: &std::path::Path, now: Arc<AtomicI64>) -> LocalBindings {
+    let clock: Clock = Arc::new(move || now.load(Ordering::SeqCst));
+    LocalBindings::open(config(dir), clock).expect("open")
+}
+
+fn call(b: &LocalBindings, op: &str, binding: &str, args: Value, body: &[u8]) -> OpResult<Reply> {
+    b.call(
+        &json!({"v":1,"op":op,"binding":binding,"args":args}),
+        body.to_vec(),
+    )
+}
+
+fn ok(b: &LocalBindings, op: &str, binding: &str, args: Value, body: &[u8]) -> Reply {
+    call(b, op, binding, args, body).unwrap_or_else(|e| panic!("{op} failed: {e}"))
+}
+
+#[test]
+fn kv_round_trip_with_metadata_and_persistence() {
+    let f = fixture();
+    ok(
+        &f.b,
+        "kv.put",
+        "KV",
+        json!({"key":"a","metadata":{"m":1}}),
+        b"hello",
+    );
+    let r = ok(&f.b, "kv.get", "KV", json!({"key":"a","type":"text"}), b"");
+    assert_eq!(r.body, b"hello");
+    assert_eq!(r.value, json!({"metadata":{"m":1}}));
+    assert_eq!(
+        ok(&f.b, "kv.get", "KV", json!({"key":"missing"}), b"").value,
+        Value::Null
+    );
+    // Binary values survive unchanged.
+    ok(&f.b, "kv.put", "KV", json!({"key":"bin"}), &[0, 255, 1, 2]);
+    assert_eq!(
+        ok(&f.b, "kv.get", "KV", json!({"key":"bin"}), b"").body,
+        vec![0, 255, 1, 2]
+    );
+    // A second process opening the same state sees the values.
+    let again = open_at(f.b.state_dir(), f.now.clone());
+    assert_eq!(
+        ok(&again, "kv.get", "KV", json!({"key":"a"}), b"").body,
+        b"hello"
+    );
+    ok(&f.b, "kv.delete", "KV", json!({"key":"a"}), b"");
+    assert_eq!(
+        ok(&again, "kv.get", "KV", json!({"key":"a"}), b"").value,
+        Value::Null
+    );
+}
+
+#[test]
+fn kv_expiration_ttl_and_absolute() {
+    let f = fixture();
+    ok(
+        &f.b,
+        "kv.put",
+        "KV",
+        json!({"key":"ttl","expiration_ttl":60}),
+        b"x",
+    );
+    let secs = T0 / 1000;
+    ok(
+        &f.b,
+        "kv.put",
+        "KV",
+        json!({"key":"abs","expiration":secs + 120}),
+        b"y",
+    );
+    let listed = ok(&f.b, "kv.list", "KV", json!({}), b"").value;
+    assert_eq!(
+        listed["keys"][0],
+        json!({"name":"abs","expiration":secs + 120})
+    );
+    assert_eq!(
+        listed["keys"][1],
+        json!({"name":"ttl","expiration":secs + 60})
+    );
+    f.now.fetch_add(61_000, Ordering::SeqCst);
+    assert_eq!(
+        ok(&f.b, "kv.get", "KV", json!({"key":"ttl"}), b"").value,
+        Value::Null
+    );
+    assert_eq!(
+        ok(&f.b, "kv.get", "KV", json!({"key":"abs"}), b"").body,
+        b"y"
+    );
+    f.now.fetch_add(60_000, Ordering::SeqCst);
+    assert_eq!(
+        ok(&f.b, "kv.get", "KV", json!({"key":"abs"}), b"").value,
+        Value::Null
+    );
+    let listed = ok(&f.b, "kv.list", "KV", json!({}), b"").value;
+    assert_eq!(listed["keys"], json!([]));
+}
+
+#[test]
+fn kv_rejects_bad_input_like_cloudflare() {
+    let f = fixture();
+    let e = call(
+        &f.b,
+        "kv.put",
+        "KV",
+        json!({"key":"k","expiration_ttl":10}),
+        b"v",
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("Expiration TTL must be at least 60"),
+        "{e}"
+    );
+    let e = call(&f.b, "kv.put", "KV", json!({"key":""}), b"v").unwrap_err();
+    assert!(e.to_string().contains("must not be empty"), "{e}");
+    let long = "k".repeat(513);
+    let e = call(&f.b, "kv.put", "KV", json!({"key":long}), b"v").unwrap_err();
+    assert!(e.to_string().contains("414"), "{e}");
+    let e = call(
+        &f.b,
+        "kv.put",
+        "KV",
+        json!({"key":"m","metadata":"x".repeat(2000)}),
+        b"v",
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("Metadata length"), "{e}");
+    let e = call(&f.b, "kv.get", "NOPE", json!({"key":"k"}), b"").unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("no KV namespace binding named `NOPE`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn kv_list_prefix_limit_cursor() {
+    let f = fixture();
+    for i in 0..25 {
+        ok(
+            &f.b,
+            "kv.put",
+            "KV",
+            json!({"key":format!("user:{i:02}")}),
+            b"v",
+        );
+    }
+    ok(&f.b, "kv.put", "KV", json!({"key":"other"}), b"v");
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..10 {
+        let mut args = json!({"prefix":"user:","limit":10});
+        if let Some(c) = &cursor {
+            args["cursor"] = json!(c);
+        }
+        let page = ok(&f.b, "kv.list", "KV", args, b"").value;
+        for k in page["keys"].as_array().expect("keys") {
+            seen.push(k["name"].as_str().expect("name").to_string());
+        }
+        if page["list_complete"] == json!(true) {
+            assert!(page.get("cursor").is_none());
+            break;
+        }
+        cursor = Some(page["cursor"].as_str().expect("cursor").to_string());
+    }
+    let expected: Vec<String> = (0..25).map(|i| format!("user:{i:02}")).collect();
+    assert_eq!(seen, expected);
+    let e = call(&f.b, "kv.list", "KV", json!({"limit":0}), b"").unwrap_err();
+    assert!(e.to_string().contains("key_count_limit"), "{e}");
+}
+
+#[test]
+fn d1_create_insert_select_modes() {
+    let f = fixture();
+    let r = ok(&f.b, "d1.exec", "DB", json!({"sql":"CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT, score REAL, data BLOB);\nCREATE INDEX t_name ON t(name);"}), b"").value;
+    assert_eq!(r["count"], json!(2));
+    let r = ok(&f.b, "d1.query", "DB", json!({"sql":"INSERT INTO t (name, score, data) VALUES (?, ?, ?)","params":["ann", 1.5, [1,2,3]],"mode":"run"}), b"").value;
+    assert_eq!(r["success"], json!(true));
+    assert_eq!(r["meta"]["changes"], json!(1));
+    assert_eq!(r["meta"]["last_row_id"], json!(1));
+    assert_eq!(r["meta"]["changed_db"], json!(true));
+    assert!(r["meta"]["size_after"].as_i64().expect("size") > 0);
+    ok(
+        &f.b,
+        "d1.query",
+        "DB",
+        json!({"sql":"INSERT INTO t (name, score) VALUES (?1, ?2)","params":["bob", true],"mode":"run"}),
+        b"",
+    );
+    let all = ok(
+        &f.b,
+        "d1.query",
+        "DB",
+        json!({"sql":"SELECT id, name, score, data FROM t ORDER BY id","params":[],"mode":"all"}),
+        b"",
+    )
+    .value;
+    assert_eq!(
+        all["results"],
+        json!([
+            {"id":1,"name":"ann","score":1.5,"data":[1,2,3]},
+            {"id":2,"name":"bob","score":1,"data":null}
+        ])
+    );
+    assert_eq!(all["meta"]["rows_read"], json!(2));
+    assert_eq!(all["meta"]["changes"], json!(0));
+    let first = ok(
+        &f.b,
+        "d1.query",
+        "DB",
+        json!({"sql":"SELECT name FROM t WHERE id = ?","params":[2],"mode":"first"}),
+        b"",
+    )
+    .value;
+    assert_eq!(first, json!({"name":"bob"}));
+    let col = ok(&f.b, "d1.query", "DB", json!({"sql":"SELECT name FROM t WHERE id = ?","params":[1],"mode":"first","column":"name"}), b"").value;
+    assert_eq!(col, json!("ann"));
+    let none = ok(
+        &f.b,
+        "d1.query",
+        "DB",
+        json!({"sql":"SELECT name FROM t WHERE id = 99","mode":"first"}),
+        b"",
+    )
+    .value;
+    assert_eq!(none, Value::Null);
+    let raw = ok(
+        &f.b,
+        "d1.query",
+        "DB",
+        json!({"sql":"SELECT id, name FROM t ORDER BY id","mode":"raw","column_names":true}),
+        b"",
+    )
+    .value;
+    assert_eq!(raw, json!([["id", "name"], [1, "ann"], [2, "bob"]]));
+    let e = call(
+        &f.b,
+        "d1.query",
+        "DB",
+        json!({"sql":"SELECT name FROM t","mode":"first","column":"nope"}),
+        b"",
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("D1_COLUMN_NOTFOUND"), "{e}");
+    let e = call(
+        &f.b,
+        "d1.query",
+        "DB",
+        json!({"sql":"SELECT * FROM missing","mode":"all"}),
+        b"",
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("D1_ERROR: no such table: missing"),
+        "{e}"
+    );
+    let e = call(
+        &f.b,
+        "d1.query",
+        "DB",
+        json!({"sql":"SELECT ?","params":[{"a":1}],"mode":"all"}),
+        b"",
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("D1_TYPE_ERROR"), "{e}");
+    let e = call(
+        &f.b,
+        "d1.query",
+        "DB",
+        json!({"sql":"SELECT ?, ?","params":[1],"mode":"all"}),
+        b"",
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("Wrong number of parameter bindings"),
+        "{e}"
+    );
+}
+
+#[test]
+fn d1_batch_is_one_transaction() {
+    let f = fixture();
+    ok(
+        &f.b,
+        "d1.exec",
+        "DB",
+        json!({"sql":"CREATE TABLE n (v INTEGER UNIQUE)"}),
+        b"",
+    );
+    let r = ok(
+        &f.b,
+        "d1.batch",
+        "DB",
+        json!({"statements":[
+            {"sql":"INSERT INTO n VALUES (?)","params":[1]},
+            {"sql":"INSERT INTO n VALUES (?)","params":[2]},
+            {"sql":"SELECT count(*) AS c FROM n","params":[]}
+        ]}),
+        b"",
+    )
+    .value;
+    assert_eq!(r[2]["results"], json!([{"c":2}]));
+    let e = call(
+        &f.b,
+        "d1.batch",
+        "DB",
+        json!({"statements":[
+            {"sql":"INSERT INTO n VALUES (?)","params":[3]},
+            {"sql":"INSERT INTO n VALUES (?)","params":[1]}
+        ]}),
+        b"",
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("UNIQUE"), "{e}");
+    let c = ok(
+        &f.b,
+        "d1.query",
+        "DB",
+        json!({"sql":"SELECT count(*) AS c FROM n","mode":"first","column":"c"}),
+        b"",
+    )
+    .value;
+    assert_eq!(c, json!(2), "the failed batch must have rolled back");
+}
+
+#[test]
+fn r2_put_get_head_range_list_delete() {
+    let f = fixture();
+    let meta = ok(&f.b, "r2.put", "BUCKET", json!({"key":"dir/a.txt","http_metadata":{"contentType":"text/plain"},"custom_metadata":{"owner":"me"}}), b"hello world").value;
+    assert_eq!(meta["size"], json!(11));
+    assert_eq!(meta["etag"], json!("5eb63bbbe01eeed093cb22bb8f5acdc3"));
+    assert_eq!(
+        meta["httpEtag"],
+        json!("\"5eb63bbbe01eeed093cb22bb8f5acdc3\"")
+    );
+    let got = ok(&f.b, "r2.get", "BUCKET", json!({"key":"dir/a.txt"}), b"");
+    assert_eq!(got.body, b"hello world");
+    assert_eq!(
+        got.value["httpMetadata"]["contentType"],
+        json!("text/plain")
+    );
+    assert_eq!(got.value["customMetadata"], json!({"owner":"me"}));
+    let part = ok(
+        &f.b,
+        "r2.get",
+        "BUCKET",
+        json!({"key":"dir/a.txt","range":{"offset":6,"length":3}}),
+        b"",
+    );
+    assert_eq!(part.body, b"wor");
+    assert_eq!(part.value["range"], json!({"offset":6,"length":3}));
+    let tail = ok(
+        &f.b,
+        "r2.get",
+        "BUCKET",
+        json!({"key":"dir/a.txt","range":{"suffix":5}}),
+        b"",
+    );
+    assert_eq!(tail.body, b"world");
+    let head = ok(&f.b, "r2.head", "BUCKET", json!({"key":"dir/a.txt"}), b"");
+    assert!(head.body.is_empty());
+    assert_eq!(head.value["key"], json!("dir/a.txt"));
+    assert_eq!(
+        ok(&f.b, "r2.get", "BUCKET", json!({"key":"nope"}), b"").value,
+        Value::Null
+    );
+
+    ok(&f.b, "r2.put", "BUCKET", json!({"key":"dir/b.txt"}), b"b");
+    ok(
+        &f.b,
+        "r2.put",
+        "BUCKET",
+        json!({"key":"dir/sub/c.txt"}),
+        b"c",
+    );
+    ok(&f.b, "r2.put", "BUCKET", json!({"key":"top.txt"}), b"t");
+    let l = ok(
+        &f.b,
+        "r2.list",
+        "BUCKET",
+        json!({"prefix":"dir/","delimiter":"/"}),
+        b"",
+    )
+    .value;
+    let keys: Vec<&str> = l["objects"]
+        .as_array()
+        .expect("objects")
+        .iter()
+        .map(|o| o["key"].as_str().expect("key"))
+        .collect();
+    assert_eq!(keys, ["dir/a.txt", "dir/b.txt"]);
+    assert_eq!(l["delimited_prefixes"], json!(["dir/sub/"]));
+    assert_eq!(l["truncated"], json!(false));
+    let p1 = ok(&f.b, "r2.list", "BUCKET", json!({"limit":2}), b"").value;
+    assert_eq!(p1["truncated"], json!(true));
+    let p2 = ok(
+        &f.b,
+        "r2.list",
+        "BUCKET",
+        json!({"limit":2,"cursor":p1["cursor"]}),
+        b"",
+    )
+    .value;
+    let keys: Vec<&str> = p2["objects"]
+        .as_array()
+        .expect("objects")
+        .iter()
+        .map(|o| o["key"].as_str().expect("key"))
+        .collect();
+    assert_eq!(keys, ["dir/sub/c.txt", "top.txt"]);
+    assert_eq!(p2["truncated"], json!(false));
+
+    // Overwrite replaces the body; delete removes it.
+    ok(&f.b, "r2.put", "BUCKET", json!({"key":"top.txt"}), b"new");
+    assert_eq!(
+        ok(&f.b, "r2.get", "BUCKET", json!({"key":"top.txt"}), b"").body,
+        b"new"
+    );
+    ok(
+        &f.b,
+        "r2.delete",
+        "BUCKET",
+        json!({"keys":["top.txt","dir/b.txt"]}),
+        b"",
+    );
+    assert_eq!(
+        ok(&f.b, "r2.head", "BUCKET", json!({"key":"top.txt"}), b"").value,
+        Value::Null
+    );
+    let blobs = std::fs::read_dir(f.b.state_dir().join("v3/r2/b/blobs"))
+        .expect("blobs")
+        .count();
+    assert_eq!(blobs, 2, "old and deleted bodies are removed from disk");
+}
+
+#[test]
+fn durable_ids_storage_sql_and_alarms() {
+    let f = fixture();
+    let a = ok(
+        &f.b,
+        "do.id",
+        "",
+        json!({"class":"Counter","name":"a"}),
+        b"",
+    )
+    .value;
+    let a2 = ok(
+        &f.b,
+        "do.id",
+        "",
+        json!({"class":"Counter","name":"a"}),
+        b"",
+    )
+    .value;
+    let u1 = ok(&f.b, "do.id", "", json!({"class":"Counter"}), b"").value;
+    let u2 = ok(&f.b, "do.id", "", json!({"class":"Counter"}), b"").value;
+    assert_eq!(a, a2);
+    assert_eq!(a["name"], json!("a"));
+    assert_eq!(a["id"].as_str().expect("id").len(), 64);
+    assert_ne!(u1, u2);
+    let id = a["id"].as_str().expect("id").to_string();
+    let other = durable::id_from_name("Counter", "b");
+    let e = call(
+        &f.b,
+        "do.id",
+        "",
+        json!({"class":"Counter","id":"xyz"}),
+        b"",
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("64 hex digits"), "{e}");
+
+    let args = |extra: Value| {
+        let mut v = json!({"class":"Counter","id":id});
+        v.as_object_mut()
+            .expect("obj")
+            .extend(extra.as_object().expect("obj").clone());
+        v
+    };
+    ok(
+        &f.b,
+        "do.storage.put",
+        "",
+        args(json!({"entries":{"count":1,"a:1":"x","a:2":[1,2],"b":{"k":true}}})),
+        b"",
+    );
+    let got = ok(
+        &f.b,
+        "do.storage.get",
+        "",
+        args(json!({"keys":["count","missing"]})),
+        b"",
+    )
+    .value;
+    assert_eq!(got, json!({"values":{"count":1}}));
+    // Another object's storage is separate.
+    let got = ok(
+        &f.b,
+        "do.storage.get",
+        "",
+        json!({"class":"Counter","id":other,"keys":["count"]}),
+        b"",
+    )
+    .value;
+    assert_eq!(got, json!({"values":{}}));
+    let l = ok(
+        &f.b,
+        "do.storage.list",
+        "",
+        args(json!({"prefix":"a:"})),
+        b"",
+    )
+    .value;
+    assert_eq!(l, json!({"entries":[["a:1","x"],["a:2",[1,2]]]}));
+    let l = ok(
+        &f.b,
+        "do.storage.list",
+        "",
+        args(json!({"reverse":true,"limit":2})),
+        b"",
+    )
+    .value;
+    assert_eq!(l, json!({"entries":[["count",1],["b",{"k":true}]]}));
+    let l = ok(
+        &f.b,
+        "do.storage.list",
+        "",
+        args(json!({"start":"a:2","end":"count"})),
+        b"",
+    )
+    .value;
+    assert_eq!(l, json!({"entries":[["a:2",[1,2]],["b",{"k":true}]]}));
+    let d = ok(
+        &f.b,
+        "do.storage.delete",
+        "",
+        args(json!({"keys":["a:1","nope"]})),
+        b"",
+    )
+    .value;
+    assert_eq!(d, json!({"deleted":1}));
+
+    let r = ok(
+        &f.b,
+        "do.storage.sql",
+        "",
+        args(json!({"sql":"CREATE TABLE IF NOT EXISTS hits (n INTEGER)","params":[]})),
+        b"",
+    )
+    .value;
+    assert_eq!(r["columns"], json!([]));
+    ok(
+        &f.b,
+        "do.storage.sql",
+        "",
+        args(json!({"sql":"INSERT INTO hits VALUES (?), (?)","params":[5,6]})),
+        b"",
+    );
+    let r = ok(
+        &f.b,
+        "do.storage.sql",
+        "",
+        args(json!({"sql":"SELECT sum(n) AS total FROM hits","params":[]})),
+        b"",
+    )
+    .value;
+    assert_eq!(r["columns"], json!(["total"]));
+    assert_eq!(r["rows"], json!([[11]]));
+    let e = call(
+        &f.b,
+        "do.storage.sql",
+        "",
+        args(json!({"sql":"SELECT * FROM _cf_KV"})),
+        b"",
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("not allowed"), "{e}");
+
+    assert_eq!(
+        ok(&f.b, "do.alarm.get", "", args(json!({})), b"").value,
+        json!({"time":null})
+    );
+    ok(
+        &f.b,
+        "do.alarm.set",
+        "",
+        args(json!({"time":T0 + 5000})),
+        b"",
+    );
+    assert_eq!(
+        ok(&f.b, "do.alarm.get", "", args(json!({})), b"").value,
+        json!({"time":T0 + 5000})
+    );
+    let alarms = f.b.durable().all_alarms();
+    assert_eq!(
+        alarms,
+        vec![durable::Alarm {
+            class: "Counter".into(),
+            id: id.clone(),
+            time_ms: T0 + 5000
+        }]
+    );
+    f.b.durable()
+        .clear_alarm_if("Counter", &id, T0 + 1)
+        .expect("clear");
+    assert_eq!(
+        f.b.durable().alarm("Counter", &id).expect("alarm"),
+        Some(T0 + 5000)
+    );
+    ok(&f.b, "do.alarm.delete", "", args(json!({})), b"");
+    assert!(f.b.durable().all_alarms().is_empty());
+}
+
+#[test]
+fn queue_batches_acks_retries_and_dead_letters() {
+    let f = fixture();
+    let msgs: Vec<Value> = (0..5).map(|i| json!({"body":{"n":i}})).collect();
+    ok(&f.b, "queue.sendBatch", "Q", json!({"messages":msgs}), b"");
+    ok(
+        &f.b,
+        "queue.send",
+        "Q",
+        json!({"messages":[{"body":"later","delay_seconds":30}]}),
+        b"",
+    );
+    let q = f.b.queues();
+    assert_eq!(q.pending("jobs").expect("pending").0, 5);
+    let batch = q.take_batch("jobs", 3).expect("batch");
+    assert_eq!(
+        batch.iter().map(|m| m.body.clone()).collect::<Vec<_>>(),
+        vec![json!({"n":0}), json!({"n":1}), json!({"n":2})]
+    );
+    assert!(
+        batch
+            .iter()
+            .all(|m| m.attempts == 1 && m.timestamp_ms == T0)
+    );
+    assert_eq!(
+        q.pending("jobs").expect("pending").0,
+        2,
+        "leased messages are invisible"
+    );
+    q.ack(&[batch[0].id.clone(), batch[1].id.clone()])
+        .expect("ack");
+    q.retry(&[batch[2].id.clone()], 0, 1, None).expect("retry");
+    let b2 = q.take_batch("jobs", 10).expect("batch");
+    assert_eq!(b2.len(), 3);
+    let retried = b2
+        .iter()
+        .find(|m| m.id == batch[2].id)
+        .expect("retried message comes back");
+    assert_eq!(retried.attempts, 2);
+    // Out of retries: dropped without a dead-letter queue.
+    let dropped = q
+        .retry(std::slice::from_ref(&retried.id), 0, 1, None)
+        .expect("retry");
+    assert_eq!(dropped, vec![retried.id.clone()]);
+    // Out of retries with a dead-letter queue: moved there.
+    let others: Vec<String> = b2
+        .iter()
+        .filter(|m| m.id != retried.id)
+        .map(|m| m.id.clone())
+        .collect();
+    q.retry(&others, 0, 0, Some("dlq")).expect("retry");
+    assert_eq!(q.pending("dlq").expect("pending").0, 2);
+    f.now.fetch_add(31_000, Ordering::SeqCst);
+    let late = q.take_batch("jobs", 10).expect("batch");
+    assert_eq!(late.len(), 1);
+    assert_eq!(late[0].body, json!("later"));
+    let e = call(&f.b, "queue.send", "NOPE", json!({"messages":[]}), b"").unwrap_err();
+    assert!(e.to_string().contains("queue producer"), "{e}");
+}
+
+#[test]
+fn service_to_another_worker_and_unknown_ops_are_clear_errors() {
+    let f = fixture();
+    let e = call(
+        &f.b,
+        "service.call",
+        "OTHER",
+        json!({"method":"hi","args":[]}),
+        b"",
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("not running locally"), "{e}");
+    let e = call(&f.b, "teleport", "", json!({}), b"").unwrap_err();
+    assert!(matches!(e, OpError::UnknownOp(_)));
+    let e = call(&f.b, "do.call", "", json!({"class":"Counter","id":durable::id_from_name("Counter","x"),"method":"inc","args":[]}), b"").unwrap_err();
+    assert!(e.to_string().contains("not ready"), "{e}");
+}

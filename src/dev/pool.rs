@@ -1,0 +1,315 @@
+//! Warm instances of one build ("generation") of the Worker. Requests take a
+//! free restored instance or restore a new one (bounded); each event runs on
+//! a blocking OS thread, since guest code blocks. Durable Objects get one
+//! instance per (class, id), so their in-memory state survives between calls,
+//! and calls to the same object are serialised.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::thread::ThreadId;
+use std::time::Duration;
+
+use pywrangler_runtime::{
+    HostHandler, HostReply, Instance, InstanceOptions, InvokeError, LogLine, LogStream, Snapshot,
+};
+use serde_json::{Value, json};
+
+use super::bindings::{self, LocalBindings, OpError, OpResult, Reply, RpcCall, WorkerDispatch};
+use super::settings::WorkerSettings;
+
+/// Most request instances alive at once per generation.
+pub const MAX_REQUEST_INSTANCES: usize = 8;
+/// Most Durable Object instances kept warm at once.
+const MAX_LIVE_OBJECTS: usize = 16;
+
+/// An instance plus the label its output lines are prefixed with.
+struct Pooled {
+    inst: Instance,
+    label: Arc<Mutex<String>>,
+}
+
+/// Why an event produced no result.
+#[derive(Debug)]
+pub enum EventError {
+    /// The runtime reported a failure (Python exception, limit, trap).
+    Invoke(InvokeError),
+    /// The blocking thread running the event panicked or was cancelled.
+    Lost(String),
+}
+
+impl std::fmt::Display for EventError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EventError::Invoke(e) => write!(f, "{e}"),
+            EventError::Lost(why) => write!(f, "the worker thread was lost: {why}"),
+        }
+    }
+}
+
+/// Bridges the runtime's `HostHandler` to the local bindings.
+struct Handler(Arc<LocalBindings>);
+
+impl HostHandler for Handler {
+    fn call(&self, header: Value, body: Vec<u8>) -> HostReply {
+        match self.0.call(&header, body) {
+            Ok(Reply { value, body }) => HostReply::ok_with_body(value, body),
+            Err(e) => HostReply::error(e.py_type(), e.to_string()),
+        }
+    }
+}
+
+/// One build of the Worker: its snapshot, bindings and warm instances.
+pub struct Generation {
+    /// The settings it was built from.
+    pub settings: Arc<WorkerSettings>,
+    /// Its bindings.
+    pub bindings: Arc<LocalBindings>,
+    snapshot: Snapshot,
+    idle: Mutex<Vec<Pooled>>,
+    permits: Arc<tokio::sync::Semaphore>,
+    objects: Mutex<HashMap<(String, String), Arc<ObjectSlot>>>,
+    retired: AtomicBool,
+    clock: AtomicU64,
+}
+
+/// The single instance of one Durable Object.
+struct ObjectSlot {
+    inst: Mutex<Option<Pooled>>,
+    owner: Mutex<Option<ThreadId>>,
+    last_used: AtomicU64,
+}
+
+impl Generation {
+    /// Wrap a built snapshot; connects the bindings' RPC back to it.
+    pub fn new(
+        settings: Arc<WorkerSettings>,
+        bindings: Arc<LocalBindings>,
+        snapshot: Snapshot,
+    ) -> Arc<Generation> {
+        let generation = Arc::new(Generation {
+            settings,
+            bindings: bindings.clone(),
+            snapshot,
+            idle: Mutex::new(Vec::new()),
+            permits: Arc::new(tokio::sync::Semaphore::new(MAX_REQUEST_INSTANCES)),
+            objects: Mutex::new(HashMap::new()),
+            retired: AtomicBool::new(false),
+            clock: AtomicU64::new(0),
+        });
+        bindings.set_dispatch(Arc::new(Dispatch(Arc::downgrade(&generation))));
+        generation
+    }
+
+    /// Stop reusing instances (a newer generation took over); in-flight
+    /// events finish, then their instances are dropped.
+    pub fn retire(&self) {
+        self.retired.store(true, Ordering::SeqCst);
+        lock(&self.idle).clear();
+        lock(&self.objects).clear();
+    }
+
+    fn restore(&self) -> Result<Pooled, InvokeError> {
+        let label = Arc::new(Mutex::new(String::new()));
+        let mut options = InstanceOptions::new(Arc::new(Handler(self.bindings.clone())));
+        options.env = self.settings.env.clone();
+        options.cpu_limit = self.settings.cpu_limit;
+        options.wall_limit = (self.settings.cpu_limit * 2).max(Duration::from_secs(60));
+        options.log = log_sink(label.clone());
+        let inst = self.snapshot.instantiate(options)?;
+        Ok(Pooled { inst, label })
+    }
+
+    fn give_back(&self, pooled: Pooled) {
+        if pooled.inst.is_usable() && !self.retired.load(Ordering::SeqCst) {
+            lock(&self.idle).push(pooled);
+        }
+    }
+
+    /// Run `f` on a warm instance on a blocking thread, waiting for a free
+    /// slot when [`MAX_REQUEST_INSTANCES`] are busy.
+    pub async fn run<T, F>(self: &Arc<Self>, label: String, f: F) -> Result<T, EventError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Instance) -> Result<T, InvokeError> + Send + 'static,
+    {
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| EventError::Lost(e.to_string()))?;
+        let generation = self.clone();
+        let joined = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            generation.run_here(&label, f)
+        })
+        .await;
+        match joined {
+            Ok(r) => r.map_err(EventError::Invoke),
+            Err(e) => Err(EventError::Lost(e.to_string())),
+        }
+    }
+
+    /// Run `f` on a warm instance on the current (blocking) thread.
+    pub fn run_here<T>(
+        &self,
+        label: &str,
+        f: impl FnOnce(&mut Instance) -> Result<T, InvokeError>,
+    ) -> Result<T, InvokeError> {
+        let popped = lock(&self.idle).pop();
+        let mut pooled = match popped {
+            Some(p) => p,
+            None => self.restore()?,
+        };
+        set_label(&pooled.label, label);
+        let r = f(&mut pooled.inst);
+        set_label(&pooled.label, "");
+        self.give_back(pooled);
+        r
+    }
+
+    /// Run `f` on the instance of Durable Object (class, id), on this thread.
+    pub fn run_object<T>(
+        &self,
+        class: &str,
+        id: &str,
+        label: &str,
+        f: impl FnOnce(&mut Instance) -> Result<T, InvokeError>,
+    ) -> OpResult<T> {
+        let slot = {
+            let mut objects = lock(&self.objects);
+            objects
+                .entry((class.to_string(), id.to_string()))
+                .or_insert_with(|| {
+                    Arc::new(ObjectSlot {
+                        inst: Mutex::new(None),
+                        owner: Mutex::new(None),
+                        last_used: AtomicU64::new(0),
+                    })
+                })
+                .clone()
+        };
+        let me = std::thread::current().id();
+        if *lock(&slot.owner) == Some(me) {
+            return Err(OpError::failed(format!(
+                "Durable Object {class} ({id}) called itself while handling a call; re-entrant calls to the same object are not supported locally"
+            )));
+        }
+        let mut guard = lock(&slot.inst);
+        *lock(&slot.owner) = Some(me);
+        slot.last_used
+            .store(self.clock.fetch_add(1, Ordering::SeqCst), Ordering::SeqCst);
+        let result = (|| {
+            let mut pooled = match guard.take() {
+                Some(p) => p,
+                None => {
+                    self.evict_idle_objects(&slot);
+                    self.restore().map_err(invoke_to_op)?
+                }
+            };
+            let previous = lock(&pooled.label).clone();
+            set_label(&pooled.label, label);
+            let r = f(&mut pooled.inst);
+            set_label(&pooled.label, &previous);
+            if pooled.inst.is_usable() && !self.retired.load(Ordering::SeqCst) {
+                *guard = Some(pooled);
+            }
+            r.map_err(invoke_to_op)
+        })();
+        *lock(&slot.owner) = None;
+        result
+    }
+
+    /// Drop the least recently used idle objects' instances past the cap.
+    fn evict_idle_objects(&self, current: &Arc<ObjectSlot>) {
+        let slots: Vec<Arc<ObjectSlot>> = lock(&self.objects).values().cloned().collect();
+        let mut live: Vec<(u64, Arc<ObjectSlot>)> = slots
+            .into_iter()
+            .filter(|s| !Arc::ptr_eq(s, current))
+            .filter(|s| s.inst.try_lock().map(|g| g.is_some()).unwrap_or(true))
+            .map(|s| (s.last_used.load(Ordering::SeqCst), s))
+            .collect();
+        if live.len() < MAX_LIVE_OBJECTS {
+            return;
+        }
+        live.sort_by_key(|(t, _)| *t);
+        let excess = live.len() + 1 - MAX_LIVE_OBJECTS;
+        for (_, slot) in live.into_iter().take(excess) {
+            if let Ok(mut g) = slot.inst.try_lock() {
+                g.take();
+            }
+        }
+    }
+}
+
+/// RPC from the bindings back into this generation.
+struct Dispatch(Weak<Generation>);
+
+impl WorkerDispatch for Dispatch {
+    fn rpc(&self, call: RpcCall) -> OpResult<Reply> {
+        let generation = self
+            .0
+            .upgrade()
+            .ok_or_else(|| OpError::failed("the worker was reloaded during this call"))?;
+        let mut header = json!({
+            "v": 1, "kind": "rpc", "class": call.class, "id": call.id,
+            "method": call.method, "args": call.args,
+        });
+        if let Some(req) = &call.request {
+            header["request"] = req.clone();
+        }
+        let is_fetch = call.method == "fetch";
+        let body = call.body;
+        let invoke = move |inst: &mut Instance| inst.invoke(&header, &body);
+        let (reply, body) = match &call.id {
+            Some(id) => {
+                let label = format!("[{}:{}] ", call.class, &id[..8.min(id.len())]);
+                generation.run_object(&call.class, id, &label, invoke)?
+            }
+            None => {
+                let label = format!("[{}] ", call.class);
+                generation.run_here(&label, invoke).map_err(invoke_to_op)?
+            }
+        };
+        Ok(if is_fetch {
+            Reply::with_body(
+                json!({"status": reply.get("status").cloned().unwrap_or(json!(200)),
+                       "headers": reply.get("headers").cloned().unwrap_or(json!([]))}),
+                body,
+            )
+        } else {
+            Reply::value(json!({"result": reply.get("result").cloned().unwrap_or(Value::Null)}))
+        })
+    }
+}
+
+fn invoke_to_op(e: InvokeError) -> OpError {
+    match e {
+        InvokeError::Python(p) => OpError::failed(p.to_string()),
+        other => OpError::failed(other.to_string()),
+    }
+}
+
+fn set_label(label: &Mutex<String>, text: &str) {
+    let mut l = lock(label);
+    l.clear();
+    l.push_str(text);
+}
+
+/// Print the instance's lines to the terminal with the current request's label.
+fn log_sink(label: Arc<Mutex<String>>) -> pywrangler_runtime::LogSink {
+    Arc::new(move |line: LogLine| {
+        let prefix = lock(&label).clone();
+        let level = match &line.stream {
+            LogStream::Console(level) => level.as_str(),
+            LogStream::Stderr => "stderr",
+            LogStream::Stdout => "log",
+        };
+        bindings::print_worker_line(&prefix, level, &line.text);
+    })
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

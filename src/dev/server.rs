@@ -1,0 +1,322 @@
+//! The HTTP side of `dev`: hyper on tokio. Each request goes to a warm
+//! instance of the current generation; `/cdn-cgi/local/scheduled` runs the
+//! cron handler. One access-log line per request.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::header::{HeaderName, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+use pywrangler_runtime::{InvokeError, Request as WorkerRequest};
+use serde_json::{Value, json};
+
+use super::builder::{Current, Shared};
+use super::error_page::{self, ErrorInfo};
+use super::pool::EventError;
+
+type Reply = Response<Full<Bytes>>;
+
+/// Serve one request (never fails: errors become error pages).
+pub async fn handle(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+    remote: SocketAddr,
+) -> Result<Reply, Infallible> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "/".into());
+    let n = shared.requests.fetch_add(1, Ordering::Relaxed) + 1;
+    let response = if req.uri().path() == "/cdn-cgi/local/scheduled"
+        || req.uri().path() == "/cdn-cgi/handler/scheduled"
+    {
+        scheduled(&shared, req.uri().query().unwrap_or(""), n).await
+    } else {
+        fetch(&shared, req, remote, n).await
+    };
+    let status = response.status();
+    crate::printer::info(format!(
+        "{method} {path} {} {} ({:.0}ms)",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or(""),
+        started.elapsed().as_secs_f64() * 1000.0
+    ));
+    Ok(response)
+}
+
+async fn fetch(shared: &Arc<Shared>, req: Request<Incoming>, remote: SocketAddr, n: u64) -> Reply {
+    let accept = req
+        .headers()
+        .get(hyper::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let json_errors = error_page::wants_json(accept.as_deref());
+    let generation = match shared.current() {
+        Current::Ready(g) => g,
+        Current::Broken(info) => return error_response(&info, json_errors),
+    };
+    let (parts, body) = req.into_parts();
+    let body = match body.collect().await {
+        Ok(b) => b.to_bytes().to_vec(),
+        Err(e) => {
+            return plain(
+                StatusCode::BAD_REQUEST,
+                format!("could not read the request body: {e}"),
+            );
+        }
+    };
+    let host = parts
+        .headers
+        .get(hyper::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost")
+        .to_string();
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let mut headers: Vec<(String, String)> = Vec::with_capacity(parts.headers.len() + 1);
+    for (name, value) in &parts.headers {
+        headers.push((
+            name.as_str().to_string(),
+            String::from_utf8_lossy(value.as_bytes()).into_owned(),
+        ));
+    }
+    let ip = remote.ip().to_string();
+    if !parts.headers.contains_key("cf-connecting-ip") {
+        headers.push(("cf-connecting-ip".into(), ip.clone()));
+    }
+    let request = WorkerRequest {
+        method: parts.method.as_str().to_string(),
+        url: format!("http://{host}{path}"),
+        headers,
+        body,
+        cf: cf_object(&parts),
+    };
+    let label = format!("[#{n} {} {}] ", parts.method, parts.uri.path());
+    match generation.run(label, move |inst| inst.fetch(request)).await {
+        Ok(resp) => {
+            let mut builder = Response::builder().status(
+                StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            );
+            if let Some(h) = builder.headers_mut() {
+                for (k, v) in &resp.headers {
+                    if let (Ok(name), Ok(value)) = (
+                        HeaderName::from_bytes(k.as_bytes()),
+                        HeaderValue::from_str(v),
+                    ) {
+                        h.append(name, value);
+                    }
+                }
+            }
+            builder
+                .body(Full::new(Bytes::from(resp.body)))
+                .unwrap_or_else(|e| plain(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+        }
+        Err(e) => {
+            let info = event_error_info(&e);
+            report_to_terminal(&info);
+            error_response(&info, json_errors)
+        }
+    }
+}
+
+async fn scheduled(shared: &Arc<Shared>, query: &str, n: u64) -> Reply {
+    let mut cron = String::new();
+    let mut time = None;
+    for (k, v) in form_pairs(query) {
+        match k.as_str() {
+            "cron" => cron = v,
+            "time" => time = v.parse::<f64>().ok().map(|t| t as i64),
+            _ => {}
+        }
+    }
+    let time = time.unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
+    let generation = match shared.current() {
+        Current::Ready(g) => g,
+        Current::Broken(info) => return error_response(&info, false),
+    };
+    let label = format!("[#{n} scheduled {cron}] ");
+    match generation
+        .run(label, move |inst| inst.scheduled(&cron, time))
+        .await
+    {
+        Ok(_) => plain(StatusCode::OK, "Ran scheduled event".into()),
+        Err(e) => {
+            let info = event_error_info(&e);
+            report_to_terminal(&info);
+            error_response(&info, false)
+        }
+    }
+}
+
+/// Decode `a=b&c=d` with percent- and plus-decoding.
+fn form_pairs(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|s| !s.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let decoded = (b == b'%' && i + 2 < bytes.len())
+            .then(|| {
+                std::str::from_utf8(&bytes[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+            })
+            .flatten();
+        match (b, decoded) {
+            (_, Some(d)) => {
+                out.push(d);
+                i += 3;
+                continue;
+            }
+            (b'+', None) => out.push(b' '),
+            (b, None) => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A plausible `request.cf` for a local request (the shape Cloudflare sends).
+fn cf_object(parts: &hyper::http::request::Parts) -> Value {
+    let accept_encoding = parts
+        .headers
+        .get(hyper::header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    json!({
+        "asn": 395747,
+        "asOrganization": "Local Development",
+        "colo": "LCL",
+        "country": "US",
+        "city": "Austin",
+        "continent": "NA",
+        "region": "Texas",
+        "regionCode": "TX",
+        "postalCode": "78701",
+        "metroCode": "635",
+        "latitude": "30.27130",
+        "longitude": "-97.74260",
+        "timezone": "America/Chicago",
+        "httpProtocol": format!("{:?}", parts.version),
+        "tlsVersion": "",
+        "tlsCipher": "",
+        "clientTcpRtt": 0,
+        "clientAcceptEncoding": accept_encoding,
+        "requestPriority": "",
+        "edgeRequestKeepAliveStatus": 1,
+        "verifiedBotCategory": "",
+    })
+}
+
+/// Turn a failed event into what the page and terminal show.
+pub fn event_error_info(e: &EventError) -> ErrorInfo {
+    match e {
+        EventError::Invoke(InvokeError::Python(p)) => ErrorInfo {
+            status: 500,
+            title: p.to_string(),
+            r#type: p.r#type.clone(),
+            message: p.message.clone(),
+            detail: if p.traceback.is_empty() {
+                p.to_string()
+            } else {
+                p.traceback.clone()
+            },
+        },
+        EventError::Invoke(err @ InvokeError::Timeout { .. }) => ErrorInfo {
+            status: 503,
+            title: "Worker exceeded its time limit".into(),
+            r#type: "TimeoutError".into(),
+            message: err.to_string(),
+            detail: format!(
+                "{err}; the instance was discarded and the next request gets a fresh one.\nRaise `limits.cpu_ms` in the wrangler config if this work is expected."
+            ),
+        },
+        EventError::Invoke(err @ InvokeError::MemoryLimit(_)) => ErrorInfo {
+            status: 503,
+            title: "Worker exceeded its memory limit".into(),
+            r#type: "MemoryError".into(),
+            message: err.to_string(),
+            detail: format!("{err}; the instance was discarded."),
+        },
+        EventError::Invoke(err) => ErrorInfo {
+            status: 503,
+            title: "The Worker instance failed".into(),
+            r#type: "Error".into(),
+            message: err.to_string(),
+            detail: format!("{err}; the instance was discarded."),
+        },
+        EventError::Lost(why) => ErrorInfo {
+            status: 500,
+            title: "The Worker thread was lost".into(),
+            r#type: "Error".into(),
+            message: why.clone(),
+            detail: why.clone(),
+        },
+    }
+}
+
+/// Print an error's title and traceback on the terminal.
+pub fn report_to_terminal(info: &ErrorInfo) {
+    crate::printer::error(format!("{}\n{}", info.title, info.detail.trim_end()), &[]);
+}
+
+fn error_response(info: &ErrorInfo, json: bool) -> Reply {
+    let (body, content_type) = error_page::render(info, json);
+    Response::builder()
+        .status(StatusCode::from_u16(info.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .header(hyper::header::CONTENT_TYPE, content_type)
+        .body(Full::new(Bytes::from(body)))
+        .unwrap_or_else(|_| Response::new(Full::new(Bytes::from_static(b"error"))))
+}
+
+fn plain(status: StatusCode, text: String) -> Reply {
+    let mut r = Response::new(Full::new(Bytes::from(text)));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_decoding() {
+        assert_eq!(
+            form_pairs("cron=*%2F5+*+*+*+*&time=1700000000000&x"),
+            vec![
+                ("cron".into(), "*/5 * * * *".into()),
+                ("time".into(), "1700000000000".into()),
+                ("x".into(), "".into()),
+            ]
+        );
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz"), "%zz");
+    }
+}

@@ -1,0 +1,258 @@
+//! Resolve `dev`'s flags and the project's config into one settings value:
+//! where to listen, which bindings exist (for the guest's `configure` event
+//! and for [`LocalBindings`](super::bindings::LocalBindings)), secrets from
+//! `.dev.vars`, queue consumers, crons and limits.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use serde_json::{Value, json};
+
+use super::bindings::{BindingsConfig, LogFilter};
+use crate::cli::{DevArgs, LogLevel};
+use crate::config::{Project, WranglerConfig};
+use crate::diagnostics::UserError;
+
+/// How one queue is consumed locally.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Consumer {
+    /// Queue name.
+    pub queue: String,
+    /// Most messages per batch (default 10).
+    pub max_batch_size: usize,
+    /// Longest wait for a batch to fill (default 5 s).
+    pub max_batch_timeout: Duration,
+    /// Redeliveries before a message is dropped or dead-lettered (default 3).
+    pub max_retries: i64,
+    /// Where messages out of retries go.
+    pub dead_letter_queue: Option<String>,
+    /// Default delay before a retried message is visible again, seconds.
+    pub retry_delay: i64,
+}
+
+/// Everything one build of the Worker needs (re-resolved on config reload).
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// Project root (holds `pyproject.toml`).
+    pub root: PathBuf,
+    /// The wrangler config in use.
+    pub config_path: PathBuf,
+    /// Module root mounted at `/app/src`.
+    pub module_root: PathBuf,
+    /// `python_modules/`.
+    pub python_modules: PathBuf,
+    /// Import name of the main module.
+    pub main_module: String,
+    /// The `configure` event's `env`: `{NAME: {"type": …}}`.
+    pub env: Value,
+    /// Local storage layout of the bindings.
+    pub bindings: BindingsConfig,
+    /// Queue consumers.
+    pub consumers: Vec<Consumer>,
+    /// `triggers.crons`.
+    pub crons: Vec<String>,
+    /// CPU limit per event (`limits.cpu_ms`, default 30 s).
+    pub cpu_limit: Duration,
+    /// Durable Object classes exported by the Worker.
+    pub durable_classes: Vec<String>,
+    /// Config warnings to print once.
+    pub warnings: Vec<String>,
+}
+
+/// Flags that stay fixed for the whole session.
+#[derive(Debug, Clone)]
+pub struct SessionFlags {
+    /// Directory `dev` was started in.
+    pub cwd: PathBuf,
+    /// `-c`.
+    pub config: Option<PathBuf>,
+    /// `-e`.
+    pub env: Option<String>,
+    /// `--var KEY:VALUE`, parsed.
+    pub vars: Vec<(String, String)>,
+    /// `--persist-to`.
+    pub persist_to: Option<PathBuf>,
+    /// Worker log filter.
+    pub log_level: LogFilter,
+}
+
+impl SessionFlags {
+    /// Parse the flags that do not depend on the project.
+    pub fn from_args(args: &DevArgs) -> anyhow::Result<SessionFlags> {
+        let cwd = std::env::current_dir().context("reading the current directory")?;
+        let mut vars = Vec::new();
+        for v in &args.vars {
+            let Some((k, val)) = v.split_once(':') else {
+                return Err(UserError::usage(format!("--var `{v}` is not KEY:VALUE"))
+                    .hint("write it as --var NAME:value")
+                    .into());
+            };
+            if k.is_empty() {
+                return Err(UserError::usage(format!("--var `{v}` has an empty name")).into());
+            }
+            vars.push((k.to_string(), val.to_string()));
+        }
+        let log_level = match args.log_level {
+            LogLevel::Debug => LogFilter::Debug,
+            LogLevel::Info => LogFilter::Info,
+            LogLevel::Log => LogFilter::Log,
+            LogLevel::Warn => LogFilter::Warn,
+            LogLevel::Error => LogFilter::Error,
+            LogLevel::None => LogFilter::None,
+        };
+        Ok(SessionFlags {
+            persist_to: args.persist_to.as_ref().map(|p| cwd.join(p)),
+            cwd,
+            config: args.config.config.clone(),
+            env: args.config.env.clone(),
+            vars,
+            log_level,
+        })
+    }
+
+    /// Load the project and resolve this build's settings.
+    pub fn resolve(&self) -> anyhow::Result<WorkerSettings> {
+        let project = Project::load(&self.cwd, self.config.as_deref(), self.env.as_deref())?;
+        resolve(&project, self)
+    }
+}
+
+/// Secrets from `.dev.vars` (or `.dev.vars.<env>`), else `.env`, in the config's directory.
+fn secrets_file(dir: &Path, env: Option<&str>) -> Option<PathBuf> {
+    let mut candidates = Vec::new();
+    if let Some(env) = env {
+        candidates.push(dir.join(format!(".dev.vars.{env}")));
+    }
+    candidates.push(dir.join(".dev.vars"));
+    if let Some(env) = env {
+        candidates.push(dir.join(format!(".env.{env}")));
+    }
+    candidates.push(dir.join(".env"));
+    candidates.into_iter().find(|p| p.is_file())
+}
+
+fn read_secrets(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
+    let iter = dotenvy::from_path_iter(path).map_err(|e| {
+        UserError::usage(format!("cannot read {}: {e}", path.display()))
+            .hint("each line of .dev.vars is NAME=value (dotenv syntax)")
+    })?;
+    let mut out = Vec::new();
+    for item in iter {
+        let (k, v) = item.map_err(|e| {
+            UserError::usage(format!("{}: {e}", path.display()))
+                .hint("each line of .dev.vars is NAME=value (dotenv syntax)")
+        })?;
+        out.push((k, v));
+    }
+    Ok(out)
+}
+
+fn resolve(project: &Project, flags: &SessionFlags) -> anyhow::Result<WorkerSettings> {
+    let cfg: &WranglerConfig = &project.config;
+    let config_dir = project.config_dir();
+    let mut env: BTreeMap<String, Value> = BTreeMap::new();
+    for (k, v) in &cfg.vars {
+        env.insert(k.clone(), json!({"type": "var", "value": v}));
+    }
+    if let Some(path) = secrets_file(&config_dir, flags.env.as_deref()) {
+        for (k, v) in read_secrets(&path)? {
+            env.insert(k, json!({"type": "secret", "value": v}));
+        }
+    }
+    for (k, v) in &flags.vars {
+        env.insert(k.clone(), json!({"type": "var", "value": v}));
+    }
+
+    let mut b = BindingsConfig {
+        state_dir: flags
+            .persist_to
+            .clone()
+            .unwrap_or_else(|| project.root.join(".wrangler").join("state")),
+        worker_name: cfg.name.clone().unwrap_or_default(),
+        ..BindingsConfig::default()
+    };
+    for kv in &cfg.kv_namespaces {
+        let id = kv.id.clone().unwrap_or_else(|| kv.binding.clone());
+        b.kv.push((kv.binding.clone(), id));
+        env.insert(kv.binding.clone(), json!({"type": "kv"}));
+    }
+    for d1 in &cfg.d1_databases {
+        let id = d1
+            .database_id
+            .clone()
+            .or_else(|| d1.database_name.clone())
+            .unwrap_or_else(|| d1.binding.clone());
+        b.d1.push((d1.binding.clone(), id));
+        env.insert(d1.binding.clone(), json!({"type": "d1"}));
+    }
+    for r2 in &cfg.r2_buckets {
+        let bucket = r2.bucket_name.clone().unwrap_or_else(|| r2.binding.clone());
+        b.r2.push((r2.binding.clone(), bucket));
+        env.insert(r2.binding.clone(), json!({"type": "r2"}));
+    }
+    let mut durable_classes = Vec::new();
+    for d in &cfg.durable_objects.bindings {
+        b.durable_objects
+            .push((d.name.clone(), d.class_name.clone()));
+        if !durable_classes.contains(&d.class_name) {
+            durable_classes.push(d.class_name.clone());
+        }
+        env.insert(
+            d.name.clone(),
+            json!({"type": "durable_object", "class_name": d.class_name}),
+        );
+    }
+    for p in &cfg.queues.producers {
+        let delay = p.delivery_delay.unwrap_or(0) as i64;
+        b.queue_producers
+            .push((p.binding.clone(), p.queue.clone(), delay));
+        env.insert(
+            p.binding.clone(),
+            json!({"type": "queue", "queue": p.queue}),
+        );
+    }
+    for s in &cfg.services {
+        b.services
+            .push((s.binding.clone(), s.service.clone(), s.entrypoint.clone()));
+        env.insert(
+            s.binding.clone(),
+            json!({"type": "service", "service": s.service, "entrypoint": s.entrypoint}),
+        );
+    }
+    let consumers = cfg
+        .queues
+        .consumers
+        .iter()
+        .map(|c| Consumer {
+            queue: c.queue.clone(),
+            max_batch_size: c.max_batch_size.unwrap_or(10).clamp(1, 100) as usize,
+            max_batch_timeout: Duration::from_secs_f64(
+                c.max_batch_timeout.unwrap_or(5.0).clamp(0.0, 60.0),
+            ),
+            max_retries: c.max_retries.unwrap_or(3) as i64,
+            dead_letter_queue: c.dead_letter_queue.clone(),
+            retry_delay: c.retry_delay.unwrap_or(0) as i64,
+        })
+        .collect();
+    let cpu_ms = cfg.limits.as_ref().and_then(|l| l.cpu_ms).unwrap_or(30_000);
+    Ok(WorkerSettings {
+        root: project.root.clone(),
+        config_path: project.wrangler_path.clone(),
+        module_root: project.module_root(),
+        python_modules: project.python_modules_dir(),
+        main_module: project.main_module_name(),
+        env: Value::Object(env.into_iter().collect()),
+        bindings: b,
+        consumers,
+        crons: cfg
+            .triggers
+            .as_ref()
+            .map(|t| t.crons.clone())
+            .unwrap_or_default(),
+        cpu_limit: Duration::from_millis(cpu_ms.max(1)),
+        durable_classes,
+        warnings: project.warnings.clone(),
+    })
+}

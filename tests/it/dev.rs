@@ -1,0 +1,554 @@
+//! `dev` end to end: the real binary on port 0 against temp projects, driven
+//! over loopback HTTP. Needs the Python guest (built by `scripts/build-guest`).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::support;
+
+/// A running `pywrangler-rs dev`; killed on drop.
+struct Dev {
+    child: Child,
+    port: u16,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Dev {
+    fn start(dir: &Path, extra: &[&str]) -> Dev {
+        let mut cmd = support::cmd(dir);
+        cmd.args(["dev", "--port", "0"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("dev starts");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let pipe = child.stderr.take().expect("stderr");
+        let log = stderr.clone();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(pipe).lines() {
+                let Ok(line) = line else { break };
+                if let Some(rest) = line.strip_prefix("Ready on http://127.0.0.1:")
+                    && let Some(t) = tx.take()
+                {
+                    let _ = t.send(rest.trim().parse::<u16>().ok());
+                }
+                let mut l = log.lock().expect("log");
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        let port = rx.recv_timeout(Duration::from_secs(120)).ok().flatten();
+        let Some(port) = port else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("dev did not become ready:\n{}", stderr.lock().expect("log"));
+        };
+        Dev {
+            child,
+            port,
+            stderr,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        let r = client().get(self.url(path)).send().expect("request");
+        let status = r.status().as_u16();
+        (status, r.text().expect("body"))
+    }
+
+    fn log(&self) -> String {
+        self.stderr.lock().expect("log").clone()
+    }
+
+    /// Poll `path` until the body satisfies `ok` (bounded).
+    fn wait_for(
+        &self,
+        path: &str,
+        timeout: Duration,
+        ok: impl Fn(u16, &str) -> bool,
+    ) -> (u16, String) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let (s, b) = self.get(path);
+            if ok(s, &b) || Instant::now() > deadline {
+                return (s, b);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("client")
+}
+
+const PYPROJECT: &str = "[project]\nname = \"w\"\nversion = \"0.1.0\"\nrequires-python = \">=3.12\"\ndependencies = []\n";
+
+fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = support::tempdir();
+    support::write_files(dir.path(), &[("pyproject.toml", PYPROJECT)]);
+    support::write_files(dir.path(), files);
+    dir
+}
+
+const HELLO_CONFIG: &str = r#"name = "hello"
+main = "src/entry.py"
+compatibility_date = "2026-08-01"
+compatibility_flags = ["python_workers"]
+"#;
+
+const HELLO: &str = r#"from workers import WorkerEntrypoint, Response
+
+class Default(WorkerEntrypoint):
+    async def fetch(self, request):
+        return Response("Hello world!")
+"#;
+
+const BINDINGS_CONFIG: &str = r#"name = "bindings"
+main = "src/entry.py"
+compatibility_date = "2026-08-01"
+compatibility_flags = ["python_workers"]
+
+[vars]
+GREETING = "hi"
+CONF = { level = 3 }
+
+[[kv_namespaces]]
+binding = "KV"
+id = "kv-local"
+
+[[d1_databases]]
+binding = "DB"
+database_name = "db"
+database_id = "00000000-0000-0000-0000-000000000001"
+
+[[r2_buckets]]
+binding = "BUCKET"
+bucket_name = "files"
+
+[[durable_objects.bindings]]
+name = "COUNTER"
+class_name = "Counter"
+
+[[migrations]]
+tag = "v1"
+new_sqlite_classes = ["Counter"]
+
+[[queues.producers]]
+binding = "JOBS"
+queue = "jobs"
+
+[[queues.consumers]]
+queue = "jobs"
+max_batch_size = 5
+max_batch_timeout = 0
+
+[env.staging]
+name = "bindings-staging"
+vars = { GREETING = "staging-hi", CONF = { level = 1 } }
+"#;
+
+const BINDINGS: &str = r#"import json
+from urllib.parse import urlparse, parse_qs
+from workers import WorkerEntrypoint, DurableObject, Response, fetch
+
+
+class Counter(DurableObject):
+    async def increment(self):
+        n = (await self.ctx.storage.get("n")) or 0
+        n += 1
+        await self.ctx.storage.put("n", n)
+        return n
+
+
+class Default(WorkerEntrypoint):
+    async def fetch(self, request):
+        u = urlparse(request.url)
+        q = {k: v[0] for k, v in parse_qs(u.query).items()}
+        env = self.env
+        p = u.path
+        if p == "/vars":
+            return Response.json({"greeting": env.GREETING, "conf": env.CONF["level"], "secret": getattr(env, "API_TOKEN", None), "extra": getattr(env, "EXTRA", None)})
+        if p == "/kv/put":
+            await env.KV.put(q["k"], q["v"])
+            return Response("ok")
+        if p == "/kv/get":
+            v = await env.KV.get(q["k"])
+            return Response("missing" if v is None else v)
+        if p == "/d1":
+            await env.DB.exec("CREATE TABLE IF NOT EXISTS users (id INTEGER PRIMARY KEY, name TEXT)")
+            await env.DB.prepare("INSERT INTO users (name) VALUES (?)").bind(q["name"]).run()
+            rows = await env.DB.prepare("SELECT name FROM users ORDER BY id").all()
+            return Response.json([r["name"] for r in rows["results"]])
+        if p == "/r2":
+            await env.BUCKET.put("a.bin", bytes([0, 1, 2, 255]), httpMetadata={"contentType": "application/x-test"})
+            obj = await env.BUCKET.get("a.bin")
+            data = await obj.bytes()
+            return Response.json({"data": list(data), "size": obj.size, "ct": obj.httpMetadata["contentType"]})
+        if p == "/do":
+            stub = env.COUNTER.getByName(q["id"])
+            n = await stub.increment()
+            return Response(str(n))
+        if p == "/queue/send":
+            await env.JOBS.send({"k": q["k"]})
+            return Response("sent")
+        if p == "/fetch":
+            r = await fetch(q["url"])
+            return Response("upstream said: " + await r.text())
+        if p == "/echo":
+            body = await request.bytes()
+            return Response(body, status=201, headers=[("x-count", str(len(body))), ("set-cookie", "a=1"), ("set-cookie", "b=2")])
+        if p == "/headers":
+            return Response.json({"multi": request.headers.get_all("x-multi"), "ip": request.headers.get("cf-connecting-ip"), "method": str(request.method), "country": request.cf["country"] if request.cf else None})
+        if p == "/boom":
+            raise ValueError("kaboom from the worker")
+        if p == "/spin":
+            while True:
+                pass
+        return Response("bindings worker")
+
+    async def scheduled(self, controller, env, ctx):
+        await self.env.KV.put("cron", controller.cron)
+
+    async def queue(self, batch, env, ctx):
+        for m in batch.messages:
+            await self.env.KV.put("q:" + m.body["k"], "consumed")
+"#;
+
+fn bindings_project() -> tempfile::TempDir {
+    project(&[
+        ("wrangler.toml", BINDINGS_CONFIG),
+        ("src/entry.py", BINDINGS),
+        (".dev.vars", "API_TOKEN=s3cret\n"),
+    ])
+}
+
+#[test]
+fn hello_serves_and_logs_access() {
+    let dir = project(&[("wrangler.toml", HELLO_CONFIG), ("src/entry.py", HELLO)]);
+    let dev = Dev::start(dir.path(), &[]);
+    assert_eq!(dev.get("/"), (200, "Hello world!".to_string()));
+    let log = dev.wait_for_log("GET / 200");
+    assert!(log.contains("GET / 200 OK"), "{log}");
+}
+
+impl Dev {
+    fn wait_for_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let log = self.log();
+            if log.contains(needle) || Instant::now() > deadline {
+                return log;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+#[test]
+fn bindings_kv_d1_r2_do_vars_and_secrets() {
+    let dir = bindings_project();
+    let dev = Dev::start(dir.path(), &["--var", "EXTRA:from-cli"]);
+    let (s, body) = dev.get("/vars");
+    assert_eq!(s, 200, "{body}\n{}", dev.log());
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(
+        v,
+        serde_json::json!({"greeting":"hi","conf":3,"secret":"s3cret","extra":"from-cli"})
+    );
+
+    assert_eq!(dev.get("/kv/put?k=name&v=ada").1, "ok");
+    assert_eq!(dev.get("/kv/get?k=name").1, "ada");
+    assert_eq!(dev.get("/kv/get?k=nope").1, "missing");
+
+    assert_eq!(dev.get("/d1?name=ann").1, r#"["ann"]"#);
+    assert_eq!(dev.get("/d1?name=bob").1, r#"["ann", "bob"]"#);
+
+    let (s, body) = dev.get("/r2");
+    assert_eq!(s, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(
+        v,
+        serde_json::json!({"data":[0,1,2,255],"size":4,"ct":"application/x-test"})
+    );
+
+    assert_eq!(dev.get("/do?id=a").1, "1");
+    assert_eq!(dev.get("/do?id=a").1, "2");
+    assert_eq!(dev.get("/do?id=b").1, "1");
+    assert_eq!(dev.get("/do?id=a").1, "3");
+
+    // State lives under .wrangler/state and survives a restart.
+    drop(dev);
+    assert!(
+        dir.path()
+            .join(".wrangler/state/v3/kv/kv-local.sqlite")
+            .is_file()
+    );
+    let dev = Dev::start(dir.path(), &[]);
+    assert_eq!(dev.get("/kv/get?k=name").1, "ada");
+    assert_eq!(dev.get("/do?id=a").1, "4");
+    assert_eq!(dev.get("/d1?name=cy").1, r#"["ann", "bob", "cy"]"#);
+}
+
+#[test]
+fn env_staging_vars() {
+    let dir = bindings_project();
+    let dev = Dev::start(dir.path(), &["-e", "staging"]);
+    let v: serde_json::Value = serde_json::from_str(&dev.get("/vars").1).expect("json");
+    assert_eq!(v["greeting"], "staging-hi");
+    assert_eq!(v["conf"], 1);
+}
+
+#[test]
+fn cron_queue_and_outbound_fetch() {
+    let dir = bindings_project();
+    let dev = Dev::start(dir.path(), &[]);
+    let (s, body) = dev.get("/cdn-cgi/local/scheduled?cron=*%2F5+*+*+*+*");
+    assert_eq!(
+        (s, body.as_str()),
+        (200, "Ran scheduled event"),
+        "{}",
+        dev.log()
+    );
+    assert_eq!(dev.get("/kv/get?k=cron").1, "*/5 * * * *");
+
+    assert_eq!(dev.get("/queue/send?k=job1").1, "sent");
+    let (_, body) = dev.wait_for("/kv/get?k=q:job1", Duration::from_secs(10), |_, b| {
+        b == "consumed"
+    });
+    assert_eq!(body, "consumed", "{}", dev.log());
+
+    // A one-shot upstream on loopback.
+    let upstream = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = upstream.local_addr().expect("addr");
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = upstream.accept().expect("accept");
+        s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+        let mut buf = [0u8; 4096];
+        let _ = s.read(&mut buf);
+        let _ =
+            s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhowdy");
+    });
+    let (s, body) = dev.get(&format!("/fetch?url=http://{addr}/x"));
+    assert_eq!(
+        (s, body.as_str()),
+        (200, "upstream said: howdy"),
+        "{}",
+        dev.log()
+    );
+    server.join().expect("upstream");
+}
+
+#[test]
+fn passthrough_of_methods_headers_and_binary_bodies() {
+    let dir = bindings_project();
+    let dev = Dev::start(dir.path(), &[]);
+    let body: Vec<u8> = (0..=255u8).collect();
+    let r = client()
+        .put(dev.url("/echo"))
+        .body(body.clone())
+        .send()
+        .expect("put");
+    assert_eq!(r.status().as_u16(), 201);
+    let cookies: Vec<_> = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().expect("ascii").to_string())
+        .collect();
+    assert_eq!(cookies, ["a=1", "b=2"]);
+    assert_eq!(r.headers()["x-count"], "256");
+    assert_eq!(r.bytes().expect("bytes").to_vec(), body);
+
+    let r = client()
+        .delete(dev.url("/headers"))
+        .header("x-multi", "one")
+        .header("x-multi", "two")
+        .send()
+        .expect("delete");
+    let v: serde_json::Value = serde_json::from_str(&r.text().expect("body")).expect("json");
+    assert_eq!(v["ip"], "127.0.0.1");
+    assert_eq!(v["method"], "DELETE");
+    assert_eq!(v["country"], "US");
+    let multi = v["multi"].as_array().expect("multi");
+    assert!(
+        multi == &vec![serde_json::json!("one"), serde_json::json!("two")]
+            || multi == &vec![serde_json::json!("one, two")],
+        "{v}"
+    );
+}
+
+#[test]
+fn exception_page_then_infinite_loop_interrupted() {
+    let config =
+        BINDINGS_CONFIG.replace("[env.staging]", "[limits]\ncpu_ms = 500\n\n[env.staging]");
+    let dir = project(&[("wrangler.toml", &config), ("src/entry.py", BINDINGS)]);
+    let dev = Dev::start(dir.path(), &[]);
+    let (s, body) = dev.get("/boom");
+    assert_eq!(s, 500);
+    assert!(
+        body.contains("ValueError: kaboom from the worker"),
+        "{body}"
+    );
+    assert!(body.contains("Traceback"), "{body}");
+    assert!(body.contains("entry.py"), "{body}");
+    let r = client()
+        .get(dev.url("/boom"))
+        .header("accept", "application/json")
+        .send()
+        .expect("json error");
+    assert_eq!(r.status().as_u16(), 500);
+    let v: serde_json::Value = serde_json::from_str(&r.text().expect("body")).expect("json");
+    assert_eq!(v["error"]["type"], "ValueError");
+    assert!(dev.log().contains("kaboom from the worker"));
+
+    let started = Instant::now();
+    let (s, body) = dev.get("/spin");
+    assert_eq!(s, 503, "{body}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert_eq!(dev.get("/").1, "bindings worker");
+}
+
+#[test]
+fn hot_reload_and_broken_edit() {
+    let dir = project(&[("wrangler.toml", HELLO_CONFIG), ("src/entry.py", HELLO)]);
+    let dev = Dev::start(dir.path(), &[]);
+    assert_eq!(dev.get("/").1, "Hello world!");
+    let entry = dir.path().join("src/entry.py");
+    std::fs::write(&entry, HELLO.replace("Hello world!", "Hello again!")).expect("edit");
+    let edited = Instant::now();
+    let (_, body) = dev.wait_for("/", Duration::from_secs(10), |_, b| b == "Hello again!");
+    assert_eq!(body, "Hello again!", "{}", dev.log());
+    assert!(
+        edited.elapsed() < Duration::from_secs(2),
+        "reload took {:?}",
+        edited.elapsed()
+    );
+
+    std::fs::write(&entry, "def broken(:\n").expect("break");
+    let (s, body) = dev.wait_for("/", Duration::from_secs(10), |s, _| s == 500);
+    assert_eq!(s, 500);
+    assert!(body.contains("SyntaxError"), "{body}");
+    std::fs::write(&entry, HELLO.replace("Hello world!", "Fixed!")).expect("fix");
+    let (_, body) = dev.wait_for("/", Duration::from_secs(10), |_, b| b == "Fixed!");
+    assert_eq!(body, "Fixed!");
+}
+
+#[test]
+fn thousand_concurrent_requests() {
+    let dir = project(&[("wrangler.toml", HELLO_CONFIG), ("src/entry.py", HELLO)]);
+    let dev = Dev::start(dir.path(), &["--log-level", "none", "-q"]);
+    let url = dev.url("/");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    let errors = rt.block_on(async move {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(1000)
+            .build()
+            .expect("client");
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..1000 {
+            let c = client.clone();
+            let u = url.clone();
+            set.spawn(async move {
+                match c.get(&u).send().await {
+                    Ok(r) if r.status() == 200 => {
+                        r.text().await.map(|t| t == "Hello world!").unwrap_or(false)
+                    }
+                    _ => false,
+                }
+            });
+        }
+        let mut errors = 0;
+        while let Some(r) = set.join_next().await {
+            if !matches!(r, Ok(true)) {
+                errors += 1;
+            }
+        }
+        errors
+    });
+    assert_eq!(errors, 0, "{}", dev.log());
+}
+
+#[test]
+fn port_in_use_is_a_clear_error() {
+    let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port().to_string();
+    let dir = project(&[("wrangler.toml", HELLO_CONFIG), ("src/entry.py", HELLO)]);
+    let mut child = support::cmd(dir.path())
+        .args(["dev", "--port", &port, "--no-reload"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break Some(s);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err)
+        .expect("read");
+    assert_eq!(status.and_then(|s| s.code()), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("port {port} on 127.0.0.1 is already in use")),
+        "{err}"
+    );
+    drop(taken);
+}
+
+#[test]
+fn native_code_package_stops_dev_with_its_name() {
+    let dir = project(&[
+        ("wrangler.toml", HELLO_CONFIG),
+        (
+            "src/entry.py",
+            "import pydantic_core\nfrom workers import WorkerEntrypoint, Response\n\nclass Default(WorkerEntrypoint):\n    async def fetch(self, request):\n        return Response('x')\n",
+        ),
+        (
+            "python_modules/pydantic_core/__init__.py",
+            "from ._pydantic_core import ValidationError\n",
+        ),
+        (
+            "python_modules/pydantic_core/_pydantic_core.cpython-313-wasm32-emscripten.so",
+            "\0asm not really",
+        ),
+    ]);
+    let run = support::run(dir.path(), &["dev", "--port", "0", "--no-reload"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("pydantic_core"), "{}", run.stderr);
+    assert!(run.stderr.contains("native code"), "{}", run.stderr);
+}

@@ -1,7 +1,7 @@
 //! One thin module per subcommand; each resolves its flags and calls domain code.
 
 use crate::cli::{Cli, Command};
-use crate::diagnostics::{Exit, UserError};
+use crate::diagnostics::Exit;
 
 mod deploy;
 mod dev;
@@ -19,13 +19,4 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Types(args) => types::run(args),
         Command::External(args) => crate::child::proxy_to_wrangler(&args),
     }
-}
-
-/// The honest answer for a command whose issue has not landed yet.
-pub fn not_implemented(command: &str) -> anyhow::Result<Exit> {
-    Err(
-        UserError::usage(format!("`pywrangler-rs {command}` is not implemented yet"))
-            .hint(format!("use `npx --yes wrangler {command}` meanwhile"))
-            .into(),
-    )
 }

@@ -88,13 +88,20 @@ impl Shared {
 }
 
 /// Build a generation from the project as it is on disk now (blocking).
+/// `sync` re-runs `sync` first (at start-up and when `pyproject.toml` changed).
 pub fn build(
     shared_flags: &SessionFlags,
     runtime: &Runtime,
     id: u64,
+    sync: bool,
 ) -> Result<Arc<Generation>, BuildError> {
     let started = Instant::now();
-    let settings = shared_flags.resolve().map_err(|e| {
+    let resolved = if sync {
+        shared_flags.resolve_and_sync()
+    } else {
+        shared_flags.resolve()
+    };
+    let settings = resolved.map_err(|e| {
         BuildError::Broken(ErrorInfo {
             status: 500,
             title: "The wrangler configuration is invalid".into(),
@@ -103,7 +110,6 @@ pub fn build(
             detail: format!("{e:#}"),
         })
     })?;
-    super::sync_if_stale(&settings).map_err(BuildError::Fatal)?;
     let mut spec = SnapshotSpec::new(
         settings.module_root.clone(),
         settings.main_module.clone(),

@@ -24,7 +24,7 @@ use pywrangler_runtime::{Runtime, RuntimeConfig};
 use crate::cli::DevArgs;
 use crate::diagnostics::UserError;
 use builder::{BuildError, Current, Shared};
-use settings::{SessionFlags, WorkerSettings};
+use settings::SessionFlags;
 
 /// Live instances the wasmtime pool allows (requests, objects, reloads).
 const MAX_INSTANCES: u32 = 96;
@@ -47,7 +47,7 @@ pub fn run(args: &DevArgs) -> anyhow::Result<()> {
         ..RuntimeConfig::default()
     })
     .context("starting the Python runtime")?;
-    let first = match builder::build(&flags, &runtime, 0) {
+    let first = match builder::build(&flags, &runtime, 0, true) {
         Ok(g) => Current::Ready(g),
         Err(BuildError::Fatal(e)) => return Err(e),
         Err(BuildError::Broken(info)) => {
@@ -150,10 +150,4 @@ async fn shutdown_signal() {
         }
     }
     let _ = tokio::signal::ctrl_c().await;
-}
-
-/// Re-run `sync` when the dependencies changed since the last one.
-pub fn sync_if_stale(_settings: &WorkerSettings) -> anyhow::Result<()> {
-    // Wired to `crate::sync` when the sync module lands on main.
-    Ok(())
 }

@@ -133,7 +133,11 @@ async fn reload(shared: &Arc<Shared>, changed: &[PathBuf]) {
     crate::printer::info(format!("Change detected ({first}), reloading…"));
     let s = shared.clone();
     let id = shared.next_id();
-    let built = tokio::task::spawn_blocking(move || builder::build(&s.flags, &s.runtime, id)).await;
+    let sync = changed
+        .iter()
+        .any(|p| p.file_name().is_some_and(|n| n == "pyproject.toml"));
+    let built =
+        tokio::task::spawn_blocking(move || builder::build(&s.flags, &s.runtime, id, sync)).await;
     match built {
         Ok(Ok(generation)) => {
             shared.swap(Current::Ready(generation));

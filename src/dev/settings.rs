@@ -117,15 +117,31 @@ impl SessionFlags {
         let project = Project::load(&self.cwd, self.config.as_deref(), self.env.as_deref())?;
         resolve(&project, self)
     }
+
+    /// Like [`resolve`](Self::resolve), after bringing `python_modules/` up
+    /// to date when the dependencies changed (a few ms when they did not).
+    /// A failed sync is a warning: `dev` stays usable offline with the
+    /// `python_modules/` it has.
+    pub fn resolve_and_sync(&self) -> anyhow::Result<WorkerSettings> {
+        let project = Project::load(&self.cwd, self.config.as_deref(), self.env.as_deref())?;
+        let opts = crate::sync::SyncOptions::default();
+        match crate::sync::ensure_synced(&project, &opts) {
+            Ok(outcome) if !outcome.skipped => crate::printer::info(format!(
+                "Synced {} packages into python_modules/",
+                outcome.packages.len()
+            )),
+            Ok(_) => {}
+            Err(e) => crate::printer::warn(format!(
+                "sync failed, continuing with the current python_modules/: {e}"
+            )),
+        }
+        resolve(&project, self)
+    }
 }
 
-/// Secrets from `.dev.vars` (or `.dev.vars.<env>`), else `.env`, in the config's directory.
-fn secrets_file(dir: &Path, env: Option<&str>) -> Option<PathBuf> {
+/// Without `.dev.vars`, wrangler reads secrets from `.env` (or `.env.<env>`).
+fn dot_env_file(dir: &Path, env: Option<&str>) -> Option<PathBuf> {
     let mut candidates = Vec::new();
-    if let Some(env) = env {
-        candidates.push(dir.join(format!(".dev.vars.{env}")));
-    }
-    candidates.push(dir.join(".dev.vars"));
     if let Some(env) = env {
         candidates.push(dir.join(format!(".env.{env}")));
     }
@@ -133,16 +149,16 @@ fn secrets_file(dir: &Path, env: Option<&str>) -> Option<PathBuf> {
     candidates.into_iter().find(|p| p.is_file())
 }
 
-fn read_secrets(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
+fn read_dot_env(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
     let iter = dotenvy::from_path_iter(path).map_err(|e| {
         UserError::usage(format!("cannot read {}: {e}", path.display()))
-            .hint("each line of .dev.vars is NAME=value (dotenv syntax)")
+            .hint("each line of .env is NAME=value (dotenv syntax)")
     })?;
     let mut out = Vec::new();
     for item in iter {
         let (k, v) = item.map_err(|e| {
             UserError::usage(format!("{}: {e}", path.display()))
-                .hint("each line of .dev.vars is NAME=value (dotenv syntax)")
+                .hint("each line of .env is NAME=value (dotenv syntax)")
         })?;
         out.push((k, v));
     }
@@ -156,8 +172,15 @@ fn resolve(project: &Project, flags: &SessionFlags) -> anyhow::Result<WorkerSett
     for (k, v) in &cfg.vars {
         env.insert(k.clone(), json!({"type": "var", "value": v}));
     }
-    if let Some(path) = secrets_file(&config_dir, flags.env.as_deref()) {
-        for (k, v) in read_secrets(&path)? {
+    let secrets = if crate::config::dev_vars_path(&config_dir, flags.env.as_deref()).is_some() {
+        crate::config::read_dev_vars(&config_dir, flags.env.as_deref())?
+    } else if let Some(path) = dot_env_file(&config_dir, flags.env.as_deref()) {
+        read_dot_env(&path)?
+    } else {
+        Vec::new()
+    };
+    {
+        for (k, v) in secrets {
             env.insert(k, json!({"type": "secret", "value": v}));
         }
     }

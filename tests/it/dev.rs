@@ -20,7 +20,11 @@ struct Dev {
 impl Dev {
     fn start(dir: &Path, extra: &[&str]) -> Dev {
         let mut cmd = support::cmd(dir);
-        cmd.args(["dev", "--port", "0"])
+        // No Pyodide index here: sync takes the runtime SDK from PyPI.
+        let index = dir.join(".empty-index");
+        std::fs::create_dir_all(&index).expect("index dir");
+        cmd.env("PYWRANGLER_PYODIDE_INDEX", &index)
+            .args(["dev", "--port", "0"])
             .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::piped());

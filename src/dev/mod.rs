@@ -42,11 +42,13 @@ pub fn run(args: &DevArgs) -> anyhow::Result<()> {
         UserError::usage(format!("--ip `{}` is not an IP address", args.ip))
             .hint("use e.g. --ip 127.0.0.1 or --ip 0.0.0.0")
     })?;
+    let t = std::time::Instant::now();
     let runtime = Runtime::new(RuntimeConfig {
         max_instances: MAX_INSTANCES,
         ..RuntimeConfig::default()
     })
     .context("starting the Python runtime")?;
+    crate::printer::verbose(format!("runtime ready in {:.0?}", t.elapsed()));
     let first = match builder::build(&flags, &runtime, 0, true) {
         Ok(g) => Current::Ready(g),
         Err(BuildError::Fatal(e)) => return Err(e),

@@ -125,7 +125,10 @@ impl SessionFlags {
     pub fn resolve_and_sync(&self) -> anyhow::Result<WorkerSettings> {
         let project = Project::load(&self.cwd, self.config.as_deref(), self.env.as_deref())?;
         let opts = crate::sync::SyncOptions::default();
-        match crate::sync::ensure_synced(&project, &opts) {
+        let t = std::time::Instant::now();
+        let synced = crate::sync::ensure_synced(&project, &opts);
+        crate::printer::verbose(format!("sync check in {:.0?}", t.elapsed()));
+        match synced {
             Ok(outcome) if !outcome.skipped => crate::printer::info(format!(
                 "Synced {} packages into python_modules/",
                 outcome.packages.len()
@@ -208,6 +211,15 @@ fn resolve(project: &Project, flags: &SessionFlags) -> anyhow::Result<WorkerSett
             .or_else(|| d1.database_name.clone())
             .unwrap_or_else(|| d1.binding.clone());
         b.d1.push((d1.binding.clone(), id));
+        if let Some(dir) = &d1.migrations_dir {
+            b.d1_migrations.push((
+                d1.binding.clone(),
+                config_dir.join(dir),
+                d1.migrations_table
+                    .clone()
+                    .unwrap_or_else(|| "d1_migrations".into()),
+            ));
+        }
         env.insert(d1.binding.clone(), json!({"type": "d1"}));
     }
     for r2 in &cfg.r2_buckets {

@@ -556,3 +556,70 @@ fn native_code_package_stops_dev_with_its_name() {
     assert!(run.stderr.contains("pydantic_core"), "{}", run.stderr);
     assert!(run.stderr.contains("native code"), "{}", run.stderr);
 }
+
+/// `init` a built-in template into a temp dir and return the project path.
+fn init_template(root: &Path, template: &str) -> std::path::PathBuf {
+    std::fs::create_dir_all(root).expect("mkdir");
+    support::run(root, &["init", "--template", template, "--no-git", "app"]).expect_code(0);
+    root.join("app")
+}
+
+#[test]
+fn init_templates_serve_locally() {
+    let root = support::tempdir();
+    let hello = init_template(&root.path().join("hello"), "hello");
+    let dev = Dev::start(&hello, &[]);
+    assert_eq!(
+        dev.get("/"),
+        (200, "Hello world!".to_string()),
+        "{}",
+        dev.log()
+    );
+    drop(dev);
+
+    let cron = init_template(&root.path().join("cron"), "cron");
+    let dev = Dev::start(&cron, &[]);
+    let (s, _) = dev.get("/cdn-cgi/local/scheduled?cron=*/5+*+*+*+*&time=1700000000000");
+    assert_eq!(s, 200, "{}", dev.log());
+    let log = dev.wait_for_log("cron '*/5 * * * *' fired for 2023-11-14T22:13:20");
+    assert!(
+        log.contains("cron '*/5 * * * *' fired for 2023-11-14T22:13:20"),
+        "{log}"
+    );
+    drop(dev);
+
+    let durable = init_template(&root.path().join("do"), "durable-object");
+    let dev = Dev::start(&durable, &[]);
+    assert_eq!(
+        dev.get("/increment?name=x").1,
+        r#"{"name": "x", "value": 1}"#
+    );
+    assert_eq!(
+        dev.get("/increment?name=x").1,
+        r#"{"name": "x", "value": 2}"#
+    );
+    assert_eq!(dev.get("/?name=y").1, r#"{"name": "y", "value": 0}"#);
+    drop(dev);
+
+    let kv_d1 = init_template(&root.path().join("kvd1"), "kv-d1");
+    std::fs::write(kv_d1.join(".dev.vars"), "API_TOKEN=t0ken\n").expect("dev vars");
+    let dev = Dev::start(&kv_d1, &[]);
+    assert_eq!(dev.get("/visits").1, r#"{"visits": 1}"#, "{}", dev.log());
+    assert_eq!(dev.get("/visits").1, r#"{"visits": 2}"#);
+    // `migrations_dir` is applied locally at start-up, so the notes table exists.
+    let r = client()
+        .post(dev.url("/notes"))
+        .header("authorization", "Bearer t0ken")
+        .body("first note")
+        .send()
+        .expect("post");
+    assert_eq!(r.status().as_u16(), 201, "{}", dev.log());
+    let notes: serde_json::Value = serde_json::from_str(&dev.get("/notes").1).expect("json");
+    assert_eq!(notes["notes"][0]["body"], "first note");
+    let r = client()
+        .post(dev.url("/notes"))
+        .body("x")
+        .send()
+        .expect("post");
+    assert_eq!(r.status().as_u16(), 401);
+}

@@ -82,6 +82,58 @@ impl D1Database {
         }
     }
 
+    /// Apply the `.sql` files of `dir` not yet recorded in `table` (wrangler's
+    /// `d1_migrations` layout), in name order, each in a transaction.
+    /// Returns the names applied.
+    pub fn apply_migrations(&self, dir: &Path, table: &str) -> OpResult<Vec<String>> {
+        if !dir.is_dir() {
+            return Ok(Vec::new());
+        }
+        if !table.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(OpError::invalid(format!(
+                "migrations_table `{table}` must be a plain SQL name"
+            )));
+        }
+        let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+            .collect();
+        files.sort();
+        let mut conn = self.lock();
+        conn.execute_batch(&format!(
+            "CREATE TABLE IF NOT EXISTS {table} (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                name TEXT UNIQUE,
+                applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL
+            );"
+        ))?;
+        let mut applied = Vec::new();
+        for file in files {
+            let name = file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let done: i64 = conn.query_row(
+                &format!("SELECT count(*) FROM {table} WHERE name = ?1"),
+                [&name],
+                |r| r.get(0),
+            )?;
+            if done > 0 {
+                continue;
+            }
+            let sql = std::fs::read_to_string(&file)?;
+            let tx = conn.transaction()?;
+            tx.execute_batch(&sql).map_err(|e| {
+                OpError::failed(format!("migration {} failed: {e}", file.display()))
+            })?;
+            tx.execute(&format!("INSERT INTO {table} (name) VALUES (?1)"), [&name])?;
+            tx.commit()?;
+            applied.push(name);
+        }
+        Ok(applied)
+    }
+
     /// Run every statement in `sql` without results: `{count, duration}`.
     pub fn exec(&self, sql: &str) -> OpResult<Value> {
         let start = Instant::now();

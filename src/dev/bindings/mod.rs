@@ -72,6 +72,8 @@ pub struct BindingsConfig {
     pub kv: Vec<(String, String)>,
     /// D1: binding → database id (or name).
     pub d1: Vec<(String, String)>,
+    /// D1 migrations applied at start-up: binding → (directory, table).
+    pub d1_migrations: Vec<(String, PathBuf, String)>,
     /// R2: binding → bucket name.
     pub r2: Vec<(String, String)>,
     /// Durable Objects: binding → class name.
@@ -190,6 +192,15 @@ impl LocalBindings {
         for (binding, id) in &config.d1 {
             let path = root.join("d1").join(format!("{}.sqlite", file_name(id)));
             d1.insert(binding.clone(), d1::D1Database::open(&path)?);
+        }
+        for (binding, dir, table) in &config.d1_migrations {
+            if let Some(db) = d1.get(binding) {
+                for name in db.apply_migrations(dir, table)? {
+                    crate::printer::info(format!(
+                        "Applied D1 migration {name} to {binding} (local)"
+                    ));
+                }
+            }
         }
         let mut r2 = HashMap::new();
         for (binding, bucket) in &config.r2 {

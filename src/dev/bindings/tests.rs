@@ -31,6 +31,7 @@ fn config(dir: &std::path::Path) -> BindingsConfig {
         worker_name: "w".into(),
         kv: vec![("KV".into(), "ns1".into())],
         d1: vec![("DB".into(), "db-1".into())],
+        d1_migrations: Vec::new(),
         r2: vec![("BUCKET".into(), "b".into())],
         durable_objects: vec![("COUNTER".into(), "Counter".into())],
         queue_producers: vec![("Q".into(), "jobs".into(), 0)],
@@ -727,4 +728,45 @@ fn service_to_another_worker_and_unknown_ops_are_clear_errors() {
     assert!(matches!(e, OpError::UnknownOp(_)));
     let e = call(&f.b, "do.call", "", json!({"class":"Counter","id":durable::id_from_name("Counter","x"),"method":"inc","args":[]}), b"").unwrap_err();
     assert!(e.to_string().contains("not ready"), "{e}");
+}
+
+#[test]
+fn d1_migrations_apply_once_in_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let migrations = dir.path().join("migrations");
+    std::fs::create_dir_all(&migrations).expect("mkdir");
+    std::fs::write(
+        migrations.join("0002_more.sql"),
+        "INSERT INTO notes (body) VALUES ('seed');",
+    )
+    .expect("write");
+    std::fs::write(
+        migrations.join("0001_init.sql"),
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);",
+    )
+    .expect("write");
+    std::fs::write(migrations.join("README.md"), "not sql").expect("write");
+    let db = d1::D1Database::open(&dir.path().join("db.sqlite")).expect("open");
+    assert_eq!(
+        db.apply_migrations(&migrations, "d1_migrations")
+            .expect("apply"),
+        ["0001_init.sql", "0002_more.sql"]
+    );
+    assert!(
+        db.apply_migrations(&migrations, "d1_migrations")
+            .expect("again")
+            .is_empty()
+    );
+    let rows = db
+        .handle(
+            "query",
+            &json!({"sql":"SELECT body FROM notes","mode":"raw"}),
+        )
+        .expect("query");
+    assert_eq!(rows.value, json!([["seed"]]));
+    std::fs::write(migrations.join("0003_bad.sql"), "CREATE TABLE notes (x);").expect("write");
+    let e = db
+        .apply_migrations(&migrations, "d1_migrations")
+        .unwrap_err();
+    assert!(e.to_string().contains("0003_bad.sql"), "{e}");
 }

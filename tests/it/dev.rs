@@ -158,6 +158,11 @@ class_name = "Counter"
 tag = "v1"
 new_sqlite_classes = ["Counter"]
 
+[[services]]
+binding = "SELF"
+service = "bindings"
+entrypoint = "Api"
+
 [[queues.producers]]
 binding = "JOBS"
 queue = "jobs"
@@ -183,6 +188,22 @@ class Counter(DurableObject):
         n += 1
         await self.ctx.storage.put("n", n)
         return n
+
+    async def arm(self):
+        import time
+        await self.ctx.storage.setAlarm(time.time() * 1000 + 100)
+        return "armed"
+
+    async def alarm(self):
+        await self.ctx.storage.put("alarmed", "yes")
+
+    async def fetch(self, request):
+        return Response("object " + str(await self.ctx.storage.get("alarmed")), headers={"x-do": "1"})
+
+
+class Api(WorkerEntrypoint):
+    async def add(self, a, b):
+        return {"sum": a + b}
 
 
 class Default(WorkerEntrypoint):
@@ -213,6 +234,14 @@ class Default(WorkerEntrypoint):
             stub = env.COUNTER.getByName(q["id"])
             n = await stub.increment()
             return Response(str(n))
+        if p == "/do/arm":
+            return Response(await env.COUNTER.getByName(q["id"]).arm())
+        if p == "/do/fetch":
+            r = await env.COUNTER.getByName(q["id"]).fetch("http://do/x")
+            return Response(await r.text() + " " + str(r.headers.get("x-do")))
+        if p == "/service":
+            r = await env.SELF.add(2, 3)
+            return Response(str(r["sum"]))
         if p == "/queue/send":
             await env.JOBS.send({"k": q["k"]})
             return Response("sent")
@@ -300,6 +329,18 @@ fn bindings_kv_d1_r2_do_vars_and_secrets() {
     assert_eq!(dev.get("/do?id=a").1, "2");
     assert_eq!(dev.get("/do?id=b").1, "1");
     assert_eq!(dev.get("/do?id=a").1, "3");
+    assert_eq!(dev.get("/service").1, "5", "{}", dev.log());
+    assert_eq!(
+        dev.get("/do/fetch?id=al").1,
+        "object None 1",
+        "{}",
+        dev.log()
+    );
+    assert_eq!(dev.get("/do/arm?id=al").1, "armed");
+    let (_, body) = dev.wait_for("/do/fetch?id=al", Duration::from_secs(10), |_, b| {
+        b == "object yes 1"
+    });
+    assert_eq!(body, "object yes 1", "{}", dev.log());
 
     // State lives under .wrangler/state and survives a restart.
     drop(dev);

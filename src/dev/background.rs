@@ -7,6 +7,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use chrono::Timelike;
 use serde_json::Value;
 
 use super::builder::Shared;
@@ -178,12 +179,14 @@ pub async fn cron_loop(shared: Arc<Shared>) {
             continue;
         };
         let now = chrono::Utc::now();
+        // Cron times are whole seconds; croner keeps the sub-second part of `from`.
+        let from = now.with_nanosecond(0).unwrap_or(now);
         let mut next: Option<(chrono::DateTime<chrono::Utc>, String)> = None;
         for expr in &generation.settings.crons {
             let Ok(cron) = croner::Cron::from_str(expr) else {
                 continue;
             };
-            if let Ok(t) = cron.find_next_occurrence(&now, false)
+            if let Ok(t) = cron.find_next_occurrence(&from, false)
                 && next.as_ref().is_none_or(|(n, _)| t < *n)
             {
                 next = Some((t, expr.clone()));

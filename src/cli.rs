@@ -198,6 +198,10 @@ pub struct DeployArgs {
     #[arg(long)]
     pub skip_validation: bool,
 
+    /// Upload python_modules/ as it is, without running `sync` first.
+    #[arg(long)]
+    pub no_sync: bool,
+
     /// Keep vars set in the dashboard that are not in the config.
     #[arg(long)]
     pub keep_vars: bool,

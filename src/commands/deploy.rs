@@ -19,6 +19,11 @@ pub fn run(args: DeployArgs) -> anyhow::Result<Exit> {
         args.config.config.as_deref(),
         args.config.env.as_deref(),
     )?;
+    if !args.no_sync {
+        // As the original does: deploy what the lock says, not a stale tree.
+        let sync = crate::sync::SyncOptions::default();
+        crate::sync::ensure_synced(&project, &sync).map_err(UserError::from)?;
+    }
     let opts = DeployOptions {
         dry_run: args.dry_run,
         outdir: args.outdir,

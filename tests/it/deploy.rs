@@ -49,6 +49,7 @@ fn deploy(root: &Path, cf: &FakeCf, args: &[&str]) -> Run {
     let out = cmd(root)
         .arg("deploy")
         .arg("--skip-validation")
+        .arg("--no-sync")
         .args(args)
         .env("CLOUDFLARE_API_TOKEN", fake_cf::TOKEN)
         .env("CLOUDFLARE_API_BASE_URL", cf.base_url())
@@ -414,7 +415,7 @@ fn bad_token_explains_the_auth_failure() {
     let cf = FakeCf::start();
     let run = Run::from_output(
         cmd(dir.path())
-            .args(["deploy", "--skip-validation"])
+            .args(["deploy", "--skip-validation", "--no-sync"])
             .env("CLOUDFLARE_API_TOKEN", "wrong-token-abcdef")
             .env("CLOUDFLARE_ACCOUNT_ID", fake_cf::ACCOUNT)
             .env("CLOUDFLARE_API_BASE_URL", cf.base_url())
@@ -443,7 +444,7 @@ fn missing_credentials_is_a_clear_error() {
     project(dir.path(), &basic());
     let run = Run::from_output(
         cmd(dir.path())
-            .args(["deploy", "--skip-validation"])
+            .args(["deploy", "--skip-validation", "--no-sync"])
             .output()
             .expect("runs"),
     );
@@ -652,7 +653,7 @@ fn plain_project(root: &Path, entry: &str) {
 fn deploy_validated(root: &Path, cf: &FakeCf) -> Run {
     Run::from_output(
         cmd(root)
-            .arg("deploy")
+            .args(["deploy", "--no-sync"])
             .env("CLOUDFLARE_API_TOKEN", fake_cf::TOKEN)
             .env("CLOUDFLARE_API_BASE_URL", cf.base_url())
             .output()
@@ -746,4 +747,34 @@ fn validation_reports_startup_over_the_limit() {
         run.stderr
     );
     assert!(cf.calls().is_empty());
+}
+
+/// Deploy syncs first, as the original pywrangler does: a sync failure stops
+/// the deploy before any API call.
+#[test]
+fn deploy_runs_sync_first_and_stops_on_its_error() {
+    let dir = tempdir();
+    plain_project(dir.path(), ENTRY);
+    write_files(dir.path(), &[("requirements.txt", "six==1.16.0\n")]);
+    let cf = FakeCf::start();
+    let run = Run::from_output(
+        cmd(dir.path())
+            .args(["deploy", "--skip-validation"])
+            .env("CLOUDFLARE_API_TOKEN", fake_cf::TOKEN)
+            .env("CLOUDFLARE_API_BASE_URL", cf.base_url())
+            .output()
+            .expect("binary runs"),
+    );
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("requirements.txt exists. Delete the file to continue."),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        cf.calls().is_empty(),
+        "no API call expected: {:?}",
+        cf.calls()
+    );
 }

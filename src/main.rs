@@ -9,6 +9,7 @@ mod deploy;
 mod dev;
 mod diagnostics;
 mod printer;
+mod runtime_notice;
 mod scaffold;
 mod sync;
 mod types_gen;

@@ -42,6 +42,7 @@ pub fn validate(project: &Project) -> Result<ValidationReport, ValidationError> 
             });
         }
     };
+    crate::runtime_notice::warn_version_gap(project.python, rt.python_version());
     let mut spec = SnapshotSpec::new(
         project.module_root(),
         project.main_module_name(),

@@ -49,6 +49,7 @@ pub fn run(args: &DevArgs) -> anyhow::Result<()> {
     })
     .context("starting the Python runtime")?;
     crate::printer::verbose(format!("runtime ready in {:.0?}", t.elapsed()));
+    crate::runtime_notice::warn_version_gap(settings.python, runtime.python_version());
     let first = match builder::build(&flags, &runtime, 0, true) {
         Ok(g) => Current::Ready(g),
         Err(BuildError::Fatal(e)) => return Err(e),

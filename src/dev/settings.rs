@@ -59,6 +59,8 @@ pub struct WorkerSettings {
     pub durable_classes: Vec<String>,
     /// Config warnings to print once.
     pub warnings: Vec<String>,
+    /// The Python version the Worker runs on Cloudflare.
+    pub python: crate::config::PythonVersion,
 }
 
 /// Flags that stay fixed for the whole session.
@@ -273,6 +275,7 @@ fn resolve(project: &Project, flags: &SessionFlags) -> anyhow::Result<WorkerSett
         .collect();
     let cpu_ms = cfg.limits.as_ref().and_then(|l| l.cpu_ms).unwrap_or(30_000);
     Ok(WorkerSettings {
+        python: project.python,
         root: project.root.clone(),
         config_path: project.wrangler_path.clone(),
         module_root: project.module_root(),

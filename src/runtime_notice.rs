@@ -1,0 +1,42 @@
+//! The local runtime runs one CPython version (the guest's); Cloudflare picks
+//! the version from the compat date and flags. When they differ, `dev` and
+//! `deploy` say so once, so a user is not surprised by 3.13-vs-3.14 behaviour.
+
+use crate::config::PythonVersion;
+
+/// The notice text, or `None` when the versions agree.
+pub fn version_gap(project: PythonVersion, runtime: &str) -> Option<String> {
+    let runtime_minor = runtime.trim().strip_prefix("3.")?.split('.').next()?;
+    if runtime_minor == project.minor().to_string() {
+        return None;
+    }
+    Some(format!(
+        "this Worker runs on Python {project} on Cloudflare (chosen by compatibility_date/flags), \
+         but the local runtime is Python {runtime}; behaviour specific to {project} is not checked locally"
+    ))
+}
+
+/// Print the notice once per process.
+pub fn warn_version_gap(project: PythonVersion, runtime: &str) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    if let Some(msg) = version_gap(project, runtime) {
+        ONCE.call_once(|| crate::printer::warn(msg));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_minor_is_silent() {
+        assert_eq!(version_gap(PythonVersion::Py313, "3.13"), None);
+    }
+
+    #[test]
+    fn different_minor_names_both() {
+        let msg = version_gap(PythonVersion::Py314, "3.13").expect("a notice");
+        assert!(msg.contains("Python 3.14 on Cloudflare"), "{msg}");
+        assert!(msg.contains("local runtime is Python 3.13"), "{msg}");
+    }
+}

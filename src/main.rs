@@ -8,6 +8,7 @@ mod config;
 mod deploy;
 mod dev;
 mod diagnostics;
+mod fsutil;
 mod printer;
 mod runtime_notice;
 mod scaffold;

@@ -53,8 +53,13 @@ pub fn run(args: TypesArgs) -> anyhow::Result<Exit> {
     let pkg = outdir.join("js-stubs");
     std::fs::create_dir_all(&pkg).with_context(|| format!("cannot create {}", pkg.display()))?;
     let stub_path = pkg.join("__init__.pyi");
-    write_atomic(&stub_path, rendered.stub.as_bytes())?;
-    write_atomic(&pkg.join("py.typed"), b"")?;
+    for (path, bytes) in [
+        (stub_path.clone(), rendered.stub.as_bytes()),
+        (pkg.join("py.typed"), &b""[..]),
+    ] {
+        crate::fsutil::write_atomic(&path, bytes)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
 
     printer::success(format!(
         "Wrote {} ({} binding{} on `Env`)",
@@ -73,16 +78,4 @@ fn relative_to(path: &Path, base: &Path) -> String {
         .unwrap_or_else(|_| path.to_path_buf())
         .display()
         .to_string()
-}
-
-/// Write through a temp file in the same directory, then rename over `path`.
-fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("cannot create a temp file in {}", dir.display()))?;
-    std::io::Write::write_all(&mut tmp, bytes)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    tmp.persist(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
 }

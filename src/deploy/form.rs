@@ -44,21 +44,15 @@ pub fn build(bundle: &Bundle, metadata: &Value, progress: Option<&ProgressBar>) 
 pub fn write_outdir(dir: &Path, bundle: &Bundle, metadata: &Value) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let pretty = serde_json::to_string_pretty(metadata).unwrap_or_else(|_| metadata.to_string());
-    write_atomic(&dir.join("metadata.json"), pretty.as_bytes())?;
+    crate::fsutil::write_atomic(&dir.join("metadata.json"), pretty.as_bytes())?;
     for m in &bundle.modules {
         let path = dir.join(&m.name);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
         }
-        write_atomic(&path, &m.content)?;
+        crate::fsutil::write_atomic(&path, &m.content)?;
     }
     Ok(())
-}
-
-fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("pywrangler-tmp");
-    std::fs::write(&tmp, data)?;
-    std::fs::rename(&tmp, path)
 }
 
 /// Streams a module's bytes and advances the progress bar.

@@ -122,37 +122,19 @@ pub fn migrations(cfg: &WranglerConfig) -> Vec<Value> {
 fn migration(m: &Migration) -> Value {
     let mut o = Map::new();
     o.insert("tag".into(), m.tag.clone().into());
-    let mut list = |key: &str, v: Value, empty: bool| {
-        if !empty {
-            o.insert(key.into(), v);
-        }
-    };
-    list(
-        "new_classes",
-        json!(m.new_classes),
-        m.new_classes.is_empty(),
-    );
-    list(
-        "new_sqlite_classes",
-        json!(m.new_sqlite_classes),
-        m.new_sqlite_classes.is_empty(),
-    );
-    list(
-        "renamed_classes",
-        json!(m.renamed_classes),
-        m.renamed_classes.is_empty(),
-    );
-    list(
-        "deleted_classes",
-        json!(m.deleted_classes),
-        m.deleted_classes.is_empty(),
-    );
-    list(
-        "transferred_classes",
-        json!(m.transferred_classes),
-        m.transferred_classes.is_empty(),
-    );
+    put_list(&mut o, "new_classes", &m.new_classes);
+    put_list(&mut o, "new_sqlite_classes", &m.new_sqlite_classes);
+    put_list(&mut o, "renamed_classes", &m.renamed_classes);
+    put_list(&mut o, "deleted_classes", &m.deleted_classes);
+    put_list(&mut o, "transferred_classes", &m.transferred_classes);
     Value::Object(o)
+}
+
+/// Insert `items` under `key` unless empty (wrangler omits empty migration lists).
+fn put_list<T: serde::Serialize>(o: &mut serde_json::Map<String, Value>, key: &str, items: &[T]) {
+    if !items.is_empty() {
+        o.insert(key.into(), json!(items));
+    }
 }
 
 /// workers.dev, routes, crons and queue consumers.

@@ -2,7 +2,6 @@
 //! forced, and write every file through a temp file plus rename so a crash never
 //! leaves a half-written file behind.
 
-use std::io::Write;
 use std::path::{Component, Path};
 
 use super::ScaffoldError;
@@ -56,30 +55,12 @@ pub fn write_all(dest: &Path, files: &[TemplateFile]) -> Result<(), ScaffoldErro
             path: parent.to_path_buf(),
             source,
         })?;
-        let io_err = |source| ScaffoldError::Io {
-            path: target.clone(),
-            source,
-        };
-        let mut temp = tempfile::Builder::new()
-            .prefix(".pywrangler-tmp-")
-            .tempfile_in(parent)
-            .map_err(io_err)?;
-        temp.write_all(&file.contents).map_err(io_err)?;
-        // Temp files are created private (0600); a project file should not be.
-        set_mode(temp.as_file(), file.executable).map_err(io_err)?;
-        temp.persist(&target).map_err(|err| io_err(err.error))?;
+        crate::fsutil::write_atomic_mode(&target, &file.contents, file.executable).map_err(
+            |source| ScaffoldError::Io {
+                path: target.clone(),
+                source,
+            },
+        )?;
     }
-    Ok(())
-}
-
-#[cfg(unix)]
-fn set_mode(file: &std::fs::File, executable: bool) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = if executable { 0o755 } else { 0o644 };
-    file.set_permissions(std::fs::Permissions::from_mode(mode))
-}
-
-#[cfg(not(unix))]
-fn set_mode(_file: &std::fs::File, _executable: bool) -> std::io::Result<()> {
     Ok(())
 }

@@ -664,3 +664,77 @@ fn init_templates_serve_locally() {
         .expect("post");
     assert_eq!(r.status().as_u16(), 401);
 }
+
+/// A local Pyodide index for the `fastapi` template: pure `fastapi` and
+/// `pydantic` wheels that import `pydantic_core` the way the real ones do, and
+/// `pydantic_core` as Pyodide builds it (a wasm32-emscripten extension module).
+const FASTAPI_INDEX: &str = r#"
+import sys, zipfile, os
+out = sys.argv[1]
+def wheel(name, ver, tag, files, deps=()):
+    dist = f"{name}-{ver}.dist-info"
+    with zipfile.ZipFile(os.path.join(out, f"{name}-{ver}-{tag}.whl"), "w") as z:
+        for path, text in files.items():
+            z.writestr(path, text)
+        z.writestr(f"{dist}/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: {ver}\n" + "".join(f"Requires-Dist: {d}\n" for d in deps))
+        z.writestr(f"{dist}/WHEEL", f"Wheel-Version: 1.0\nGenerator: it\nRoot-Is-Purelib: false\nTag: {tag}\n")
+        z.writestr(f"{dist}/RECORD", "")
+wheel("fastapi", "0.120.0", "py3-none-any",
+      {"fastapi/__init__.py": "from pydantic import BaseModel\nclass FastAPI: ...\nclass Request: ...\n"},
+      ["pydantic>=2.7"])
+wheel("pydantic", "2.12.0", "py3-none-any",
+      {"pydantic/__init__.py": "from pydantic_core import ValidationError\nclass BaseModel: ...\n"},
+      ["pydantic-core==2.41.0"])
+for py, platform in [("312", "pyodide_2024_0"), ("313", "pyodide_2025_0"), ("314", "pyodide_2025_0")]:
+    wheel("pydantic_core", "2.41.0", f"cp{py}-cp{py}-{platform}_wasm32",
+          {"pydantic_core/__init__.py": "from ._pydantic_core import ValidationError\n",
+           f"pydantic_core/_pydantic_core.cpython-{py}-wasm32-emscripten.so": "\0asm\1\0\0\0"})
+wheel("workers_runtime_sdk", "1.9.5", "py3-none-any", {"workers/__init__.py": ""})
+"#;
+
+#[test]
+fn fastapi_template_stops_with_the_native_code_message() {
+    let root = support::tempdir();
+    let app = init_template(&root.path().join("fastapi"), "fastapi");
+    let index = root.path().join("index");
+    let empty = root.path().join("empty");
+    for d in [&index, &empty] {
+        std::fs::create_dir_all(d).expect("mkdir");
+    }
+    let built = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(FASTAPI_INDEX)
+        .arg(&index)
+        .status()
+        .expect("python3 runs");
+    assert!(built.success(), "building the test index failed");
+
+    // dev syncs the template's dependencies (real uv, the local index standing
+    // in for the Pyodide one, PyPI switched off), then snapshots the Worker.
+    let out = support::cmd(&app)
+        .env("PYWRANGLER_PYODIDE_INDEX", &index)
+        .env("UV_DEFAULT_INDEX", format!("file://{}", empty.display()))
+        .env("UV_CACHE_DIR", root.path().join("uv-cache"))
+        .env("UV_HTTP_RETRIES", "0")
+        .args(["dev", "--port", "0", "--no-reload"])
+        .output()
+        .expect("dev runs");
+    let run = support::Run::from_output(out);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("Synced 4 packages"), "{}", run.stderr);
+    assert!(app.join("python_modules/fastapi/__init__.py").is_file());
+    assert!(
+        run.stderr
+            .contains("package pydantic_core contains native code (_pydantic_core.cpython-"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(
+            "built for Pyodide; it cannot run in the local runtime (it will on Cloudflare)"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("Ready on"), "{}", run.stderr);
+}

@@ -53,8 +53,9 @@ pub struct ConfigArgs {
     #[arg(short = 'c', long = "config", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Wrangler environment to use (`env.<NAME>` in the config).
-    #[arg(short = 'e', long = "env", value_name = "NAME")]
+    /// Wrangler environment to use (`env.<NAME>` in the config); `--env`
+    /// wins over `CLOUDFLARE_ENV`, as in wrangler.
+    #[arg(short = 'e', long = "env", value_name = "NAME", env = "CLOUDFLARE_ENV")]
     pub env: Option<String>,
 }
 

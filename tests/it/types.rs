@@ -249,3 +249,32 @@ fn mypy_accepts_correct_uses_and_rejects_wrong_ones() {
         );
     }
 }
+
+#[test]
+fn cloudflare_env_selects_the_environment_and_env_flag_wins() {
+    let dir = tempdir();
+    write_files(
+        dir.path(),
+        &[(
+            "wrangler.toml",
+            "name = \"w\"\nmain = \"src/entry.py\"\ncompatibility_date = \"2025-11-02\"\ncompatibility_flags = [\"python_workers\"]\n\n[env.staging.vars]\nSTAGING_ONLY = \"1\"\n\n[env.production.vars]\nPROD_ONLY = \"1\"\n",
+        )],
+    );
+    let stub = |extra: &[&str]| {
+        let out = crate::support::cmd(dir.path())
+            .env("CLOUDFLARE_ENV", "staging")
+            .arg("types")
+            .args(extra)
+            .output()
+            .expect("binary runs");
+        crate::support::Run::from_output(out).expect_code(0);
+        std::fs::read_to_string(dir.path().join("src/js-stubs/__init__.pyi")).expect("stub")
+    };
+    let from_var = stub(&[]);
+    assert!(from_var.contains("(env: staging)"), "{from_var}");
+    assert!(from_var.contains("STAGING_ONLY: str"), "{from_var}");
+    let from_flag = stub(&["--env", "production"]);
+    assert!(from_flag.contains("(env: production)"), "{from_flag}");
+    assert!(from_flag.contains("PROD_ONLY: str"), "{from_flag}");
+    assert!(!from_flag.contains("STAGING_ONLY"), "{from_flag}");
+}

@@ -20,6 +20,7 @@ pub fn cmd(cwd: &Path) -> Command {
         .env_remove("CLOUDFLARE_API_TOKEN")
         .env_remove("CLOUDFLARE_API_KEY")
         .env_remove("CLOUDFLARE_ACCOUNT_ID")
+        .env_remove("CLOUDFLARE_ENV")
         .env_remove("PYWRANGLER_LOG");
     c
 }

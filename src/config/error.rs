@@ -87,10 +87,6 @@ pub enum ConfigError {
         #[source]
         source: PythonVersionError,
     },
-
-    /// Any other configuration problem; the message names the file.
-    #[error("{0}")]
-    Other(String),
 }
 
 impl ConfigError {
@@ -133,7 +129,6 @@ impl ConfigError {
                     "write compatibility_date as YYYY-MM-DD, e.g. \"2025-11-02\"".into()
                 }
             }),
-            ConfigError::Other(_) => None,
         }
     }
 }

@@ -11,28 +11,6 @@ use super::model::WranglerConfig;
 use super::python_version::{PythonVersion, PythonVersionError};
 use super::source::{SourceDoc, push_pointer};
 
-/// Keys an environment inherits from the top level unless it sets them.
-pub const INHERITED_KEYS: &[&str] = &[
-    "main",
-    "compatibility_date",
-    "compatibility_flags",
-    "account_id",
-    "base_dir",
-    "workers_dev",
-    "preview_urls",
-    "route",
-    "routes",
-    "migrations",
-    "triggers",
-    "observability",
-    "python_modules",
-    "limits",
-    "placement",
-    "logpush",
-    "rules",
-    "no_bundle",
-];
-
 /// Keys an environment never inherits: it must redeclare them.
 pub const NOT_INHERITED_KEYS: &[&str] = &[
     "vars",
@@ -456,9 +434,4 @@ fn validate(
         seen.push((name, pointer));
     }
     Ok(())
-}
-
-/// `Location` of the root of `doc` (used for whole-file problems).
-pub fn root_location(doc: &SourceDoc) -> Location {
-    doc.value_location("")
 }

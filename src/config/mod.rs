@@ -5,9 +5,6 @@
 //! Entry points: [`Project::load`] for commands that need a project, and
 //! [`load_wrangler`] for those that only need the wrangler config (`types`).
 
-// The API is consumed by the commands as their issues land.
-#![allow(dead_code, unused_imports)]
-
 mod dev_vars;
 mod error;
 mod load;
@@ -19,12 +16,10 @@ mod source;
 use std::path::{Path, PathBuf};
 
 pub use dev_vars::{dev_vars_path, read_dev_vars};
-pub use error::{ConfigError, Location};
-pub use load::{INHERITED_KEYS, NOT_INHERITED_KEYS};
+pub use error::ConfigError;
 pub use model::*;
 pub use pyproject::{Pyproject, find_pyproject};
-pub use python_version::{PythonVersion, PythonVersionError};
-pub use source::Format;
+pub use python_version::PythonVersion;
 
 use source::SourceDoc;
 
@@ -45,8 +40,6 @@ pub fn find_wrangler_config(dir: &Path) -> Option<PathBuf> {
 pub struct WranglerFile {
     /// The config file.
     pub path: PathBuf,
-    /// Its syntax.
-    pub format: Format,
     /// The selected environment, if any.
     pub env: Option<String>,
     /// The env-resolved, validated config.
@@ -65,7 +58,6 @@ pub fn load_wrangler(path: &Path, env: Option<&str>) -> Result<WranglerFile, Con
     let resolved = load::resolve(&doc, env)?;
     Ok(WranglerFile {
         path: path.to_path_buf(),
-        format: doc.format,
         env: env.map(str::to_string),
         config: resolved.config,
         python: resolved.python,
@@ -79,23 +71,21 @@ impl WranglerFile {
         config_dir(&self.path)
     }
 
-    /// The entry module's path (config dir joined with `main`).
-    pub fn main_path(&self) -> PathBuf {
-        main_path(&self.dir(), &self.config)
-    }
-
     /// Root of the uploaded Python modules: `base_dir`, else the directory of `main`.
+    #[cfg(test)]
     pub fn module_root(&self) -> PathBuf {
         module_root(&self.dir(), &self.config)
     }
 
     /// The main module's import name relative to the module root, e.g. `entry`
     /// for `src/entry.py` or `pkg.app` for `src/pkg/app.py` with `base_dir = "src"`.
+    #[cfg(test)]
     pub fn main_module_name(&self) -> String {
         main_module_name(&self.dir(), &self.config)
     }
 
     /// The Worker name (already `<name>-<env>` under `--env`), if set.
+    #[cfg(test)]
     pub fn worker_name(&self) -> Option<&str> {
         self.config.name.as_deref()
     }
@@ -111,8 +101,6 @@ pub struct Project {
     pub pyproject: Pyproject,
     /// The wrangler config file in use.
     pub wrangler_path: PathBuf,
-    /// Its syntax.
-    pub format: Format,
     /// The selected environment, if any.
     pub env: Option<String>,
     /// The env-resolved, validated wrangler config.
@@ -148,7 +136,6 @@ impl Project {
             pyproject_path,
             pyproject,
             wrangler_path: w.path,
-            format: w.format,
             env: w.env,
             config: w.config,
             python: w.python,

@@ -81,6 +81,7 @@ pub struct RouteObject {
 
 impl Route {
     /// The route's pattern.
+    #[cfg(test)]
     pub fn pattern(&self) -> &str {
         match self {
             Route::Pattern(p) => p,

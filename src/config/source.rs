@@ -43,8 +43,6 @@ struct Span {
 pub struct SourceDoc {
     /// The file as named.
     pub path: PathBuf,
-    /// Its syntax.
-    pub format: Format,
     /// The file's text.
     pub text: String,
     /// The document as JSON (TOML datetimes become strings).
@@ -70,7 +68,6 @@ impl SourceDoc {
         }
         Ok(SourceDoc {
             path: path.to_path_buf(),
-            format,
             text,
             value,
             spans,

@@ -140,7 +140,6 @@ max_batch_timeout = 0.5
 crons = []
 "#;
     let w = load_str("wrangler.toml", text, None).expect("loads");
-    assert_eq!(w.format, Format::Toml);
     assert_eq!(w.python, PythonVersion::Py314);
     assert_eq!(w.config.compatibility_date.as_deref(), Some("2026-09-08"));
     assert_eq!(w.config.vars["J"]["k"][1], 2);
@@ -344,7 +343,7 @@ fn validation_errors() {
     assert!(matches!(
         err,
         ConfigError::Python {
-            source: PythonVersionError::MissingFlag,
+            source: python_version::PythonVersionError::MissingFlag,
             ..
         }
     ));

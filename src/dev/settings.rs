@@ -202,15 +202,20 @@ fn resolve(project: &Project, flags: &SessionFlags) -> anyhow::Result<WorkerSett
         ..BindingsConfig::default()
     };
     for kv in &cfg.kv_namespaces {
-        let id = kv.id.clone().unwrap_or_else(|| kv.binding.clone());
+        // Local state is keyed like wrangler dev: the preview id first.
+        let id = kv
+            .preview_id
+            .clone()
+            .or_else(|| kv.id.clone())
+            .unwrap_or_else(|| kv.binding.clone());
         b.kv.push((kv.binding.clone(), id));
         env.insert(kv.binding.clone(), json!({"type": "kv"}));
     }
     for d1 in &cfg.d1_databases {
         let id = d1
-            .database_id
+            .preview_database_id
             .clone()
-            .or_else(|| d1.database_name.clone())
+            .or_else(|| d1.database_id.clone())
             .unwrap_or_else(|| d1.binding.clone());
         b.d1.push((d1.binding.clone(), id));
         if let Some(dir) = &d1.migrations_dir {
@@ -225,7 +230,11 @@ fn resolve(project: &Project, flags: &SessionFlags) -> anyhow::Result<WorkerSett
         env.insert(d1.binding.clone(), json!({"type": "d1"}));
     }
     for r2 in &cfg.r2_buckets {
-        let bucket = r2.bucket_name.clone().unwrap_or_else(|| r2.binding.clone());
+        let bucket = r2
+            .preview_bucket_name
+            .clone()
+            .or_else(|| r2.bucket_name.clone())
+            .unwrap_or_else(|| r2.binding.clone());
         b.r2.push((r2.binding.clone(), bucket));
         env.insert(r2.binding.clone(), json!({"type": "r2"}));
     }

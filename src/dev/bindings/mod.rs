@@ -6,6 +6,7 @@ pub mod d1;
 pub mod durable;
 pub mod error;
 pub mod kv;
+pub mod miniflare;
 pub mod outbound;
 pub mod queue;
 pub mod r2;
@@ -190,7 +191,9 @@ impl LocalBindings {
         }
         let mut d1 = HashMap::new();
         for (binding, id) in &config.d1 {
-            let path = root.join("d1").join(format!("{}.sqlite", file_name(id)));
+            let path = miniflare::d1_path(&root, id);
+            let old = root.join("d1").join(format!("{}.sqlite", file_name(id)));
+            miniflare::adopt_old_file(&old, &path)?;
             d1.insert(binding.clone(), d1::D1Database::open(&path)?);
         }
         for (binding, dir, table) in &config.d1_migrations {

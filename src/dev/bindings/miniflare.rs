@@ -1,0 +1,111 @@
+//! Where wrangler's local mode (miniflare) keeps binding state under
+//! `.wrangler/state/v3`, so `dev` reads and writes the same files that
+//! `wrangler d1 execute --local` and friends (passed through to `npx wrangler`)
+//! use, and a project moving over from `pywrangler dev` keeps its local data.
+//!
+//! miniflare stores each D1 database as the SQLite file of a Durable Object
+//! named after the database id; the object id is derived from the name the way
+//! workerd derives `idFromName` ids for a namespace's unique key.
+
+use std::path::{Path, PathBuf};
+
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+
+/// The Durable Object namespace miniflare keeps D1 databases in.
+pub const D1_NAMESPACE: &str = "miniflare-D1DatabaseObject";
+
+/// The 64-hex-digit id workerd gives `idFromName(name)` in the namespace with
+/// `unique_key`: 16 bytes of HMAC-SHA256(name) keyed by SHA-256(unique_key),
+/// followed by 16 bytes of the HMAC of those bytes (a checksum).
+pub fn object_id_from_name(unique_key: &str, name: &str) -> String {
+    let key = Sha256::digest(unique_key.as_bytes());
+    let mac = |data: &[u8]| {
+        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&key)
+            .expect("HMAC accepts keys of any length");
+        m.update(data);
+        m.finalize().into_bytes()
+    };
+    let name_part = mac(name.as_bytes());
+    let check = mac(&name_part[..16]);
+    name_part[..16]
+        .iter()
+        .chain(&check[..16])
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The SQLite file of the local D1 database `id` under `v3` (the state dir's
+/// `v3` folder), e.g. `v3/d1/miniflare-D1DatabaseObject/<object id>.sqlite`.
+pub fn d1_path(v3: &Path, id: &str) -> PathBuf {
+    v3.join("d1")
+        .join(D1_NAMESPACE)
+        .join(format!("{}.sqlite", object_id_from_name(D1_NAMESPACE, id)))
+}
+
+/// Move a database kept by earlier pywrangler-rs versions at `old` (with its
+/// `-wal`/`-shm` companions) to `new`, unless `new` already exists.
+pub fn adopt_old_file(old: &Path, new: &Path) -> std::io::Result<()> {
+    if !old.is_file() || new.exists() {
+        return Ok(());
+    }
+    if let Some(dir) = new.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    for suffix in ["-wal", "-shm"] {
+        let from = PathBuf::from(format!("{}{suffix}", old.display()));
+        if from.is_file() {
+            std::fs::rename(&from, format!("{}{suffix}", new.display()))?;
+        }
+    }
+    std::fs::rename(old, new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// File names observed from wrangler 4.86.0 (`wrangler d1 execute --local`
+    /// and `wrangler dev`) for these database ids and for a binding without one.
+    #[test]
+    fn d1_file_names_match_wrangler() {
+        let v3 = Path::new("v3");
+        for (id, file) in [
+            (
+                "11111111-2222-3333-4444-555555555555",
+                "f023adf8de81e80d62670e09f086149af129cccda34c51f26517069258c53e8c",
+            ),
+            (
+                "bbbbbbbb-2222-3333-4444-555555555555",
+                "e4636ca12c8756fbae3936c1caa31b634bcf61f2f05e31c7171a0f4436d81102",
+            ),
+            (
+                "DB3",
+                "d4aaecaf72723eda1b4846b5a457bff991d915af8bf92af4007f690d44682801",
+            ),
+        ] {
+            assert_eq!(
+                d1_path(v3, id),
+                v3.join(format!("d1/miniflare-D1DatabaseObject/{file}.sqlite"))
+            );
+        }
+    }
+
+    #[test]
+    fn adopting_moves_the_database_and_its_journal_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let old = dir.path().join("d1/DB.sqlite");
+        let new = dir.path().join("d1/ns/abc.sqlite");
+        std::fs::create_dir_all(old.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&old, "db").expect("write");
+        std::fs::write(dir.path().join("d1/DB.sqlite-wal"), "wal").expect("write");
+        adopt_old_file(&old, &new).expect("adopt");
+        assert_eq!(std::fs::read_to_string(&new).expect("new"), "db");
+        assert!(dir.path().join("d1/ns/abc.sqlite-wal").is_file());
+        assert!(!old.exists());
+        // A later old file never overwrites the adopted one.
+        std::fs::write(&old, "stale").expect("write");
+        adopt_old_file(&old, &new).expect("adopt");
+        assert_eq!(std::fs::read_to_string(&new).expect("new"), "db");
+    }
+}

@@ -21,8 +21,8 @@ pub const D1_NAMESPACE: &str = "miniflare-D1DatabaseObject";
 pub fn object_id_from_name(unique_key: &str, name: &str) -> String {
     let key = Sha256::digest(unique_key.as_bytes());
     let mac = |data: &[u8]| {
-        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&key)
-            .expect("HMAC accepts keys of any length");
+        let mut m =
+            <Hmac<Sha256> as Mac>::new_from_slice(&key).expect("HMAC accepts keys of any length");
         m.update(data);
         m.finalize().into_bytes()
     };

@@ -16,7 +16,10 @@ const MAX_KEY_BYTES: usize = 512;
 const MAX_VALUE_BYTES: usize = 25 * 1024 * 1024;
 const MAX_METADATA_BYTES: usize = 1024;
 const MIN_TTL_SECS: i64 = 60;
+const MIN_CACHE_TTL_SECS: i64 = 30;
 const MAX_LIST_LIMIT: u64 = 1000;
+const MAX_BULK_KEYS: usize = 100;
+const MAX_BULK_BYTES: usize = 25 * 1024 * 1024;
 
 /// One KV namespace.
 pub struct KvStore {
@@ -53,8 +56,12 @@ impl KvStore {
     /// Dispatch one `kv.*` op.
     pub fn handle(&self, op: &str, args: &Value, body: Vec<u8>) -> OpResult<Reply> {
         match op {
+            "get" | "getWithMetadata" if args.get("keys").is_some() => {
+                Ok(Reply::value(self.get_bulk(args)?))
+            }
             "get" | "getWithMetadata" => {
                 let key = key_arg(args, "GET")?;
+                check_cache_ttl(args, "GET")?;
                 Ok(match self.get(&key)? {
                     None => Reply::null(),
                     Some((value, metadata)) => {
@@ -79,7 +86,7 @@ impl KvStore {
             }
             "list" => {
                 let prefix = args.get("prefix").and_then(Value::as_str).unwrap_or("");
-                let limit = int_arg(args, "limit")?.map(|l| l as u64);
+                let limit = int_arg(args, "limit")?;
                 let cursor = args.get("cursor").and_then(Value::as_str);
                 Ok(Reply::value(self.list(prefix, limit, cursor)?))
             }
@@ -109,6 +116,85 @@ impl KvStore {
         })
     }
 
+    /// Bulk `get(keys, type)`: `{"values": {key: value|null}}` where a value
+    /// is text or decoded JSON, or `{"value","metadata"}` with metadata.
+    pub fn get_bulk(&self, args: &Value) -> OpResult<Value> {
+        let fail = |status: u16, msg: String| {
+            OpError::failed(format!("KV GET_BULK failed: {status} {msg}"))
+        };
+        let keys: Vec<String> = match args.get("keys") {
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|k| match k {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect(),
+            _ => return Err(OpError::invalid("KV get(): keys must be a list of strings")),
+        };
+        let kind = args.get("type").and_then(Value::as_str).unwrap_or("text");
+        if kind != "text" && kind != "json" {
+            return Err(fail(
+                400,
+                format!("\"{kind}\" is not a valid type. Use \"json\" or \"text\""),
+            ));
+        }
+        if keys.len() > MAX_BULK_KEYS {
+            return Err(fail(
+                400,
+                format!("You can request a maximum of {MAX_BULK_KEYS} keys"),
+            ));
+        }
+        if keys.is_empty() {
+            return Err(fail(400, "You must request a minimum of 1 key".into()));
+        }
+        let with_metadata = args
+            .get("with_metadata")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let mut values = serde_json::Map::new();
+        let mut total = 0usize;
+        for key in keys {
+            check_key(&key, "GET_BULK")?;
+            check_cache_ttl(args, "GET_BULK")?;
+            let entry = match self.get(&key)? {
+                None => Value::Null,
+                Some((bytes, metadata)) => {
+                    let text = String::from_utf8_lossy(&bytes).into_owned();
+                    total += text.len();
+                    let value = if kind == "json" {
+                        serde_json::from_str(&text).map_err(|_| {
+                            fail(
+                                400,
+                                format!(
+                                    "At least one of the requested keys corresponds to a non-{kind} value"
+                                ),
+                            )
+                        })?
+                    } else {
+                        Value::String(text)
+                    };
+                    if with_metadata {
+                        json!({ "value": value, "metadata": metadata })
+                    } else {
+                        value
+                    }
+                }
+            };
+            values.insert(key, entry);
+        }
+        if total > MAX_BULK_BYTES {
+            return Err(fail(
+                413,
+                format!(
+                    "Total size of request exceeds the limit of {}MB",
+                    MAX_BULK_BYTES / 1024 / 1024
+                ),
+            ));
+        }
+        Ok(json!({ "values": values }))
+    }
+
     /// Store `value` under `key`.
     pub fn put(&self, key: &str, value: &[u8], opts: PutOptions) -> OpResult<()> {
         check_key(key, "PUT")?;
@@ -121,6 +207,11 @@ impl KvStore {
         let now = self.now_secs();
         let expiration = match (opts.expiration, opts.expiration_ttl) {
             (_, Some(ttl)) => {
+                if ttl <= 0 {
+                    return Err(OpError::failed(format!(
+                        "KV PUT failed: 400 Invalid expiration_ttl of {ttl}. Please specify integer greater than 0."
+                    )));
+                }
                 if ttl < MIN_TTL_SECS {
                     return Err(OpError::failed(format!(
                         "KV PUT failed: 400 Invalid expiration_ttl of {ttl}. Expiration TTL must be at least {MIN_TTL_SECS}."
@@ -129,9 +220,14 @@ impl KvStore {
                 Some(now + ttl)
             }
             (Some(exp), None) => {
+                if exp <= now {
+                    return Err(OpError::failed(format!(
+                        "KV PUT failed: 400 Invalid expiration of {exp}. Please specify integer greater than the current number of seconds since the UNIX epoch."
+                    )));
+                }
                 if exp < now + MIN_TTL_SECS {
                     return Err(OpError::failed(format!(
-                        "KV PUT failed: 400 Invalid expiration of {exp}. Please specify integer greater than the current number of seconds since the UNIX epoch plus {MIN_TTL_SECS}."
+                        "KV PUT failed: 400 Invalid expiration of {exp}. Expiration times must be at least {MIN_TTL_SECS} seconds in the future."
                     )));
                 }
                 Some(exp)
@@ -168,11 +264,23 @@ impl KvStore {
     }
 
     /// Keys in order, `limit` at a time, resuming after `cursor`.
-    pub fn list(&self, prefix: &str, limit: Option<u64>, cursor: Option<&str>) -> OpResult<Value> {
-        let limit = limit.unwrap_or(MAX_LIST_LIMIT);
-        if limit == 0 || limit > MAX_LIST_LIMIT {
+    pub fn list(&self, prefix: &str, limit: Option<i64>, cursor: Option<&str>) -> OpResult<Value> {
+        let limit = limit.unwrap_or(MAX_LIST_LIMIT as i64);
+        if limit < 1 {
             return Err(OpError::failed(format!(
-                "KV GET failed: 400 Invalid key_count_limit of {limit}. Please specify an integer between 1 and {MAX_LIST_LIMIT}."
+                "KV GET failed: 400 Invalid key_count_limit of {limit}. Please specify an integer greater than 0."
+            )));
+        }
+        if limit > MAX_LIST_LIMIT as i64 {
+            return Err(OpError::failed(format!(
+                "KV GET failed: 400 Invalid key_count_limit of {limit}. Please specify an integer less than {MAX_LIST_LIMIT}."
+            )));
+        }
+        let limit = limit as u64;
+        if prefix.len() > MAX_KEY_BYTES {
+            return Err(OpError::failed(format!(
+                "KV GET failed: 414 UTF-8 encoded length of {} exceeds key length limit of {MAX_KEY_BYTES}.",
+                prefix.len()
             )));
         }
         let after = match cursor.filter(|c| !c.is_empty()) {
@@ -260,6 +368,27 @@ fn int_arg(args: &Value, name: &str) -> OpResult<Option<i64>> {
             .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
             .map(Some)
             .ok_or_else(|| OpError::invalid(format!("`{name}` must be a number, got {v}"))),
+    }
+}
+
+/// `cacheTtl` is ignored locally (one "edge location"), but validated as on
+/// Cloudflare: at least 30 seconds.
+fn check_cache_ttl(args: &Value, verb: &str) -> OpResult<()> {
+    let Some(v) = args.get("cache_ttl").filter(|v| !v.is_null()) else {
+        return Ok(());
+    };
+    let ttl = v.as_f64().or_else(|| v.as_str().and_then(|s| s.parse().ok()));
+    match ttl {
+        Some(t) if t >= MIN_CACHE_TTL_SECS as f64 => Ok(()),
+        _ => {
+            let shown = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            Err(OpError::failed(format!(
+                "KV {verb} failed: 400 Invalid cache_ttl of {shown}. Cache TTL must be at least {MIN_CACHE_TTL_SECS}."
+            )))
+        }
     }
 }
 

@@ -10,6 +10,8 @@ pub mod miniflare;
 pub mod outbound;
 pub mod queue;
 pub mod r2;
+pub mod r2_cond;
+pub mod r2_multipart;
 pub mod sqlite;
 
 #[cfg(test)]

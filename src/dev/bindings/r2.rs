@@ -1,6 +1,8 @@
 //! R2 buckets on local files: object bodies live in `blobs/`, their metadata
 //! in a SQLite index, so listing is ordered and cheap. Bodies are written to a
-//! temp file and renamed, so a crash never leaves half an object.
+//! temp file and renamed, so a crash never leaves half an object. Multipart
+//! uploads live in `r2_multipart`, preconditions and checksums in `r2_cond`.
+//! Error texts are R2's, prefixed with the operation as the runtime does.
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -12,33 +14,41 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Value, json};
 
 use super::error::{OpError, OpResult};
+use super::r2_cond::{self, Conditional};
 use super::sqlite;
 use super::{Clock, Reply};
 
 const MAX_KEY_BYTES: usize = 1024;
 const MAX_LIST_LIMIT: usize = 1000;
+/// R2 returns at most this many objects per page when metadata is included.
+const MAX_LIST_LIMIT_WITH_METADATA: usize = 100;
+const MAX_METADATA_BYTES: usize = 2048;
+/// R2's single-request object size limit (5 GiB minus 5 MiB).
+const MAX_VALUE_BYTES: usize = 5 * 1024 * 1024 * 1024 - 5 * 1024 * 1024;
 
 /// One R2 bucket.
 pub struct R2Bucket {
-    conn: Mutex<Connection>,
-    blobs: PathBuf,
-    clock: Clock,
+    pub(super) conn: Mutex<Connection>,
+    pub(super) blobs: PathBuf,
+    pub(super) parts: PathBuf,
+    pub(super) clock: Clock,
 }
 
 /// An object's metadata as stored in the index.
 #[derive(Debug, Clone)]
-struct ObjectRow {
-    key: String,
-    version: String,
-    size: i64,
-    etag: String,
-    uploaded_ms: i64,
-    http_metadata: Value,
-    custom_metadata: Value,
+pub(super) struct ObjectRow {
+    pub(super) key: String,
+    pub(super) version: String,
+    pub(super) size: i64,
+    pub(super) etag: String,
+    pub(super) uploaded_ms: i64,
+    pub(super) http_metadata: Value,
+    pub(super) custom_metadata: Value,
+    pub(super) checksums: Value,
 }
 
 impl ObjectRow {
-    fn to_json(&self) -> Value {
+    pub(super) fn to_json(&self) -> Value {
         let uploaded = chrono::DateTime::from_timestamp_millis(self.uploaded_ms)
             .map(|d| d.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
             .unwrap_or_default();
@@ -51,7 +61,7 @@ impl ObjectRow {
             "uploaded": uploaded,
             "httpMetadata": self.http_metadata,
             "customMetadata": self.custom_metadata,
-            "checksums": { "md5": self.etag },
+            "checksums": self.checksums,
             "storageClass": "Standard",
         })
     }
@@ -61,7 +71,9 @@ impl R2Bucket {
     /// Open (or create) the bucket stored under `dir`.
     pub fn open(dir: &Path, clock: Clock) -> OpResult<R2Bucket> {
         let blobs = dir.join("blobs");
+        let parts = dir.join("parts");
         std::fs::create_dir_all(&blobs)?;
+        std::fs::create_dir_all(&parts)?;
         let conn = sqlite::open(&dir.join("index.sqlite"))?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS objects (
@@ -74,14 +86,23 @@ impl R2Bucket {
                 custom_metadata TEXT NOT NULL
             ) WITHOUT ROWID;",
         )?;
+        // Added after the first release: older indexes lack the column.
+        let has_checksums: bool = conn
+            .prepare("SELECT 1 FROM pragma_table_info('objects') WHERE name = 'checksums'")?
+            .exists([])?;
+        if !has_checksums {
+            conn.execute_batch("ALTER TABLE objects ADD COLUMN checksums TEXT;")?;
+        }
+        super::r2_multipart::init_schema(&conn)?;
         Ok(R2Bucket {
             conn: Mutex::new(conn),
             blobs,
+            parts,
             clock,
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+    pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -90,14 +111,22 @@ impl R2Bucket {
         match op {
             "put" => {
                 let key = key_arg(args)?;
-                let http = object_arg(args, "http_metadata");
-                let custom = object_arg(args, "custom_metadata");
-                Ok(Reply::value(self.put(&key, &body, http, custom)?))
+                let opts = PutOptions {
+                    http: object_arg(args, "http_metadata"),
+                    custom: object_arg(args, "custom_metadata"),
+                    only_if: Conditional::from_args(args)?,
+                    checksums: args.clone(),
+                };
+                Ok(match self.put(&key, &body, opts)? {
+                    Some(meta) => Reply::value(meta),
+                    None => Reply::null(),
+                })
             }
             "get" => {
                 let key = key_arg(args)?;
                 let range = args.get("range").filter(|r| !r.is_null());
-                Ok(match self.get(&key, range)? {
+                let only_if = Conditional::from_args(args)?;
+                Ok(match self.get(&key, range, only_if.as_ref())? {
                     Some((meta, bytes)) => Reply::with_body(meta, bytes),
                     None => Reply::null(),
                 })
@@ -124,13 +153,24 @@ impl R2Bucket {
                 Ok(Reply::null())
             }
             "list" => Ok(Reply::value(self.list(args)?)),
+            "mpu.create" | "mpu.part" | "mpu.complete" | "mpu.abort" => {
+                self.multipart(&op[4..], args, body)
+            }
             other => Err(OpError::UnknownOp(format!("r2.{other}"))),
         }
     }
 
-    /// Store an object; returns its metadata.
-    pub fn put(&self, key: &str, body: &[u8], http: Value, custom: Value) -> OpResult<Value> {
-        check_key(key)?;
+    /// Store an object; returns its metadata, or `None` when `only_if`
+    /// does not hold (R2 then stores nothing).
+    pub fn put(&self, key: &str, body: &[u8], opts: PutOptions) -> OpResult<Option<Value>> {
+        check_key(key, "put")?;
+        check_custom_metadata(&opts.custom, "put")?;
+        if body.len() > MAX_VALUE_BYTES {
+            return Err(OpError::failed(
+                "put: Your proposed upload exceeds the maximum allowed object size. (100100)",
+            ));
+        }
+        let checksums = r2_cond::verify_checksums(&opts.checksums, body)?;
         let version = sqlite::random_hex(16);
         let etag = sqlite::hex(&Md5::digest(body));
         let mut tmp = tempfile::NamedTempFile::new_in(&self.blobs)?;
@@ -143,37 +183,53 @@ impl R2Bucket {
             size: body.len() as i64,
             etag,
             uploaded_ms: (self.clock)(),
-            http_metadata: http,
-            custom_metadata: custom,
+            http_metadata: opts.http,
+            custom_metadata: opts.custom,
+            checksums: Value::Object(checksums),
         };
-        let old = self.head(key)?;
-        self.lock().execute(
-            "INSERT INTO objects (key, version, size, etag, uploaded, http_metadata, custom_metadata)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-             ON CONFLICT(key) DO UPDATE SET version = ?2, size = ?3, etag = ?4, uploaded = ?5,
-                 http_metadata = ?6, custom_metadata = ?7",
-            params![
-                row.key,
-                row.version,
-                row.size,
-                row.etag,
-                row.uploaded_ms,
-                row.http_metadata.to_string(),
-                row.custom_metadata.to_string()
-            ],
-        )?;
+        let conn = self.lock();
+        let old = head_row(&conn, key)?;
+        if let Some(cond) = &opts.only_if
+            && !cond.holds(old.as_ref().map(|o| (o.etag.as_str(), o.uploaded_ms)))
+        {
+            drop(conn);
+            let _ = std::fs::remove_file(self.blobs.join(&row.version));
+            return Ok(None);
+        }
+        upsert_row(&conn, &row)?;
+        drop(conn);
         if let Some(old) = old {
             let _ = std::fs::remove_file(self.blobs.join(old.version));
         }
-        Ok(row.to_json())
+        Ok(Some(row.to_json()))
     }
 
     /// An object's metadata and (a range of) its body.
-    pub fn get(&self, key: &str, range: Option<&Value>) -> OpResult<Option<(Value, Vec<u8>)>> {
-        let Some(row) = self.head(key)? else {
-            return Ok(None);
+    /// When `only_if` fails, the metadata comes back without a body and with
+    /// `"precondition_failed": true` (the guest then returns an `R2Object`).
+    pub fn get(
+        &self,
+        key: &str,
+        range: Option<&Value>,
+        only_if: Option<&Conditional>,
+    ) -> OpResult<Option<(Value, Vec<u8>)>> {
+        check_key(key, "get")?;
+        let (row, body) = {
+            let conn = self.lock();
+            let Some(row) = head_row(&conn, key)? else {
+                return Ok(None);
+            };
+            if let Some(cond) = only_if
+                && !cond.holds(Some((row.etag.as_str(), row.uploaded_ms)))
+            {
+                let mut meta = row.to_json();
+                meta["precondition_failed"] = json!(true);
+                return Ok(Some((meta, Vec::new())));
+            }
+            // Read under the lock: a concurrent put may remove this version.
+            let body = std::fs::read(self.blobs.join(&row.version))?;
+            (row, body)
         };
-        let body = std::fs::read(self.blobs.join(&row.version))?;
         let mut meta = row.to_json();
         let Some(range) = range else {
             return Ok(Some((meta, body)));
@@ -202,23 +258,17 @@ impl R2Bucket {
     }
 
     fn head(&self, key: &str) -> OpResult<Option<ObjectRow>> {
-        check_key(key)?;
-        let conn = self.lock();
-        Ok(conn
-            .query_row(
-                "SELECT key, version, size, etag, uploaded, http_metadata, custom_metadata
-                 FROM objects WHERE key = ?1",
-                [key],
-                row_from_sql,
-            )
-            .optional()?)
+        check_key(key, "head")?;
+        head_row(&self.lock(), key)
     }
 
     /// Remove an object (no error when missing).
     pub fn delete(&self, key: &str) -> OpResult<()> {
-        if let Some(old) = self.head(key)? {
-            self.lock()
-                .execute("DELETE FROM objects WHERE key = ?1", [key])?;
+        check_key(key, "delete")?;
+        let conn = self.lock();
+        if let Some(old) = head_row(&conn, key)? {
+            conn.execute("DELETE FROM objects WHERE key = ?1", [key])?;
+            drop(conn);
             let _ = std::fs::remove_file(self.blobs.join(old.version));
         }
         Ok(())
@@ -231,28 +281,44 @@ impl R2Bucket {
             .get("delimiter")
             .and_then(Value::as_str)
             .filter(|d| !d.is_empty());
-        let limit = match args.get("limit").and_then(Value::as_u64) {
+        let mut limit = match args.get("limit").filter(|l| !l.is_null()) {
             None => MAX_LIST_LIMIT,
-            Some(l) if (1..=MAX_LIST_LIMIT as u64).contains(&l) => l as usize,
-            Some(l) => {
-                return Err(OpError::failed(format!(
-                    "list: MaxKeys params must be positive integer <= 1000. ({l}) (10022)"
-                )));
-            }
+            Some(l) => match l.as_i64() {
+                Some(n) if (1..=MAX_LIST_LIMIT as i64).contains(&n) => n as usize,
+                _ => {
+                    return Err(OpError::failed(
+                        "list: MaxKeys params must be positive integer <= 1000. (10022)",
+                    ));
+                }
+            },
         };
-        let after = args
+        let include: Vec<&str> = args
+            .get("include")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        if !include.is_empty() {
+            limit = limit.min(MAX_LIST_LIMIT_WITH_METADATA);
+        }
+        let with_http = include.contains(&"httpMetadata");
+        let with_custom = include.contains(&"customMetadata");
+        // The later of `startAfter` and the cursor wins, as in R2.
+        let start_after = args
+            .get("start_after")
+            .or_else(|| args.get("startAfter"))
+            .and_then(Value::as_str)
+            .filter(|c| !c.is_empty());
+        let cursor = args
             .get("cursor")
             .and_then(Value::as_str)
-            .filter(|c| !c.is_empty())
-            .map(str::to_string)
-            .or_else(|| {
-                args.get("startAfter")
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            });
+            .filter(|c| !c.is_empty());
+        let after = match (start_after, cursor) {
+            (Some(s), Some(c)) => Some(s.max(c).to_string()),
+            (s, c) => s.or(c).map(str::to_string),
+        };
         let conn = self.lock();
         let mut stmt = conn.prepare(
-            "SELECT key, version, size, etag, uploaded, http_metadata, custom_metadata
+            "SELECT key, version, size, etag, uploaded, http_metadata, custom_metadata, checksums
              FROM objects WHERE substr(key, 1, length(?1)) = ?1 AND (?2 IS NULL OR key > ?2)
              ORDER BY key",
         )?;
@@ -281,7 +347,17 @@ impl R2Bucket {
                 Some(p) => {
                     prefixes.insert(p);
                 }
-                None => objects.push(row.to_json()),
+                None => {
+                    // Like R2, metadata is only listed when `include` asks for it.
+                    let mut meta = row.to_json();
+                    if !with_http {
+                        meta["httpMetadata"] = json!({});
+                    }
+                    if !with_custom {
+                        meta["customMetadata"] = json!({});
+                    }
+                    objects.push(meta);
+                }
             }
         }
         let mut out = json!({
@@ -296,39 +372,116 @@ impl R2Bucket {
     }
 }
 
+/// Options of `r2.put`.
+#[derive(Debug, Default, Clone)]
+pub struct PutOptions {
+    /// `httpMetadata` (camelCase fields).
+    pub http: Value,
+    /// `customMetadata` (string → string).
+    pub custom: Value,
+    /// `onlyIf`.
+    pub only_if: Option<Conditional>,
+    /// The op's args: `md5`/`sha1`/`sha256`/`sha384`/`sha512` hex checksums.
+    pub checksums: Value,
+}
+
+pub(super) fn head_row(conn: &Connection, key: &str) -> OpResult<Option<ObjectRow>> {
+    Ok(conn
+        .query_row(
+            "SELECT key, version, size, etag, uploaded, http_metadata, custom_metadata, checksums
+             FROM objects WHERE key = ?1",
+            [key],
+            row_from_sql,
+        )
+        .optional()?)
+}
+
+pub(super) fn upsert_row(conn: &Connection, row: &ObjectRow) -> OpResult<()> {
+    conn.execute(
+        "INSERT INTO objects (key, version, size, etag, uploaded, http_metadata, custom_metadata, checksums)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT(key) DO UPDATE SET version = ?2, size = ?3, etag = ?4, uploaded = ?5,
+             http_metadata = ?6, custom_metadata = ?7, checksums = ?8",
+        params![
+            row.key,
+            row.version,
+            row.size,
+            row.etag,
+            row.uploaded_ms,
+            row.http_metadata.to_string(),
+            row.custom_metadata.to_string(),
+            row.checksums.to_string()
+        ],
+    )?;
+    Ok(())
+}
+
 fn row_from_sql(r: &rusqlite::Row<'_>) -> rusqlite::Result<ObjectRow> {
     let http: String = r.get(5)?;
     let custom: String = r.get(6)?;
+    let checksums: Option<String> = r.get(7)?;
+    let etag: String = r.get(3)?;
+    let checksums = checksums
+        .and_then(|c| serde_json::from_str(&c).ok())
+        // Rows written before checksums were stored: single-part, md5 etag.
+        .unwrap_or_else(|| json!({ "md5": etag }));
     Ok(ObjectRow {
         key: r.get(0)?,
         version: r.get(1)?,
         size: r.get(2)?,
-        etag: r.get(3)?,
+        etag,
         uploaded_ms: r.get(4)?,
         http_metadata: serde_json::from_str(&http).unwrap_or_else(|_| json!({})),
         custom_metadata: serde_json::from_str(&custom).unwrap_or_else(|_| json!({})),
+        checksums,
     })
 }
 
-fn key_arg(args: &Value) -> OpResult<String> {
+pub(super) fn key_arg(args: &Value) -> OpResult<String> {
     args.get("key")
         .and_then(Value::as_str)
         .map(str::to_string)
         .ok_or_else(|| OpError::invalid("R2: the key must be a string"))
 }
 
-fn object_arg(args: &Value, name: &str) -> Value {
+pub(super) fn object_arg(args: &Value, name: &str) -> Value {
     match args.get(name) {
         Some(v @ Value::Object(_)) => v.clone(),
         _ => json!({}),
     }
 }
 
-fn check_key(key: &str) -> OpResult<()> {
+/// R2's key limit; `op` prefixes the error as the runtime does.
+pub(super) fn check_key(key: &str, op: &str) -> OpResult<()> {
     if key.len() > MAX_KEY_BYTES {
         return Err(OpError::failed(format!(
-            "R2: key is {} bytes long; the limit is {MAX_KEY_BYTES} (10020)",
-            key.len()
+            "{op}: The specified object name is not valid. (10020)"
+        )));
+    }
+    Ok(())
+}
+
+/// Custom metadata is limited to 2 KiB of keys plus values (R2 counts
+/// UTF-16 code units twice when any is above U+00FF).
+pub(super) fn check_custom_metadata(custom: &Value, op: &str) -> OpResult<()> {
+    let Some(map) = custom.as_object() else {
+        return Ok(());
+    };
+    let len = |s: &str| {
+        let units = s.encode_utf16().count();
+        if s.chars().any(|c| c as u32 >= 256) {
+            units * 2
+        } else {
+            units
+        }
+    };
+    let total: usize = map
+        .iter()
+        .map(|(k, v)| len(k) + v.as_str().map_or_else(|| len(&v.to_string()), len))
+        .sum();
+    if total > MAX_METADATA_BYTES {
+        return Err(OpError::failed(format!(
+            "{op}: Your metadata headers exceed the maximum allowed metadata size. (10012)"
         )));
     }
     Ok(())

@@ -153,19 +153,44 @@ class KVNamespace:
         if kind not in ("text", "json", "arrayBuffer", "stream"):
             raise TypeError(f"KV get: unknown type {kind!r} (text, json, arrayBuffer or stream)")
         args = {"key": str(key), "type": kind, "with_metadata": with_metadata}
-        if o.get("cacheTtl") is not None:
-            args["cache_ttl"] = o["cacheTtl"]
+        ttl = o.get("cacheTtl", o.get("cache_ttl"))
+        if ttl is not None:
+            if isinstance(ttl, bool) or not isinstance(ttl, (int, float)):
+                raise TypeError(f"KV get: cacheTtl must be a number of seconds, got {type(ttl).__name__}")
+            args["cache_ttl"] = ttl
+        if isinstance(key, (list, tuple)):
+            # Bulk get: a list of keys answers a dict (JS: Map) key -> value or None.
+            args.pop("key")
+            args["keys"] = [str(k) for k in key]
+            value, _ = host.call("kv.get", args, binding=self._name)
+            return kind, value, None
         value, body = host.call("kv.get", args, binding=self._name)
         return kind, value, body
 
+    @staticmethod
+    def _bulk(value, with_metadata):
+        out = JsDict()
+        for k, v in ((value or {}).get("values") or {}).items():
+            if v is None:
+                out[k] = None
+            elif with_metadata:
+                out[k] = JsDict(value=from_json(v.get("value")), metadata=from_json(v.get("metadata")))
+            else:
+                out[k] = from_json(v)
+        return out
+
     async def get(self, key, options=None, **kwargs):
         kind, value, body = self._get(key, options, kwargs, False)
+        if body is None:
+            return self._bulk(value, False)
         if value is None:
             return None
         return _decode_kv(body, kind)
 
     async def getWithMetadata(self, key, options=None, **kwargs):
         kind, value, body = self._get(key, options, kwargs, True)
+        if body is None:
+            return self._bulk(value, True)
         if value is None:
             return JsDict(value=None, metadata=None, cacheStatus=None)
         return JsDict(value=_decode_kv(body, kind), metadata=from_json(value.get("metadata")), cacheStatus=None)
@@ -321,6 +346,116 @@ def _uploaded(v):
     return v
 
 
+def _epoch_ms(value, what):
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=datetime.timezone.utc)
+        return int(value.timestamp() * 1000)
+    if isinstance(value, datetime.date):
+        return _epoch_ms(datetime.datetime(value.year, value.month, value.day), what)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return int(value)
+    raise TypeError(f"R2 onlyIf: {what} must be a datetime, got {type(value).__name__}")
+
+
+def _header_etags(value):
+    """An If-Match / If-None-Match header value as the runtime parses it."""
+    out = []
+    for part in str(value).split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if part == "*":
+            out.append({"type": "wildcard"})
+        elif part.startswith('W/"') and part.endswith('"') and len(part) >= 4:
+            out.append({"type": "weak", "value": part[3:-1]})
+        elif part.startswith('"') and part.endswith('"') and len(part) >= 2:
+            out.append({"type": "strong", "value": part[1:-1]})
+        else:
+            out.append({"type": "strong", "value": part})
+    return out
+
+
+def _http_date_ms(value):
+    import email.utils
+
+    try:
+        d = email.utils.parsedate_to_datetime(str(value))
+    except (TypeError, ValueError):
+        raise TypeError(f"R2 onlyIf: invalid HTTP date {value!r}") from None
+    return _epoch_ms(d, "date")
+
+
+def _conditional_etag(value):
+    value = str(value)
+    if value.startswith('"') or value.startswith('W/"'):
+        raise TypeError(f"Conditional ETag should not be wrapped in quotes ({value}).")
+    return [{"type": "wildcard"}] if value == "*" else [{"type": "strong", "value": value}]
+
+
+def _only_if(cond):
+    """`onlyIf`: an R2Conditional dict, or a Headers-like object (If-Match,
+    If-None-Match, If-Modified-Since, If-Unmodified-Since)."""
+    if cond is None:
+        return None
+    out = {}
+    if isinstance(cond, dict) or not hasattr(cond, "get"):
+        c = _opts(cond, {})
+        if c.get("etagMatches") is not None:
+            out["etag_matches"] = _conditional_etag(c["etagMatches"])
+        if c.get("etagDoesNotMatch") is not None:
+            out["etag_does_not_match"] = _conditional_etag(c["etagDoesNotMatch"])
+        if c.get("uploadedBefore") is not None:
+            out["uploaded_before"] = _epoch_ms(c["uploadedBefore"], "uploadedBefore")
+        if c.get("uploadedAfter") is not None:
+            out["uploaded_after"] = _epoch_ms(c["uploadedAfter"], "uploadedAfter")
+        if c.get("secondsGranularity"):
+            out["seconds_granularity"] = True
+        return out
+    v = cond.get("if-match")
+    if v is not None:
+        out["etag_matches"] = _header_etags(v)
+    v = cond.get("if-none-match")
+    if v is not None:
+        out["etag_does_not_match"] = _header_etags(v)
+    v = cond.get("if-unmodified-since")
+    if v is not None:
+        out["uploaded_before"] = _http_date_ms(v)
+    v = cond.get("if-modified-since")
+    if v is not None:
+        out["uploaded_after"] = _http_date_ms(v)
+    out["seconds_granularity"] = True
+    return out
+
+
+_CHECKSUMS = (("md5", "MD5", 16), ("sha1", "SHA-1", 20), ("sha256", "SHA-256", 32), ("sha384", "SHA-384", 48), ("sha512", "SHA-512", 64))
+
+
+def _checksum(o):
+    """The one checksum option of `put`, validated like the runtime, as hex."""
+    found = None
+    for field, name, size in _CHECKSUMS:
+        v = o.get(field)
+        if v is None:
+            continue
+        if found is not None:
+            raise TypeError("You cannot specify multiple hashing algorithms.")
+        if isinstance(v, str):
+            if len(v) != size * 2:
+                raise TypeError(f"{name} is {size * 2} hex characters, not {len(v)}")
+            try:
+                bytes.fromhex(v)
+            except ValueError:
+                raise TypeError(f"Provided {name} wasn't a valid hex string") from None
+            found = (field, v.lower())
+        else:
+            raw = _bytes(v, "R2 put")
+            if len(raw) != size:
+                raise TypeError(f"{name} is {size} bytes, not {len(raw)}")
+            found = (field, raw.hex())
+    return found
+
+
 class R2Object:
     """Metadata of an R2 object (`head`, `put`, `list` results)."""
 
@@ -420,21 +555,39 @@ class R2Bucket:
                 args["range"] = {k: rng[k] for k in ("offset", "length", "suffix") if rng.get(k) is not None}
             else:
                 raise TypeError("R2 get(): range must be a dict like {'offset': 0, 'length': 10}")
+        cond = _only_if(o.get("onlyIf", o.get("only_if")))
+        if cond is not None:
+            args["only_if"] = cond
         value, body = host.call("r2.get", args, binding=self._name)
-        return None if value is None else R2ObjectBody(value, body)
+        if value is None:
+            return None
+        if value.get("precondition_failed"):
+            # As on Cloudflare: the object's metadata, without a body.
+            return R2Object(value)
+        return R2ObjectBody(value, body)
 
     async def put(self, key, value, options=None, **kwargs):
         o = _opts(options, kwargs)
         args = {"key": str(key)}
+        self._metadata_args(o, args)
+        cond = _only_if(o.get("onlyIf", o.get("only_if")))
+        if cond is not None:
+            args["only_if"] = cond
+        checksum = _checksum(o)
+        if checksum is not None:
+            args[checksum[0]] = checksum[1]
+        data = b"" if value is None else _bytes(value, "R2 put")
+        meta, _ = host.call("r2.put", args, data, binding=self._name)
+        return None if meta is None else R2Object(meta)
+
+    @staticmethod
+    def _metadata_args(o, args):
         hm = _http_metadata(o.get("httpMetadata", o.get("http_metadata")))
         if hm is not None:
             args["http_metadata"] = hm
         cm = o.get("customMetadata", o.get("custom_metadata"))
         if cm is not None:
             args["custom_metadata"] = to_json(cm)
-        data = b"" if value is None else _bytes(value, "R2 put")
-        meta, _ = host.call("r2.put", args, data, binding=self._name)
-        return None if meta is None else R2Object(meta)
 
     async def delete(self, keys):
         keys = [keys] if isinstance(keys, str) else [str(k) for k in keys]
@@ -443,7 +596,9 @@ class R2Bucket:
 
     async def list(self, options=None, **kwargs):
         o = _opts(options, kwargs)
-        args = {k: o[k] for k in ("prefix", "limit", "cursor", "delimiter") if o.get(k) is not None}
+        args = {k: o[k] for k in ("prefix", "limit", "cursor", "delimiter", "startAfter", "include") if o.get(k) is not None}
+        if "include" in args:
+            args["include"] = [str(i) for i in args["include"]]
         value, _ = host.call("r2.list", args, binding=self._name)
         value = value or {}
         return JsDict(
@@ -453,11 +608,69 @@ class R2Bucket:
             delimitedPrefixes=list(_pick(value, "delimited_prefixes", "delimitedPrefixes") or []),
         )
 
-    def createMultipartUpload(self, *args, **kwargs):
-        raise NotImplementedError("R2 multipart uploads are not supported by the local runtime")
+    async def createMultipartUpload(self, key, options=None, **kwargs):
+        o = _opts(options, kwargs)
+        args = {"key": str(key)}
+        self._metadata_args(o, args)
+        value, _ = host.call("r2.mpu.create", args, binding=self._name)
+        return R2MultipartUpload(self._name, str(key), value["upload_id"])
+
+    def resumeMultipartUpload(self, key, uploadId):
+        return R2MultipartUpload(self._name, str(key), str(uploadId))
+
+    create_multipart_upload = createMultipartUpload
+    resume_multipart_upload = resumeMultipartUpload
 
     def __repr__(self):
         return f"R2Bucket({self._name!r})"
+
+
+def _part_field(part, *names):
+    for n in names:
+        if isinstance(part, dict) and n in part:
+            return part[n]
+        if not isinstance(part, dict) and hasattr(part, n):
+            return getattr(part, n)
+    raise TypeError(f"complete(): each uploaded part needs {names[0]!r} (got {part!r})")
+
+
+class R2MultipartUpload:
+    """An in-progress multipart upload (`createMultipartUpload` /
+    `resumeMultipartUpload`)."""
+
+    def __init__(self, binding, key, upload_id):
+        self._binding = binding
+        self.key = key
+        self.uploadId = upload_id
+
+    upload_id = property(lambda self: self.uploadId)
+
+    def _args(self, **extra):
+        return dict({"key": self.key, "upload_id": self.uploadId}, **extra)
+
+    async def uploadPart(self, partNumber, value, options=None):
+        if isinstance(partNumber, bool) or not isinstance(partNumber, int):
+            raise TypeError(f"uploadPart: partNumber must be an int, got {type(partNumber).__name__}")
+        data = _bytes(value, "R2 uploadPart")
+        value, _ = host.call("r2.mpu.part", self._args(part_number=partNumber), data, binding=self._binding)
+        return JsDict(partNumber=value["partNumber"], etag=value["etag"])
+
+    async def complete(self, uploadedParts):
+        parts = [
+            {"partNumber": _part_field(p, "partNumber", "part_number"), "etag": _part_field(p, "etag")}
+            for p in uploadedParts
+        ]
+        meta, _ = host.call("r2.mpu.complete", self._args(parts=parts), binding=self._binding)
+        return R2Object(meta)
+
+    async def abort(self):
+        host.call("r2.mpu.abort", self._args(), binding=self._binding)
+        return None
+
+    upload_part = uploadPart
+
+    def __repr__(self):
+        return f"R2MultipartUpload(key={self.key!r}, uploadId={self.uploadId!r})"
 
 
 # ------------------------------------------------------------------ RPC helpers

@@ -85,6 +85,17 @@ class FakeHost:
 
     # -- KV
     def op_kv_get(self, b, a, body):
+        if "keys" in a:
+            vals = {}
+            for k in a["keys"]:
+                hit = self.kv.get((b, k))
+                v = None if hit is None else hit[0].decode()
+                if v is not None and a.get("type") == "json":
+                    v = json.loads(v)
+                if v is not None and a.get("with_metadata"):
+                    v = {"value": v, "metadata": hit[1]}
+                vals[k] = v
+            return {"values": vals}, b""
         hit = self.kv.get((b, a["key"]))
         if hit is None:
             return None, b""
@@ -147,11 +158,36 @@ class FakeHost:
         hit = self.r2.get((b, a["key"]))
         if hit is None:
             return None, b""
+        want = (a.get("only_if") or {}).get("etag_matches")
+        if want and not any(t.get("value") == hit[1]["etag"] or t["type"] == "wildcard" for t in want):
+            return dict(hit[1], precondition_failed=True), b""
         data = hit[0]
         if a.get("range"):
             off = a["range"].get("offset", 0)
             data = data[off : off + a["range"].get("length", len(data))]
         return hit[1], data
+
+    def op_r2_mpu_create(self, b, a, body):
+        self.uploads = getattr(self, "uploads", {})
+        uid = f"u{len(self.uploads) + 1}"
+        self.uploads[uid] = (a["key"], {}, a.get("http_metadata"), a.get("custom_metadata"))
+        return {"upload_id": uid}, b""
+
+    def op_r2_mpu_part(self, b, a, body):
+        key, parts, _, _ = self.uploads[a["upload_id"]]
+        parts[a["part_number"]] = body
+        return {"partNumber": a["part_number"], "etag": f"e{a['part_number']}"}, b""
+
+    def op_r2_mpu_complete(self, b, a, body):
+        key, parts, hm, cm = self.uploads.pop(a["upload_id"])
+        data = b"".join(parts[p["partNumber"]] for p in sorted(a["parts"], key=lambda p: p["partNumber"]))
+        meta = dict(self._meta(key, data, hm, cm), etag=f"x-{len(a['parts'])}")
+        self.r2[(b, key)] = (data, meta)
+        return meta, b""
+
+    def op_r2_mpu_abort(self, b, a, body):
+        self.uploads.pop(a["upload_id"])
+        return None, b""
 
     def op_r2_head(self, b, a, body):
         hit = self.r2.get((b, a["key"]))

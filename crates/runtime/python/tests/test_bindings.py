@@ -183,6 +183,97 @@ out["ct"] = h.get("content-type")
         self.assertEqual(out["after"], ["k/two.json"])
         self.assertEqual(out["ct"], "text/plain")
 
+    def test_r2_multipart_conditionals_and_checksums(self):
+        g, out = self.run_worker(
+            """
+import datetime
+mpu = await env.BUCKET.createMultipartUpload("big.bin", {"httpMetadata": {"contentType": "application/x-big"}, "customMetadata": {"n": "2"}})
+out["mpu"] = [mpu.key, mpu.uploadId]
+p1 = await mpu.uploadPart(1, b"a" * 4)
+p2 = await env.BUCKET.resumeMultipartUpload("big.bin", mpu.uploadId).uploadPart(2, "bc")
+out["parts"] = [[p1.partNumber, p1.etag], [p2["partNumber"], p2["etag"]]]
+try:
+    await mpu.uploadPart("1", b"x")
+except TypeError as e:
+    out["bad_number"] = str(e)
+obj = await mpu.complete([p2, {"partNumber": 1, "etag": p1.etag}])
+out["complete"] = [type(obj).__name__, obj.key, obj.size, obj.etag, obj.httpMetadata.contentType]
+m2 = await env.BUCKET.createMultipartUpload("gone.bin")
+await m2.abort()
+got = await env.BUCKET.get("big.bin", {"onlyIf": {"etagMatches": "nope"}})
+out["cond_fail"] = [type(got).__name__, got.key, hasattr(got, "text")]
+got = await env.BUCKET.get("big.bin", onlyIf={"etagMatches": obj.etag})
+out["cond_ok"] = await got.text()
+from workers import Headers
+await env.BUCKET.get("big.bin", {"onlyIf": Headers({"If-None-Match": 'W/"w", "s"', "If-Modified-Since": "Wed, 21 Oct 2015 07:28:00 GMT"})})
+await env.BUCKET.put("k", "v", {"onlyIf": {"uploadedBefore": datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc)}, "sha256": "AB" * 32})
+try:
+    await env.BUCKET.get("big.bin", {"onlyIf": {"etagMatches": '"quoted"'}})
+except TypeError as e:
+    out["quoted"] = str(e)
+for opts in ({"md5": "00" * 16, "sha1": "00" * 20}, {"md5": "abc"}, {"sha1": "zz" * 20}, {"md5": b"x"}):
+    try:
+        await env.BUCKET.put("k", "v", opts)
+    except TypeError as e:
+        out.setdefault("checksum_errors", []).append(str(e))
+"""
+        )
+        self.assertEqual(out["mpu"], ["big.bin", "u1"])
+        self.assertEqual(out["parts"], [[1, "e1"], [2, "e2"]])
+        self.assertIn("partNumber must be an int", out["bad_number"])
+        self.assertEqual(out["complete"], ["R2Object", "big.bin", 6, "x-2", "application/x-big"])
+        self.assertEqual(out["cond_fail"], ["R2Object", "big.bin", False])
+        self.assertEqual(out["cond_ok"], "aaaabc")
+        self.assertEqual(out["quoted"], 'Conditional ETag should not be wrapped in quotes ("quoted").')
+        self.assertEqual(
+            out["checksum_errors"],
+            [
+                "You cannot specify multiple hashing algorithms.",
+                "MD5 is 32 hex characters, not 3",
+                "Provided SHA-1 wasn't a valid hex string",
+                "MD5 is 16 bytes, not 1",
+            ],
+        )
+        ops = [c for c in g.host.calls if c[0].startswith("r2.")]
+        create = [c for c in ops if c[0] == "r2.mpu.create"][0]
+        self.assertEqual(create[2], {"key": "big.bin", "http_metadata": {"contentType": "application/x-big"}, "custom_metadata": {"n": "2"}})
+        complete = [c for c in ops if c[0] == "r2.mpu.complete"][0]
+        self.assertEqual(complete[2]["parts"], [{"partNumber": 2, "etag": "e2"}, {"partNumber": 1, "etag": "e1"}])
+        self.assertEqual([c[0] for c in ops if c[0].startswith("r2.mpu.")], ["r2.mpu.create", "r2.mpu.part", "r2.mpu.part", "r2.mpu.complete", "r2.mpu.create", "r2.mpu.abort"])
+        gets = [c[2].get("only_if") for c in ops if c[0] == "r2.get"]
+        self.assertEqual(gets[0], {"etag_matches": [{"type": "strong", "value": "nope"}]})
+        self.assertEqual(
+            gets[2],
+            {"etag_does_not_match": [{"type": "weak", "value": "w"}, {"type": "strong", "value": "s"}], "uploaded_after": 1445412480000, "seconds_granularity": True},
+        )
+        put = [c for c in ops if c[0] == "r2.put"][0]
+        self.assertEqual(put[2], {"key": "k", "only_if": {"uploaded_before": 1577836800000}, "sha256": "ab" * 32})
+
+    def test_kv_bulk_get_and_cache_ttl(self):
+        g, out = self.run_worker(
+            """
+await env.KV.put("a", "1")
+await env.KV.put("j", json.dumps({"x": 1}), {"metadata": {"m": 1}})
+many = await env.KV.get(["a", "zzz"])
+out["bulk"] = [type(many).__name__, many["a"], many.get("zzz", "absent")]
+out["bulk_json"] = (await env.KV.get(["j"], "json"))["j"].x
+meta = await env.KV.getWithMetadata(["j", "zzz"], {"type": "json"})
+out["bulk_meta"] = [meta["j"].value.x, meta["j"].metadata.m, meta["zzz"]]
+await env.KV.get("a", {"cacheTtl": 60})
+try:
+    await env.KV.get("a", {"cacheTtl": "60"})
+except TypeError as e:
+    out["ttl_type"] = str(e)
+"""
+        )
+        self.assertEqual(out["bulk"], ["JsDict", "1", None])
+        self.assertEqual(out["bulk_json"], 1)
+        self.assertEqual(out["bulk_meta"], [1, 1, None])
+        self.assertIn("cacheTtl must be a number", out["ttl_type"])
+        gets = [c[2] for c in g.host.calls if c[0] == "kv.get"]
+        self.assertEqual(gets[0], {"keys": ["a", "zzz"], "type": "text", "with_metadata": False})
+        self.assertEqual(gets[3], {"key": "a", "type": "text", "with_metadata": False, "cache_ttl": 60})
+
     DO_CLASS = '''
 class Counter(DurableObject):
     instances = 0

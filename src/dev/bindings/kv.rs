@@ -377,7 +377,9 @@ fn check_cache_ttl(args: &Value, verb: &str) -> OpResult<()> {
     let Some(v) = args.get("cache_ttl").filter(|v| !v.is_null()) else {
         return Ok(());
     };
-    let ttl = v.as_f64().or_else(|| v.as_str().and_then(|s| s.parse().ok()));
+    let ttl = v
+        .as_f64()
+        .or_else(|| v.as_str().and_then(|s| s.parse().ok()));
     match ttl {
         Some(t) if t >= MIN_CACHE_TTL_SECS as f64 => Ok(()),
         _ => {

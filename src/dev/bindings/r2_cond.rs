@@ -63,9 +63,7 @@ fn etags(v: Option<&Value>) -> OpResult<Option<Vec<Etag>>> {
                 }
             }
             other => {
-                return Err(OpError::invalid(format!(
-                    "onlyIf: unexpected etag {other}"
-                )));
+                return Err(OpError::invalid(format!("onlyIf: unexpected etag {other}")));
             }
         };
         out.push(tag);
@@ -119,7 +117,9 @@ impl Conditional {
         let modified = truncate(uploaded);
         let if_modified_since = match self.uploaded_after {
             None => true,
-            Some(t) => truncate(t) < modified || (self.etag_does_not_match.is_some() && if_none_match),
+            Some(t) => {
+                truncate(t) < modified || (self.etag_does_not_match.is_some() && if_none_match)
+            }
         };
         let if_unmodified_since = match self.uploaded_before {
             None => true,

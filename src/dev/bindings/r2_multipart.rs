@@ -154,7 +154,13 @@ impl R2Bucket {
     }
 
     /// Store part `number` (replacing an earlier upload of it); returns its etag.
-    pub fn mpu_part(&self, key: &str, upload_id: &str, number: i64, body: &[u8]) -> OpResult<String> {
+    pub fn mpu_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        number: i64,
+        body: &[u8],
+    ) -> OpResult<String> {
         if !(1..=MAX_PART_NUMBER).contains(&number) {
             return Err(OpError::invalid(format!(
                 "Part number must be between 1 and 10000 (inclusive). Actual value was: {number}"
@@ -272,12 +278,12 @@ impl R2Bucket {
         };
         if let Some((last, rest)) = parts.split_last()
             && let Some(first) = rest.first()
+            && (rest
+                .iter()
+                .any(|p| p.size != first.size || p.size < min_part)
+                || last.size > first.size)
         {
-            if rest.iter().any(|p| p.size != first.size || p.size < min_part)
-                || last.size > first.size
-            {
-                return Err(bad_upload());
-            }
+            return Err(bad_upload());
         }
 
         // Assemble the body beside the other blobs, then publish atomically.

@@ -770,3 +770,514 @@ fn d1_migrations_apply_once_in_order() {
         .unwrap_err();
     assert!(e.to_string().contains("0003_bad.sql"), "{e}");
 }
+
+fn err(b: &LocalBindings, op: &str, args: Value, body: &[u8]) -> String {
+    let binding = if op.starts_with("kv.") {
+        "KV"
+    } else {
+        "BUCKET"
+    };
+    match call(b, op, binding, args, body) {
+        Ok(r) => panic!("{op} should fail, got {:?}", r.value),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn r2_multipart_upload_complete_persist_and_errors() {
+    use md5::{Digest, Md5};
+    let f = fixture();
+    let big = vec![b'a'; r2_multipart::MIN_PART_BYTES as usize];
+    let create = |key: &str| {
+        ok(&f.b, "r2.mpu.create", "BUCKET", json!({"key":key,"http_metadata":{"contentType":"application/x-big"},"custom_metadata":{"n":"2"}}), b"")
+            .value["upload_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let part = |key: &str, id: &str, n: i64, body: &[u8]| {
+        call(
+            &f.b,
+            "r2.mpu.part",
+            "BUCKET",
+            json!({"key":key,"upload_id":id,"part_number":n}),
+            body,
+        )
+    };
+    let id = create("big.bin");
+    let p1 = part("big.bin", &id, 1, &big).unwrap().value;
+    let p2 = part("big.bin", &id, 2, b"tail").unwrap().value;
+    assert_eq!(p1["partNumber"], json!(1));
+    // Nothing is visible before completion.
+    assert_eq!(
+        ok(&f.b, "r2.head", "BUCKET", json!({"key":"big.bin"}), b"").value,
+        Value::Null
+    );
+    assert_eq!(
+        ok(&f.b, "r2.list", "BUCKET", json!({}), b"").value["objects"],
+        json!([])
+    );
+
+    // Part numbers and the upload id are checked like R2 does.
+    let e = part("big.bin", &id, 0, b"x").unwrap_err();
+    assert_eq!(e.py_type(), "TypeError");
+    assert_eq!(
+        e.to_string(),
+        "Part number must be between 1 and 10000 (inclusive). Actual value was: 0"
+    );
+    assert_eq!(
+        part("big.bin", "nope", 1, b"x").unwrap_err().to_string(),
+        "uploadPart: The specified multipart upload does not exist. (10024)"
+    );
+    assert_eq!(
+        part("other-key", &id, 1, b"x").unwrap_err().to_string(),
+        "uploadPart: The specified multipart upload does not exist. (10024)"
+    );
+    let complete = |id: &str, parts: Value| {
+        call(
+            &f.b,
+            "r2.mpu.complete",
+            "BUCKET",
+            json!({"key":"big.bin","upload_id":id,"parts":parts}),
+            b"",
+        )
+    };
+    assert_eq!(
+        complete(&id, json!([{"partNumber":1,"etag":"wrong"}]))
+            .unwrap_err()
+            .to_string(),
+        "completeMultipartUpload: One or more of the specified parts could not be found. (10025)"
+    );
+    assert_eq!(
+        complete(&id, json!([p1, p1])).unwrap_err().to_string(),
+        "completeMultipartUpload: We encountered an internal error. Please try again. (10001)"
+    );
+    assert_eq!(
+        complete(&id, json!([p2, p1])).unwrap_err().to_string(),
+        "completeMultipartUpload: Your proposed upload is smaller than the minimum allowed object size. (10011)"
+    );
+    assert_eq!(
+        complete("unknown", json!([p1])).unwrap_err().to_string(),
+        "completeMultipartUpload: We encountered an internal error. Please try again. (10001)"
+    );
+
+    let meta = complete(&id, json!([p1, p2])).unwrap().value;
+    let mut md5s = Md5::digest(&big).to_vec();
+    md5s.extend(Md5::digest(b"tail"));
+    let etag = format!("{}-2", sqlite::hex(&Md5::digest(&md5s)));
+    assert_eq!(meta["etag"], json!(etag));
+    assert_eq!(meta["size"], json!(big.len() + 4));
+    assert_eq!(
+        meta["httpMetadata"]["contentType"],
+        json!("application/x-big")
+    );
+    assert_eq!(meta["customMetadata"], json!({"n":"2"}));
+    let parts_dir = f.b.state_dir().join("v3/r2/b/parts");
+    assert_eq!(
+        std::fs::read_dir(&parts_dir).unwrap().count(),
+        0,
+        "parts are removed once assembled"
+    );
+
+    // A completed upload is gone for parts and completion, a no-op to abort.
+    assert_eq!(
+        part("big.bin", &id, 3, b"x").unwrap_err().to_string(),
+        "uploadPart: The specified multipart upload does not exist. (10024)"
+    );
+    assert_eq!(
+        complete(&id, json!([p1, p2])).unwrap_err().to_string(),
+        "completeMultipartUpload: The specified multipart upload does not exist. (10024)"
+    );
+    ok(
+        &f.b,
+        "r2.mpu.abort",
+        "BUCKET",
+        json!({"key":"big.bin","upload_id":id}),
+        b"",
+    );
+    assert_eq!(
+        err(
+            &f.b,
+            "r2.mpu.abort",
+            json!({"key":"big.bin","upload_id":"unknown"}),
+            b""
+        ),
+        "abortMultipartUpload: We encountered an internal error. Please try again. (10001)"
+    );
+
+    // Persisted: a fresh process reads the assembled object.
+    let again = open_at(f.b.state_dir(), f.now.clone());
+    let got = ok(&again, "r2.get", "BUCKET", json!({"key":"big.bin"}), b"");
+    assert_eq!(got.body.len(), big.len() + 4);
+    assert!(got.body.ends_with(b"atail"));
+    assert_eq!(got.value["etag"], json!(etag));
+    let tail = ok(
+        &again,
+        "r2.get",
+        "BUCKET",
+        json!({"key":"big.bin","range":{"suffix":6}}),
+        b"",
+    );
+    assert_eq!(tail.body, b"aatail");
+
+    // Abort drops the parts; the upload cannot be used afterwards.
+    let id2 = create("x.bin");
+    part("x.bin", &id2, 1, b"p").unwrap();
+    assert_eq!(std::fs::read_dir(&parts_dir).unwrap().count(), 1);
+    ok(
+        &f.b,
+        "r2.mpu.abort",
+        "BUCKET",
+        json!({"key":"x.bin","upload_id":id2}),
+        b"",
+    );
+    assert_eq!(std::fs::read_dir(&parts_dir).unwrap().count(), 0);
+    assert_eq!(
+        part("x.bin", &id2, 1, b"p").unwrap_err().to_string(),
+        "uploadPart: The specified multipart upload does not exist. (10024)"
+    );
+
+    // Unequal middle parts are a bad upload, as in R2.
+    let id3 = create("big.bin");
+    let mut bigger = big.clone();
+    bigger.push(b'b');
+    let q1 = part("big.bin", &id3, 1, &bigger).unwrap().value;
+    let q2 = part("big.bin", &id3, 2, &big).unwrap().value;
+    let q3 = part("big.bin", &id3, 3, b"z").unwrap().value;
+    assert_eq!(
+        complete(&id3, json!([q1, q2, q3])).unwrap_err().to_string(),
+        "completeMultipartUpload: There was a problem with the multipart upload. (10048)"
+    );
+
+    // A part missing on disk fails the completion without publishing anything.
+    let id4 = create("big.bin");
+    let r1 = part("big.bin", &id4, 1, &big).unwrap().value;
+    let r2 = part("big.bin", &id4, 2, b"new").unwrap().value;
+    for entry in std::fs::read_dir(&parts_dir).unwrap() {
+        let path = entry.unwrap().path();
+        if std::fs::metadata(&path).unwrap().len() == 3 {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    assert!(complete(&id4, json!([r1, r2])).is_err());
+    let still = ok(&f.b, "r2.head", "BUCKET", json!({"key":"big.bin"}), b"").value;
+    assert_eq!(still["etag"], json!(etag), "the old object stays visible");
+    let blobs = std::fs::read_dir(f.b.state_dir().join("v3/r2/b/blobs"))
+        .unwrap()
+        .count();
+    assert_eq!(blobs, 1, "no half-assembled blob is left behind");
+}
+
+#[test]
+fn r2_only_if_checksums_and_list_options() {
+    let f = fixture();
+    let put = |args: Value, body: &[u8]| ok(&f.b, "r2.put", "BUCKET", args, body).value;
+    let meta = put(
+        json!({"key":"a","custom_metadata":{"c":"1"},"http_metadata":{"contentType":"text/plain"}}),
+        b"one",
+    );
+    let etag = meta["etag"].as_str().unwrap().to_string();
+    let get = |only_if: Value| {
+        ok(
+            &f.b,
+            "r2.get",
+            "BUCKET",
+            json!({"key":"a","only_if":only_if}),
+            b"",
+        )
+    };
+
+    let failed = get(json!({"etag_matches":[{"type":"strong","value":"nope"}]}));
+    assert_eq!(failed.value["precondition_failed"], json!(true));
+    assert_eq!(failed.value["key"], json!("a"));
+    assert!(failed.body.is_empty());
+    assert_eq!(
+        get(json!({"etag_matches":[{"type":"strong","value":etag}]})).body,
+        b"one"
+    );
+    assert_eq!(
+        get(json!({"etag_matches":[{"type":"wildcard"}]})).body,
+        b"one"
+    );
+    assert_eq!(
+        get(json!({"etag_does_not_match":[{"type":"strong","value":etag}]})).value["precondition_failed"],
+        json!(true)
+    );
+    // If-None-Match compares weakly, If-Match strongly.
+    assert_eq!(
+        get(json!({"etag_does_not_match":[{"type":"weak","value":etag}]})).value["precondition_failed"],
+        json!(true)
+    );
+    assert_eq!(
+        get(json!({"etag_matches":[{"type":"weak","value":etag}]})).value["precondition_failed"],
+        json!(true)
+    );
+    assert_eq!(
+        get(json!({"uploaded_before": T0})).value["precondition_failed"],
+        json!(true)
+    );
+    assert_eq!(get(json!({"uploaded_before": T0 + 1})).body, b"one");
+    assert_eq!(get(json!({"uploaded_after": T0 - 1})).body, b"one");
+    assert_eq!(
+        get(json!({"uploaded_after": T0})).value["precondition_failed"],
+        json!(true)
+    );
+    // Seconds granularity (HTTP dates): T0 + 500 ms is the same second as T0.
+    assert_eq!(
+        get(json!({"uploaded_after": T0 - 500, "seconds_granularity": true})).body,
+        b"one"
+    );
+    assert_eq!(
+        get(json!({"uploaded_before": T0 + 500, "seconds_granularity": true})).value["precondition_failed"],
+        json!(true)
+    );
+    // A missing object is null whatever the condition.
+    assert_eq!(
+        ok(
+            &f.b,
+            "r2.get",
+            "BUCKET",
+            json!({"key":"zz","only_if":{"etag_matches":"x"}}),
+            b""
+        )
+        .value,
+        Value::Null
+    );
+
+    // Conditional put: null when the precondition fails, and nothing changes.
+    let r = put(
+        json!({"key":"a","only_if":{"etag_matches":[{"type":"strong","value":"nope"}]}}),
+        b"two",
+    );
+    assert_eq!(r, Value::Null);
+    assert_eq!(
+        ok(&f.b, "r2.get", "BUCKET", json!({"key":"a"}), b"").body,
+        b"one"
+    );
+    let r = put(
+        json!({"key":"a","only_if":{"etag_matches":[{"type":"strong","value":etag}]}}),
+        b"two",
+    );
+    assert_eq!(r["size"], json!(3));
+    assert_eq!(
+        ok(&f.b, "r2.get", "BUCKET", json!({"key":"a"}), b"").body,
+        b"two"
+    );
+    // Create-only: If-None-Match: * succeeds once.
+    let create_only = json!({"key":"new","only_if":{"etag_does_not_match":[{"type":"wildcard"}]}});
+    assert_eq!(put(create_only.clone(), b"1")["key"], json!("new"));
+    assert_eq!(put(create_only, b"2"), Value::Null);
+    assert_eq!(
+        put(
+            json!({"key":"missing","only_if":{"etag_matches":[{"type":"wildcard"}]}}),
+            b"1"
+        ),
+        Value::Null
+    );
+    let blobs = std::fs::read_dir(f.b.state_dir().join("v3/r2/b/blobs"))
+        .unwrap()
+        .count();
+    assert_eq!(blobs, 2, "refused puts leave no body behind");
+
+    // Checksums: a mismatch is R2's BadDigest; a match is returned.
+    let sha = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    let ok_sum = put(json!({"key":"e","sha256":sha}), b"");
+    assert_eq!(ok_sum["checksums"]["sha256"], json!(sha));
+    assert_eq!(
+        ok_sum["checksums"]["md5"],
+        json!("d41d8cd98f00b204e9800998ecf8427e")
+    );
+    let e = err(
+        &f.b,
+        "r2.put",
+        json!({"key":"e","md5":"00000000000000000000000000000000"}),
+        b"",
+    );
+    assert_eq!(
+        e,
+        "put: The MD5 checksum you specified did not match what we received.\nYou provided a MD5 checksum with value: 00000000000000000000000000000000\nActual MD5 was: d41d8cd98f00b204e9800998ecf8427e (10037)"
+    );
+    let long_key = "k".repeat(1025);
+    assert_eq!(
+        err(&f.b, "r2.put", json!({"key":long_key}), b""),
+        "put: The specified object name is not valid. (10020)"
+    );
+    let fat = json!({"key":"m","custom_metadata":{"k":"v".repeat(2048)}});
+    assert_eq!(
+        err(&f.b, "r2.put", fat, b""),
+        "put: Your metadata headers exceed the maximum allowed metadata size. (10012)"
+    );
+
+    // list: metadata only with `include`, `startAfter` honoured.
+    let plain = ok(&f.b, "r2.list", "BUCKET", json!({}), b"").value;
+    let first = &plain["objects"][0];
+    assert_eq!(
+        (
+            first["key"].clone(),
+            first["customMetadata"].clone(),
+            first["httpMetadata"].clone()
+        ),
+        (json!("a"), json!({}), json!({}))
+    );
+    let inc = ok(
+        &f.b,
+        "r2.list",
+        "BUCKET",
+        json!({"include":["customMetadata"]}),
+        b"",
+    )
+    .value;
+    assert_eq!(
+        inc["objects"][0]["customMetadata"],
+        json!({}),
+        "the conditional put replaced the metadata"
+    );
+    put(
+        json!({"key":"a","custom_metadata":{"c":"2"},"http_metadata":{"contentType":"x/y"}}),
+        b"3",
+    );
+    let inc = ok(
+        &f.b,
+        "r2.list",
+        "BUCKET",
+        json!({"include":["customMetadata"]}),
+        b"",
+    )
+    .value;
+    assert_eq!(inc["objects"][0]["customMetadata"], json!({"c":"2"}));
+    assert_eq!(inc["objects"][0]["httpMetadata"], json!({}));
+    let after = ok(&f.b, "r2.list", "BUCKET", json!({"startAfter":"a"}), b"").value;
+    let keys: Vec<&str> = after["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["e", "new"]);
+    assert_eq!(
+        err(&f.b, "r2.list", json!({"limit":0}), b""),
+        "list: MaxKeys params must be positive integer <= 1000. (10022)"
+    );
+}
+
+#[test]
+fn kv_cache_ttl_limits_and_bulk_get() {
+    let f = fixture();
+    ok(
+        &f.b,
+        "kv.put",
+        "KV",
+        json!({"key":"a","metadata":{"m":1}}),
+        b"1",
+    );
+    ok(&f.b, "kv.put", "KV", json!({"key":"j"}), b"{\"x\":[1]}");
+    ok(&f.b, "kv.put", "KV", json!({"key":"t"}), b"not json");
+    assert_eq!(
+        ok(&f.b, "kv.get", "KV", json!({"key":"a","cache_ttl":30}), b"").body,
+        b"1"
+    );
+    assert_eq!(
+        err(&f.b, "kv.get", json!({"key":"a","cache_ttl":29}), b""),
+        "KV GET failed: 400 Invalid cache_ttl of 29. Cache TTL must be at least 30."
+    );
+    let now = T0 / 1000;
+    assert_eq!(
+        err(&f.b, "kv.put", json!({"key":"a","expiration_ttl":0}), b"v"),
+        "KV PUT failed: 400 Invalid expiration_ttl of 0. Please specify integer greater than 0."
+    );
+    assert_eq!(
+        err(&f.b, "kv.put", json!({"key":"a","expiration_ttl":59}), b"v"),
+        "KV PUT failed: 400 Invalid expiration_ttl of 59. Expiration TTL must be at least 60."
+    );
+    assert_eq!(
+        err(
+            &f.b,
+            "kv.put",
+            json!({"key":"a","expiration":now - 1}),
+            b"v"
+        ),
+        format!(
+            "KV PUT failed: 400 Invalid expiration of {}. Please specify integer greater than the current number of seconds since the UNIX epoch.",
+            now - 1
+        )
+    );
+    assert_eq!(
+        err(
+            &f.b,
+            "kv.put",
+            json!({"key":"a","expiration":now + 30}),
+            b"v"
+        ),
+        format!(
+            "KV PUT failed: 400 Invalid expiration of {}. Expiration times must be at least 60 seconds in the future.",
+            now + 30
+        )
+    );
+    assert_eq!(
+        err(&f.b, "kv.put", json!({"key":"k".repeat(513)}), b"v"),
+        "KV PUT failed: 414 UTF-8 encoded length of 513 exceeds key length limit of 512."
+    );
+    assert_eq!(
+        err(
+            &f.b,
+            "kv.put",
+            json!({"key":"a","metadata":{"m":"x".repeat(1020)}}),
+            b"v"
+        ),
+        "KV PUT failed: 413 Metadata length of 1028 exceeds limit of 1024."
+    );
+    let huge = vec![0u8; 25 * 1024 * 1024 + 1];
+    assert_eq!(
+        err(&f.b, "kv.put", json!({"key":"a"}), &huge),
+        "KV PUT failed: 413 Value length of 26214401 exceeds limit of 26214400."
+    );
+    assert_eq!(
+        err(&f.b, "kv.list", json!({"limit":1001}), b""),
+        "KV GET failed: 400 Invalid key_count_limit of 1001. Please specify an integer less than 1000."
+    );
+
+    // Bulk get: a map of every requested key.
+    let v = ok(
+        &f.b,
+        "kv.get",
+        "KV",
+        json!({"keys":["a","zz"],"type":"text"}),
+        b"",
+    )
+    .value;
+    assert_eq!(v, json!({"values":{"a":"1","zz":null}}));
+    let v = ok(
+        &f.b,
+        "kv.get",
+        "KV",
+        json!({"keys":["j"],"type":"json","with_metadata":true}),
+        b"",
+    )
+    .value;
+    assert_eq!(
+        v,
+        json!({"values":{"j":{"value":{"x":[1]},"metadata":null}}})
+    );
+    assert_eq!(
+        err(&f.b, "kv.get", json!({"keys":["a","t"],"type":"json"}), b""),
+        "KV GET_BULK failed: 400 At least one of the requested keys corresponds to a non-json value"
+    );
+    let too_many: Vec<String> = (0..101).map(|i| format!("k{i}")).collect();
+    assert_eq!(
+        err(&f.b, "kv.get", json!({"keys":too_many}), b""),
+        "KV GET_BULK failed: 400 You can request a maximum of 100 keys"
+    );
+    assert_eq!(
+        err(&f.b, "kv.get", json!({"keys":[]}), b""),
+        "KV GET_BULK failed: 400 You must request a minimum of 1 key"
+    );
+    assert_eq!(
+        err(
+            &f.b,
+            "kv.get",
+            json!({"keys":["a"],"type":"arrayBuffer"}),
+            b""
+        ),
+        "KV GET_BULK failed: 400 \"arrayBuffer\" is not a valid type. Use \"json\" or \"text\""
+    );
+}

@@ -738,3 +738,136 @@ fn fastapi_template_stops_with_the_native_code_message() {
     );
     assert!(!run.stderr.contains("Ready on"), "{}", run.stderr);
 }
+
+const R2KV_CONFIG: &str = r#"name = "r2kv"
+main = "src/entry.py"
+compatibility_date = "2026-08-01"
+compatibility_flags = ["python_workers"]
+
+[[kv_namespaces]]
+binding = "KV"
+id = "kv-r2kv"
+
+[[r2_buckets]]
+binding = "BUCKET"
+bucket_name = "uploads"
+"#;
+
+const R2KV: &str = r#"import json
+from urllib.parse import urlparse, parse_qs
+from workers import WorkerEntrypoint, Response, Headers
+
+
+def failure(e):
+    return getattr(e, "message", None) or str(e)
+
+
+class Default(WorkerEntrypoint):
+    async def fetch(self, request):
+        u = urlparse(request.url)
+        q = {k: v[0] for k, v in parse_qs(u.query).items()}
+        env = self.env
+        p = u.path
+        if p == "/mpu":
+            mpu = await env.BUCKET.createMultipartUpload("big.bin", {"httpMetadata": {"contentType": "application/x-big"}})
+            p1 = await mpu.uploadPart(1, b"a" * (5 * 1024 * 1024))
+            resumed = env.BUCKET.resumeMultipartUpload("big.bin", mpu.uploadId)
+            p2 = await resumed.uploadPart(2, "tail")
+            obj = await mpu.complete([p1, p2])
+            try:
+                await mpu.uploadPart(3, b"late")
+                late = "accepted"
+            except Exception as e:
+                late = failure(e)
+            listed = await env.BUCKET.list({"include": ["httpMetadata"]})
+            return Response.json({"etag": obj.etag, "size": obj.size, "late": late, "listed_ct": listed.objects[0].httpMetadata.contentType})
+        if p == "/cond":
+            got = await env.BUCKET.get("big.bin", {"onlyIf": {"etagMatches": q["etag"]}})
+            body = await got.text() if hasattr(got, "text") else None
+            return Response.json({"type": type(got).__name__, "key": got.key, "tail": body[-5:] if body else None})
+        if p == "/cond-headers":
+            got = await env.BUCKET.get("big.bin", {"onlyIf": Headers({"If-None-Match": '"' + q["etag"] + '"'})})
+            return Response.json({"type": type(got).__name__})
+        if p == "/create-only":
+            put = await env.BUCKET.put("once.txt", q["v"], {"onlyIf": Headers({"If-None-Match": "*"})})
+            return Response.json(None if put is None else put.etag)
+        if p == "/read":
+            obj = await env.BUCKET.get("big.bin")
+            data = await obj.bytes()
+            once = await env.BUCKET.get("once.txt")
+            return Response.json({"etag": obj.etag, "size": len(data), "tail": data[-5:].decode(), "once": await once.text()})
+        if p == "/kv":
+            await env.KV.put("a", "1")
+            await env.KV.put("b", json.dumps({"n": 2}))
+            out = {"bulk": dict(await env.KV.get(["a", "missing"]))}
+            for call in (
+                lambda: env.KV.get("a", {"cacheTtl": 10}),
+                lambda: env.KV.put("c", "v", {"expirationTtl": 30}),
+                lambda: env.KV.put("k" * 513, "v"),
+            ):
+                try:
+                    await call()
+                except Exception as e:
+                    out.setdefault("errors", []).append(failure(e))
+            return Response.json(out)
+        return Response("r2kv worker")
+"#;
+
+#[test]
+fn r2_multipart_conditional_get_and_kv_limits_persist_across_restart() {
+    let dir = project(&[("wrangler.toml", R2KV_CONFIG), ("src/entry.py", R2KV)]);
+    let dev = Dev::start(dir.path(), &[]);
+    let (s, body) = dev.get("/mpu");
+    assert_eq!(s, 200, "{body}\n{}", dev.log());
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let etag = v["etag"].as_str().expect("etag").to_string();
+    assert!(etag.ends_with("-2") && etag.len() == 34, "{etag}");
+    assert_eq!(v["size"], serde_json::json!(5 * 1024 * 1024 + 4));
+    assert_eq!(
+        v["late"],
+        serde_json::json!("uploadPart: The specified multipart upload does not exist. (10024)")
+    );
+    assert_eq!(v["listed_ct"], serde_json::json!("application/x-big"));
+
+    let cond = |q: &str| -> serde_json::Value {
+        let (s, body) = dev.get(q);
+        assert_eq!(s, 200, "{body}\n{}", dev.log());
+        serde_json::from_str(&body).expect("json")
+    };
+    assert_eq!(
+        cond("/cond?etag=nope"),
+        serde_json::json!({"type":"R2Object","key":"big.bin","tail":null})
+    );
+    assert_eq!(
+        cond(&format!("/cond?etag={etag}")),
+        serde_json::json!({"type":"R2ObjectBody","key":"big.bin","tail":"atail"})
+    );
+    assert_eq!(
+        cond(&format!("/cond-headers?etag={etag}")),
+        serde_json::json!({"type":"R2Object"})
+    );
+    assert!(cond("/create-only?v=first").is_string());
+    assert_eq!(cond("/create-only?v=second"), serde_json::Value::Null);
+
+    let kv = cond("/kv");
+    assert_eq!(kv["bulk"], serde_json::json!({"a":"1","missing":null}));
+    assert_eq!(
+        kv["errors"],
+        serde_json::json!([
+            "KV GET failed: 400 Invalid cache_ttl of 10. Cache TTL must be at least 30.",
+            "KV PUT failed: 400 Invalid expiration_ttl of 30. Expiration TTL must be at least 60.",
+            "KV PUT failed: 414 UTF-8 encoded length of 513 exceeds key length limit of 512."
+        ])
+    );
+
+    // The assembled object and the conditional put survive a restart.
+    drop(dev);
+    let dev = Dev::start(dir.path(), &[]);
+    let (s, body) = dev.get("/read");
+    assert_eq!(s, 200, "{body}\n{}", dev.log());
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(
+        v,
+        serde_json::json!({"etag": etag, "size": 5 * 1024 * 1024 + 4, "tail": "atail", "once": "first"})
+    );
+}

@@ -292,16 +292,21 @@ impl R2Bucket {
                 }
             },
         };
-        let include: Vec<&str> = args
+        // Without `include` R2 sends no metadata and the runtime shows `{}`;
+        // with it, fields left out are unknown (`null`).
+        let include: Option<Vec<&str>> = args
             .get("include")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
-        if !include.is_empty() {
+            .map(|a| a.iter().filter_map(Value::as_str).collect());
+        if include.as_ref().is_some_and(|i| !i.is_empty()) {
             limit = limit.min(MAX_LIST_LIMIT_WITH_METADATA);
         }
-        let with_http = include.contains(&"httpMetadata");
-        let with_custom = include.contains(&"customMetadata");
+        let absent = |field: &str| match &include {
+            None => Some(json!({})),
+            Some(i) if !i.contains(&field) => Some(Value::Null),
+            Some(_) => None,
+        };
+        let (http_absent, custom_absent) = (absent("httpMetadata"), absent("customMetadata"));
         // The later of `startAfter` and the cursor wins, as in R2.
         let start_after = args
             .get("start_after")
@@ -350,11 +355,11 @@ impl R2Bucket {
                 None => {
                     // Like R2, metadata is only listed when `include` asks for it.
                     let mut meta = row.to_json();
-                    if !with_http {
-                        meta["httpMetadata"] = json!({});
+                    if let Some(v) = &http_absent {
+                        meta["httpMetadata"] = v.clone();
                     }
-                    if !with_custom {
-                        meta["customMetadata"] = json!({});
+                    if let Some(v) = &custom_absent {
+                        meta["customMetadata"] = v.clone();
                     }
                     objects.push(meta);
                 }

@@ -8,7 +8,7 @@ import inspect
 import json
 
 from . import host, state
-from .jsobj import JsBuffer, JsDict, from_json, to_json
+from .jsobj import JsBuffer, JsDict, JsException, from_json, to_json
 
 
 def make_env(bindings):
@@ -358,21 +358,43 @@ def _epoch_ms(value, what):
     raise TypeError(f"R2 onlyIf: {what} must be a datetime, got {type(value).__name__}")
 
 
-def _header_etags(value):
-    """An If-Match / If-None-Match header value as the runtime parses it."""
-    out = []
-    for part in str(value).split(","):
-        part = part.strip()
-        if not part:
+def _header_etags(value, header):
+    """An If-Match / If-None-Match value parsed as the runtime parses it:
+    quoted strong tags, `W/"…"` weak tags, `*`; other tokens are ignored."""
+    s, out, need_comma = str(value), [], False
+    while True:
+        inf = len(s) + 1
+        star, quote, weak, comma = (i if i >= 0 else inf for i in (s.find("*"), s.find('"'), s.find("W"), s.find(",")))
+        if quote == inf and star == inf:
+            break
+        if comma < min(star, quote, weak):
+            s, need_comma = s[comma + 1 :], False
             continue
-        if part == "*":
-            out.append({"type": "wildcard"})
-        elif part.startswith('W/"') and part.endswith('"') and len(part) >= 4:
-            out.append({"type": "weak", "value": part[3:-1]})
-        elif part.startswith('"') and part.endswith('"') and len(part) >= 2:
-            out.append({"type": "strong", "value": part[1:-1]})
+        if need_comma:
+            first = min(star, quote, weak)
+            reason = (
+                "Encountered a wildcard character '*' instead."
+                if first == star
+                else "Encountered a double quote character '\"' instead. This would otherwise indicate the start of a new strong etag."
+                if first == quote
+                else "Encountered a weak quotation character 'W' instead. This would otherwise indicate the start of a new weak etag."
+            )
+            raise JsException(f"Comma was expected to separate etags. {reason}", "Error")
+        if star < quote:
+            return [{"type": "wildcard"}]
+        end = s.find('"', quote + 1)
+        if end < 0:
+            raise JsException("Unclosed double quote for Etag", "Error")
+        tag = s[quote + 1 : end]
+        if weak < quote:
+            if not (weak + 2 == quote and s[weak + 1] == "/"):
+                raise JsException("Weak etags must start with W/ and their value must be quoted", "Error")
+            out.append({"type": "weak", "value": tag})
         else:
-            out.append({"type": "strong", "value": part})
+            out.append({"type": "strong", "value": tag})
+        s, need_comma = s[end + 1 :], True
+    if not out:
+        raise JsException(f"Invalid ETag in {header} header", "Error")
     return out
 
 
@@ -414,10 +436,10 @@ def _only_if(cond):
         return out
     v = cond.get("if-match")
     if v is not None:
-        out["etag_matches"] = _header_etags(v)
+        out["etag_matches"] = _header_etags(v, "if-match")
     v = cond.get("if-none-match")
     if v is not None:
-        out["etag_does_not_match"] = _header_etags(v)
+        out["etag_does_not_match"] = _header_etags(v, "if-none-match")
     v = cond.get("if-unmodified-since")
     if v is not None:
         out["uploaded_before"] = _http_date_ms(v)
@@ -467,13 +489,25 @@ class R2Object:
         self.etag = meta.get("etag")
         self.httpEtag = _pick(meta, "http_etag", "httpEtag") or (f'"{self.etag}"' if self.etag else None)
         self.uploaded = _uploaded(meta.get("uploaded"))
-        self.httpMetadata = from_json(_pick(meta, "http_metadata", "httpMetadata") or {})
-        self.customMetadata = from_json(_pick(meta, "custom_metadata", "customMetadata") or {})
+        # A list() without that field in `include` leaves it unknown (None), as in JS.
+        self.httpMetadata = self._optional(meta, "http_metadata", "httpMetadata")
+        self.customMetadata = self._optional(meta, "custom_metadata", "customMetadata")
         self.checksums = from_json(meta.get("checksums") or {})
         self.storageClass = _pick(meta, "storage_class", "storageClass") or "Standard"
         self.range = from_json(meta.get("range"))
 
+    @staticmethod
+    def _optional(meta, *names):
+        for n in names:
+            if n in meta:
+                return None if meta[n] is None else from_json(meta[n])
+        return from_json({})
+
     def writeHttpMetadata(self, headers):
+        if self.httpMetadata is None:
+            raise TypeError(
+                f"HTTP metadata unknown for key `{self.key}`. Did you forget to add 'httpMetadata' to `include` when listing?"
+            )
         rev = {v: k for k, v in _HTTP_META_NAMES.items()}
         for k, v in self.httpMetadata.items():
             if k in rev and v is not None:
@@ -489,8 +523,8 @@ class R2Object:
             "etag": self.etag,
             "httpEtag": self.httpEtag,
             "uploaded": self.uploaded.isoformat() if isinstance(self.uploaded, datetime.datetime) else self.uploaded,
-            "httpMetadata": dict(self.httpMetadata),
-            "customMetadata": dict(self.customMetadata),
+            "httpMetadata": None if self.httpMetadata is None else dict(self.httpMetadata),
+            "customMetadata": None if self.customMetadata is None else dict(self.customMetadata),
         }
 
     def __repr__(self):

@@ -211,6 +211,19 @@ try:
     await env.BUCKET.get("big.bin", {"onlyIf": {"etagMatches": '"quoted"'}})
 except TypeError as e:
     out["quoted"] = str(e)
+for value in ("abc", '"a" "b"', 'W"a"', '"open'):
+    try:
+        await env.BUCKET.get("big.bin", {"onlyIf": Headers({"If-Match": value})})
+    except Exception as e:
+        out.setdefault("header_errors", []).append(e.message)
+await env.BUCKET.get("big.bin", {"onlyIf": Headers({"If-Match": '"a", W/"b", *'})})
+from _pywrangler.bindings import R2Object
+listed = R2Object({"key": "k", "httpMetadata": None, "customMetadata": {"a": "1"}})
+out["listed"] = [listed.httpMetadata, listed.customMetadata.a]
+try:
+    listed.writeHttpMetadata(Headers())
+except TypeError as e:
+    out["unknown_http"] = str(e)
 for opts in ({"md5": "00" * 16, "sha1": "00" * 20}, {"md5": "abc"}, {"sha1": "zz" * 20}, {"md5": b"x"}):
     try:
         await env.BUCKET.put("k", "v", opts)
@@ -246,6 +259,18 @@ for opts in ({"md5": "00" * 16, "sha1": "00" * 20}, {"md5": "abc"}, {"sha1": "zz
             gets[2],
             {"etag_does_not_match": [{"type": "weak", "value": "w"}, {"type": "strong", "value": "s"}], "uploaded_after": 1445412480000, "seconds_granularity": True},
         )
+        self.assertEqual(
+            out["header_errors"],
+            [
+                "Invalid ETag in if-match header",
+                "Comma was expected to separate etags. Encountered a double quote character '\"' instead. This would otherwise indicate the start of a new strong etag.",
+                "Weak etags must start with W/ and their value must be quoted",
+                "Unclosed double quote for Etag",
+            ],
+        )
+        self.assertEqual(gets[-1], {"etag_matches": [{"type": "wildcard"}], "seconds_granularity": True})
+        self.assertEqual(out["listed"], [None, "1"])
+        self.assertIn("Did you forget to add 'httpMetadata' to `include`", out["unknown_http"])
         put = [c for c in ops if c[0] == "r2.put"][0]
         self.assertEqual(put[2], {"key": "k", "only_if": {"uploaded_before": 1577836800000}, "sha256": "ab" * 32})
 

@@ -94,12 +94,42 @@ impl R2Bucket {
             conn.execute_batch("ALTER TABLE objects ADD COLUMN checksums TEXT;")?;
         }
         super::r2_multipart::init_schema(&conn)?;
-        Ok(R2Bucket {
+        let bucket = R2Bucket {
             conn: Mutex::new(conn),
             blobs,
             parts,
             clock,
-        })
+        };
+        bucket.sweep_orphans()?;
+        Ok(bucket)
+    }
+
+    /// Remove body and part files no index row points at: what a crash
+    /// between writing a file and committing its row leaves behind. Files
+    /// younger than a minute are kept (another process may be mid-write).
+    fn sweep_orphans(&self) -> OpResult<()> {
+        let conn = self.lock();
+        let referenced = |sql: &str| -> OpResult<std::collections::HashSet<String>> {
+            let mut stmt = conn.prepare(sql)?;
+            let names = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            Ok(names.collect::<Result<_, _>>()?)
+        };
+        let live_blobs = referenced("SELECT version FROM objects")?;
+        let live_parts = referenced("SELECT file FROM multipart_parts")?;
+        let cutoff = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+        for (dir, live) in [(&self.blobs, &live_blobs), (&self.parts, &live_parts)] {
+            for entry in std::fs::read_dir(dir)?.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let old = entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t < cutoff);
+                if old && !live.contains(&name) {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
+        Ok(())
     }
 
     pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -235,23 +265,32 @@ impl R2Bucket {
             return Ok(Some((meta, body)));
         };
         let size = body.len() as u64;
-        let (offset, length) = if let Some(suffix) = range.get("suffix").and_then(Value::as_u64) {
-            let len = suffix.min(size);
-            (size - len, len)
-        } else {
-            let offset = range.get("offset").and_then(Value::as_u64).unwrap_or(0);
-            if offset > size {
-                return Err(OpError::failed(
-                    "get: The requested range is not satisfiable (10039)",
-                ));
+        // R2's rules (as miniflare mirrors them): an empty suffix or length, or
+        // an offset past the end, is unsatisfiable; longer ranges are clamped.
+        let unsatisfiable =
+            || OpError::failed("get: The requested range is not satisfiable (10039)");
+        let (offset, length) = match range.get("suffix").and_then(Value::as_u64) {
+            Some(0) => return Err(unsatisfiable()),
+            Some(suffix) => {
+                let len = suffix.min(size);
+                (size - len, len)
             }
-            let length = range
-                .get("length")
-                .and_then(Value::as_u64)
-                .unwrap_or(size - offset)
-                .min(size - offset);
-            (offset, length)
+            None => {
+                let offset = range.get("offset").and_then(Value::as_u64).unwrap_or(0);
+                if offset > size {
+                    return Err(unsatisfiable());
+                }
+                let length = range
+                    .get("length")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(size - offset);
+                (offset, length)
+            }
         };
+        if length == 0 {
+            return Err(unsatisfiable());
+        }
+        let length = length.min(size - offset);
         meta["range"] = json!({ "offset": offset, "length": length });
         let slice = body[offset as usize..(offset + length) as usize].to_vec();
         Ok(Some((meta, slice)))

@@ -919,6 +919,16 @@ fn r2_multipart_upload_complete_persist_and_errors() {
         b"",
     );
     assert_eq!(tail.body, b"aatail");
+    for bad in [
+        json!({"suffix":0}),
+        json!({"offset":big.len() + 5}),
+        json!({"offset":0,"length":0}),
+    ] {
+        assert_eq!(
+            err(&again, "r2.get", json!({"key":"big.bin","range":bad}), b""),
+            "get: The requested range is not satisfiable (10039)"
+        );
+    }
 
     // Abort drops the parts; the upload cannot be used afterwards.
     let id2 = create("x.bin");
@@ -1283,5 +1293,92 @@ fn kv_cache_ttl_limits_and_bulk_get() {
             b""
         ),
         "KV GET_BULK failed: 400 \"arrayBuffer\" is not a valid type. Use \"json\" or \"text\""
+    );
+}
+
+#[test]
+fn r2_open_sweeps_files_a_crash_left_unindexed() {
+    let f = fixture();
+    ok(&f.b, "r2.put", "BUCKET", json!({"key":"kept"}), b"body");
+    let id =
+        ok(&f.b, "r2.mpu.create", "BUCKET", json!({"key":"m"}), b"").value["upload_id"].clone();
+    let part = ok(
+        &f.b,
+        "r2.mpu.part",
+        "BUCKET",
+        json!({"key":"m","upload_id":id,"part_number":1}),
+        b"p",
+    )
+    .value;
+    let root = f.b.state_dir().join("v3/r2/b");
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    for (dir, name) in [
+        ("blobs", "orphan-old"),
+        ("parts", "orphan-old"),
+        ("blobs", "orphan-new"),
+    ] {
+        let path = root.join(dir).join(name);
+        std::fs::write(&path, b"x").unwrap();
+        if name.ends_with("old") {
+            std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_modified(old)
+                .unwrap();
+        }
+    }
+    // Make the indexed files old too: they must survive because they are referenced.
+    for dir in ["blobs", "parts"] {
+        for e in std::fs::read_dir(root.join(dir)).unwrap() {
+            let p = e.unwrap().path();
+            if p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("orphan")
+            {
+                continue;
+            }
+            std::fs::File::options()
+                .write(true)
+                .open(&p)
+                .unwrap()
+                .set_modified(old)
+                .unwrap();
+        }
+    }
+    let again = open_at(f.b.state_dir(), f.now.clone());
+    let names = |dir: &str| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(root.join(dir))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names("blobs").len(), 2, "{:?}", names("blobs"));
+    assert!(
+        names("blobs").contains(&"orphan-new".to_string()),
+        "young files are left alone"
+    );
+    assert_eq!(
+        names("parts").len(),
+        1,
+        "the indexed part stays, the orphan goes"
+    );
+    assert_eq!(
+        ok(&again, "r2.get", "BUCKET", json!({"key":"kept"}), b"").body,
+        b"body"
+    );
+    ok(
+        &again,
+        "r2.mpu.complete",
+        "BUCKET",
+        json!({"key":"m","upload_id":id,"parts":[part]}),
+        b"",
+    );
+    assert_eq!(
+        ok(&again, "r2.get", "BUCKET", json!({"key":"m"}), b"").body,
+        b"p"
     );
 }

@@ -262,6 +262,8 @@ impl R2Bucket {
         };
         let mut meta = row.to_json();
         let Some(range) = range else {
+            // A whole-object get still reports its range, as R2 does.
+            meta["range"] = json!({ "offset": 0, "length": body.len() });
             return Ok(Some((meta, body)));
         };
         let size = body.len() as u64;

@@ -910,6 +910,10 @@ fn r2_multipart_upload_complete_persist_and_errors() {
     let got = ok(&again, "r2.get", "BUCKET", json!({"key":"big.bin"}), b"");
     assert_eq!(got.body.len(), big.len() + 4);
     assert!(got.body.ends_with(b"atail"));
+    assert_eq!(
+        got.value["range"],
+        json!({"offset":0,"length":big.len() + 4})
+    );
     assert_eq!(got.value["etag"], json!(etag));
     let tail = ok(
         &again,

@@ -218,7 +218,10 @@ class KVNamespace:
         o = _opts(options, kwargs)
         args = {k: o[k] for k in ("prefix", "limit", "cursor") if o.get(k) is not None}
         value, _ = host.call("kv.list", args, binding=self._name)
-        return from_json(value)
+        out = from_json(value)
+        if isinstance(out, dict):
+            out.setdefault("cacheStatus", None)
+        return out
 
     def __repr__(self):
         return f"KVNamespace({self._name!r})"
@@ -478,6 +481,26 @@ def _checksum(o):
     return found
 
 
+class R2Checksums:
+    """`R2Object.checksums`: each known digest as bytes (JS: ArrayBuffer),
+    `None` when R2 did not compute it; `toJSON()` gives the hex strings."""
+
+    _FIELDS = ("md5", "sha1", "sha256", "sha384", "sha512")
+
+    def __init__(self, hexes):
+        self._hex = {k: str(v).lower() for k, v in dict(hexes).items() if k in self._FIELDS and v}
+        for k in self._FIELDS:
+            setattr(self, k, JsBuffer(bytes.fromhex(self._hex[k])) if k in self._hex else None)
+
+    def toJSON(self):
+        return JsDict(self._hex)
+
+    to_json = toJSON
+
+    def __repr__(self):
+        return f"R2Checksums({self._hex!r})"
+
+
 class R2Object:
     """Metadata of an R2 object (`head`, `put`, `list` results)."""
 
@@ -492,7 +515,7 @@ class R2Object:
         # A list() without that field in `include` leaves it unknown (None), as in JS.
         self.httpMetadata = self._optional(meta, "http_metadata", "httpMetadata")
         self.customMetadata = self._optional(meta, "custom_metadata", "customMetadata")
-        self.checksums = from_json(meta.get("checksums") or {})
+        self.checksums = R2Checksums(meta.get("checksums") or {})
         self.storageClass = _pick(meta, "storage_class", "storageClass") or "Standard"
         self.range = from_json(meta.get("range"))
 

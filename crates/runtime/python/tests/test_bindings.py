@@ -220,6 +220,8 @@ await env.BUCKET.get("big.bin", {"onlyIf": Headers({"If-Match": '"a", W/"b", *'}
 from _pywrangler.bindings import R2Object
 listed = R2Object({"key": "k", "httpMetadata": None, "customMetadata": {"a": "1"}})
 out["listed"] = [listed.httpMetadata, listed.customMetadata.a]
+sums = R2Object({"key": "k", "checksums": {"md5": "0F" * 16, "sha256": None}}).checksums
+out["sums"] = [list(sums.md5[:2]), sums.sha256, dict(sums.toJSON())]
 try:
     listed.writeHttpMetadata(Headers())
 except TypeError as e:
@@ -270,6 +272,7 @@ for opts in ({"md5": "00" * 16, "sha1": "00" * 20}, {"md5": "abc"}, {"sha1": "zz
         )
         self.assertEqual(gets[-1], {"etag_matches": [{"type": "wildcard"}], "seconds_granularity": True})
         self.assertEqual(out["listed"], [None, "1"])
+        self.assertEqual(out["sums"], [[15, 15], None, {"md5": "0f" * 16}])
         self.assertIn("Did you forget to add 'httpMetadata' to `include`", out["unknown_http"])
         put = [c for c in ops if c[0] == "r2.put"][0]
         self.assertEqual(put[2], {"key": "k", "only_if": {"uploaded_before": 1577836800000}, "sha256": "ab" * 32})
@@ -285,6 +288,8 @@ out["bulk_json"] = (await env.KV.get(["j"], "json"))["j"].x
 meta = await env.KV.getWithMetadata(["j", "zzz"], {"type": "json"})
 out["bulk_meta"] = [meta["j"].value.x, meta["j"].metadata.m, meta["zzz"]]
 await env.KV.get("a", {"cacheTtl": 60})
+lst = await env.KV.list()
+out["cache_status"] = ["cacheStatus" in lst, lst.cacheStatus]
 try:
     await env.KV.get("a", {"cacheTtl": "60"})
 except TypeError as e:
@@ -295,6 +300,7 @@ except TypeError as e:
         self.assertEqual(out["bulk_json"], 1)
         self.assertEqual(out["bulk_meta"], [1, 1, None])
         self.assertIn("cacheTtl must be a number", out["ttl_type"])
+        self.assertEqual(out["cache_status"], [True, None])
         gets = [c[2] for c in g.host.calls if c[0] == "kv.get"]
         self.assertEqual(gets[0], {"keys": ["a", "zzz"], "type": "text", "with_metadata": False})
         self.assertEqual(gets[3], {"key": "a", "type": "text", "with_metadata": False, "cache_ttl": 60})

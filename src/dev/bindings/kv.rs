@@ -1,16 +1,20 @@
-//! Workers KV on a local SQLite file: one table of (key, value, expiration,
-//! metadata). Limits and error messages follow Cloudflare's, so code that
-//! works here behaves the same when deployed.
+//! Workers KV stored the way wrangler's local mode (miniflare) stores it: an
+//! index table `_mf_entries (key, blob_id, expiration ms, metadata)` in
+//! `kv/miniflare-KVNamespaceObject/<object id>.sqlite` and each value in
+//! `kv/<namespace id>/blobs/<blob id>`, so `wrangler kv key get --local` sees
+//! what the Worker wrote. Limits and error messages follow Cloudflare's, so
+//! code that works here behaves the same when deployed.
 
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Value, json};
 
 use super::error::{OpError, OpResult};
-use super::sqlite;
 use super::{Clock, Reply};
+use super::{miniflare, sqlite};
 
 const MAX_KEY_BYTES: usize = 512;
 const MAX_VALUE_BYTES: usize = 25 * 1024 * 1024;
@@ -24,29 +28,108 @@ const MAX_BULK_BYTES: usize = 25 * 1024 * 1024;
 /// One KV namespace.
 pub struct KvStore {
     conn: Mutex<Connection>,
+    blobs: PathBuf,
     clock: Clock,
 }
 
 impl KvStore {
-    /// Open (or create) the namespace stored at `path`.
-    pub fn open(path: &Path, clock: Clock) -> OpResult<KvStore> {
-        let conn = sqlite::open(path)?;
+    /// Open (or create) namespace `namespace` under the state's `v3` folder.
+    /// A namespace kept by earlier pywrangler-rs versions in `kv/<id>.sqlite`
+    /// is imported once, then that file is removed.
+    pub fn open(v3: &Path, namespace: &str, clock: Clock) -> OpResult<KvStore> {
+        let conn = sqlite::open(&miniflare::kv_path(v3, namespace))?;
         conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS kv (
+            "CREATE TABLE IF NOT EXISTS _mf_entries (
                 key TEXT PRIMARY KEY,
-                value BLOB NOT NULL,
+                blob_id TEXT NOT NULL,
                 expiration INTEGER,
                 metadata TEXT
-            ) WITHOUT ROWID;",
+            );
+            CREATE INDEX IF NOT EXISTS _mf_entries_expiration_idx ON _mf_entries(expiration);",
         )?;
-        Ok(KvStore {
+        let blobs = miniflare::blobs_dir(v3, "kv", namespace);
+        std::fs::create_dir_all(&blobs)?;
+        let store = KvStore {
             conn: Mutex::new(conn),
+            blobs,
             clock,
-        })
+        };
+        store.import_old(
+            &v3.join("kv")
+                .join(format!("{}.sqlite", super::file_name(namespace))),
+        )?;
+        Ok(store)
     }
 
     fn now_secs(&self) -> i64 {
         (self.clock)() / 1000
+    }
+
+    /// Write `value` as a new blob file (temp file + rename); its id.
+    fn write_blob(&self, value: &[u8]) -> OpResult<String> {
+        let id = miniflare::new_blob_id((self.clock)());
+        let mut tmp = tempfile::NamedTempFile::new_in(&self.blobs)?;
+        tmp.write_all(value)?;
+        tmp.persist(self.blobs.join(&id)).map_err(|e| e.error)?;
+        Ok(id)
+    }
+
+    /// The bytes of blob `id`, or None when its file is gone.
+    fn read_blob(&self, id: &str) -> OpResult<Option<Vec<u8>>> {
+        match std::fs::read(self.blobs.join(id)) {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn remove_blob(&self, id: &str) {
+        let _ = std::fs::remove_file(self.blobs.join(id));
+    }
+
+    /// Remove `key`'s row and blob; the blob goes after the row, so a crash
+    /// leaves at worst an unreferenced file.
+    fn remove_entry(&self, conn: &Connection, key: &str) -> OpResult<()> {
+        let blob: Option<String> = conn
+            .query_row(
+                "SELECT blob_id FROM _mf_entries WHERE key = ?1",
+                [key],
+                |r| r.get(0),
+            )
+            .optional()?;
+        conn.execute("DELETE FROM _mf_entries WHERE key = ?1", [key])?;
+        if let Some(id) = blob {
+            self.remove_blob(&id);
+        }
+        Ok(())
+    }
+
+    /// Move the rows of an earlier version's `kv` table into this layout.
+    fn import_old(&self, old: &Path) -> OpResult<()> {
+        if !old.is_file() {
+            return Ok(());
+        }
+        let rows: Vec<(String, Vec<u8>, Option<i64>, Option<String>)> = {
+            let src = Connection::open(old)?;
+            let mut stmt = src.prepare("SELECT key, value, expiration, metadata FROM kv")?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect::<Result<_, _>>()?
+        };
+        let mut conn = self.lock();
+        let tx = conn.transaction()?;
+        for (key, value, expiration, metadata) in rows {
+            let blob = self.write_blob(&value)?;
+            tx.execute(
+                "INSERT OR IGNORE INTO _mf_entries (key, blob_id, expiration, metadata)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![key, blob, expiration.map(|s| s * 1000), metadata],
+            )?;
+        }
+        tx.commit()?;
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", old.display()));
+        }
+        Ok(())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -97,21 +180,23 @@ impl KvStore {
     /// The value and metadata of `key`, unless missing or expired.
     pub fn get(&self, key: &str) -> OpResult<Option<(Vec<u8>, Value)>> {
         check_key(key, "GET")?;
-        let now = self.now_secs();
+        let now = (self.clock)();
         let conn = self.lock();
-        let row: Option<(Vec<u8>, Option<i64>, Option<String>)> = conn
+        let row: Option<(String, Option<i64>, Option<String>)> = conn
             .query_row(
-                "SELECT value, expiration, metadata FROM kv WHERE key = ?1",
+                "SELECT blob_id, expiration, metadata FROM _mf_entries WHERE key = ?1",
                 [key],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?;
         Ok(match row {
             Some((_, Some(exp), _)) if exp <= now => {
-                conn.execute("DELETE FROM kv WHERE key = ?1", [key])?;
+                self.remove_entry(&conn, key)?;
                 None
             }
-            Some((value, _, metadata)) => Some((value, parse_metadata(metadata))),
+            Some((blob, _, metadata)) => self
+                .read_blob(&blob)?
+                .map(|value| (value, parse_metadata(metadata))),
             None => None,
         })
     }
@@ -247,20 +332,44 @@ impl KvStore {
                 Some(text)
             }
         };
-        self.lock().execute(
-            "INSERT INTO kv (key, value, expiration, metadata) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT(key) DO UPDATE SET value = ?2, expiration = ?3, metadata = ?4",
-            params![key, value, expiration, metadata],
-        )?;
-        Ok(())
+        let blob = self.write_blob(value)?;
+        let mut conn = self.lock();
+        let stored = (|| -> OpResult<Option<String>> {
+            let tx = conn.transaction()?;
+            let old: Option<String> = tx
+                .query_row(
+                    "SELECT blob_id FROM _mf_entries WHERE key = ?1",
+                    [key],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            tx.execute(
+                "INSERT INTO _mf_entries (key, blob_id, expiration, metadata) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(key) DO UPDATE SET blob_id = ?2, expiration = ?3, metadata = ?4",
+                params![key, blob, expiration.map(|s| s * 1000), metadata],
+            )?;
+            tx.commit()?;
+            Ok(old)
+        })();
+        match stored {
+            Ok(old) => {
+                if let Some(old) = old {
+                    self.remove_blob(&old);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.remove_blob(&blob);
+                Err(e)
+            }
+        }
     }
 
     /// Remove `key` (no error when missing).
     pub fn delete(&self, key: &str) -> OpResult<()> {
         check_key(key, "DELETE")?;
-        self.lock()
-            .execute("DELETE FROM kv WHERE key = ?1", [key])?;
-        Ok(())
+        let conn = self.lock();
+        self.remove_entry(&conn, key)
     }
 
     /// Keys in order, `limit` at a time, resuming after `cursor`.
@@ -287,10 +396,10 @@ impl KvStore {
             Some(c) => Some(decode_cursor(c)?),
             None => None,
         };
-        let now = self.now_secs();
+        let now = (self.clock)();
         let conn = self.lock();
         let mut stmt = conn.prepare(
-            "SELECT key, expiration, metadata FROM kv
+            "SELECT key, expiration, metadata FROM _mf_entries
              WHERE substr(key, 1, length(?1)) = ?1
                AND (?2 IS NULL OR key > ?2)
                AND (expiration IS NULL OR expiration > ?3)
@@ -309,7 +418,7 @@ impl KvStore {
             let metadata: Option<String> = row.get(2)?;
             let mut entry = json!({ "name": name });
             if let Some(exp) = expiration {
-                entry["expiration"] = json!(exp);
+                entry["expiration"] = json!(exp / 1000);
             }
             if metadata.is_some() {
                 entry["metadata"] = parse_metadata(metadata);

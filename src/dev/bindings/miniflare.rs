@@ -35,6 +35,29 @@ pub fn object_id_from_name(unique_key: &str, name: &str) -> String {
         .collect()
 }
 
+/// The Durable Object namespace miniflare keeps KV namespaces' indexes in.
+pub const KV_NAMESPACE: &str = "miniflare-KVNamespaceObject";
+
+/// The index database of KV namespace `id`:
+/// `v3/kv/miniflare-KVNamespaceObject/<object id>.sqlite`.
+pub fn kv_path(v3: &Path, id: &str) -> PathBuf {
+    v3.join("kv")
+        .join(KV_NAMESPACE)
+        .join(format!("{}.sqlite", object_id_from_name(KV_NAMESPACE, id)))
+}
+
+/// Where the values of store `id` of `kind` (`kv`, `r2`) live:
+/// `v3/<kind>/<id>/blobs`. Characters that could leave the folder are replaced.
+pub fn blobs_dir(v3: &Path, kind: &str, id: &str) -> PathBuf {
+    v3.join(kind).join(super::file_name(id)).join("blobs")
+}
+
+/// A fresh blob id as miniflare makes them: 32 random bytes in hex, then the
+/// creation time in milliseconds as 16 hex digits.
+pub fn new_blob_id(now_ms: i64) -> String {
+    format!("{}{:016x}", super::sqlite::random_hex(32), now_ms.max(0))
+}
+
 /// The SQLite file of the local D1 database `id` under `v3` (the state dir's
 /// `v3` folder), e.g. `v3/d1/miniflare-D1DatabaseObject/<object id>.sqlite`.
 pub fn d1_path(v3: &Path, id: &str) -> PathBuf {
@@ -89,6 +112,21 @@ mod tests {
                 v3.join(format!("d1/miniflare-D1DatabaseObject/{file}.sqlite"))
             );
         }
+    }
+
+    /// Observed from wrangler 4.86.0 (`wrangler kv key put --local`).
+    #[test]
+    fn kv_index_file_name_matches_wrangler() {
+        assert_eq!(
+            kv_path(Path::new("v3"), "0123456789abcdef0123456789abcdef"),
+            Path::new(
+                "v3/kv/miniflare-KVNamespaceObject/8261cfe8323dd703d3e553434db498fec63d9a7e7ae8a23f047ef589d503196c.sqlite"
+            )
+        );
+        let id = new_blob_id(0x1a2_02b6_fc7b);
+        assert_eq!(id.len(), 80);
+        assert!(id.ends_with("000001a202b6fc7b"), "{id}");
+        assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
     }
 
     #[test]

@@ -170,7 +170,7 @@ impl LogFilter {
 }
 
 /// Make a binding or resource name safe as a file name.
-fn file_name(name: &str) -> String {
+pub(crate) fn file_name(name: &str) -> String {
     name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
@@ -188,8 +188,10 @@ impl LocalBindings {
         let root = config.state_dir.join("v3");
         let mut kv = HashMap::new();
         for (binding, id) in &config.kv {
-            let path = root.join("kv").join(format!("{}.sqlite", file_name(id)));
-            kv.insert(binding.clone(), kv::KvStore::open(&path, clock.clone())?);
+            kv.insert(
+                binding.clone(),
+                kv::KvStore::open(&root, id, clock.clone())?,
+            );
         }
         let mut d1 = HashMap::new();
         for (binding, id) in &config.d1 {

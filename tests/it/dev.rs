@@ -342,12 +342,26 @@ fn bindings_kv_d1_r2_do_vars_and_secrets() {
     });
     assert_eq!(body, "object yes 1", "{}", dev.log());
 
-    // State lives under .wrangler/state and survives a restart.
+    // State lives under .wrangler/state where wrangler keeps it (miniflare's
+    // layout), and survives a restart.
     drop(dev);
+    let v3 = dir.path().join(".wrangler/state/v3");
+    let sqlite_files = |d: &str| {
+        std::fs::read_dir(v3.join(d))
+            .map(|r| {
+                r.flatten()
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "sqlite"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    assert_eq!(sqlite_files("kv/miniflare-KVNamespaceObject"), 1);
+    assert_eq!(sqlite_files("d1/miniflare-D1DatabaseObject"), 1);
     assert!(
-        dir.path()
-            .join(".wrangler/state/v3/kv/kv-local.sqlite")
-            .is_file()
+        std::fs::read_dir(v3.join("kv/kv-local/blobs"))
+            .map(|r| r.count())
+            .unwrap_or(0)
+            > 0
     );
     let dev = Dev::start(dir.path(), &[]);
     assert_eq!(dev.get("/kv/get?k=name").1, "ada");

@@ -109,7 +109,8 @@ impl KvStore {
         if !old.is_file() {
             return Ok(());
         }
-        let rows: Vec<(String, Vec<u8>, Option<i64>, Option<String>)> = {
+        type OldRow = (String, Vec<u8>, Option<i64>, Option<String>);
+        let rows: Vec<OldRow> = {
             let src = Connection::open(old)?;
             let mut stmt = src.prepare("SELECT key, value, expiration, metadata FROM kv")?;
             stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?

@@ -1386,3 +1386,36 @@ fn r2_open_sweeps_files_a_crash_left_unindexed() {
         b"p"
     );
 }
+
+#[test]
+fn kv_namespace_from_an_earlier_layout_is_imported_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let old = dir.path().join("v3/kv/ns1.sqlite");
+    std::fs::create_dir_all(old.parent().unwrap()).unwrap();
+    {
+        let c = rusqlite::Connection::open(&old).unwrap();
+        c.execute_batch(
+            "CREATE TABLE kv (key TEXT PRIMARY KEY, value BLOB NOT NULL, expiration INTEGER, metadata TEXT);
+             INSERT INTO kv VALUES ('kept', x'6869', NULL, '{\"m\":1}');",
+        )
+        .unwrap();
+    }
+    let now = Arc::new(AtomicI64::new(T0));
+    let b = open_at(dir.path(), now.clone());
+    let r = ok(
+        &b,
+        "kv.get",
+        "KV",
+        json!({"key":"kept","with_metadata":true}),
+        b"",
+    );
+    assert_eq!(r.body, b"hi");
+    assert_eq!(r.value["metadata"]["m"], 1);
+    assert!(!old.exists());
+    drop(b);
+    let again = open_at(dir.path(), now);
+    assert_eq!(
+        ok(&again, "kv.get", "KV", json!({"key":"kept"}), b"").body,
+        b"hi"
+    );
+}

@@ -28,6 +28,8 @@ use settings::SessionFlags;
 
 /// Live instances the wasmtime pool allows (requests, objects, reloads).
 const MAX_INSTANCES: u32 = 96;
+/// Native stack each guest call may use (wasmtime's `max_wasm_stack`).
+const WASM_STACK: usize = 2 << 20;
 
 /// Run `dev` until Ctrl-C.
 pub fn run(args: &DevArgs) -> anyhow::Result<()> {
@@ -45,6 +47,10 @@ pub fn run(args: &DevArgs) -> anyhow::Result<()> {
     let t = std::time::Instant::now();
     let runtime = Runtime::new(RuntimeConfig {
         max_instances: MAX_INSTANCES,
+        // Enough native stack for CPython's C recursion limit, so deep
+        // `json.dumps`/`repr` raise RecursionError instead of trapping; the
+        // most wasmtime allows without a larger async stack.
+        max_wasm_stack: WASM_STACK,
         ..RuntimeConfig::default()
     })
     .context("starting the Python runtime")?;
@@ -61,7 +67,9 @@ pub fn run(args: &DevArgs) -> anyhow::Result<()> {
     let shared = Shared::new(flags, runtime, first);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .thread_stack_size(8 << 20)
+        // Nested Worker/Durable Object calls run on the caller's thread, each
+        // with up to WASM_STACK of native stack: room for the whole chain.
+        .thread_stack_size(WASM_STACK * (bindings::MAX_CALL_DEPTH + 2))
         .max_blocking_threads(256)
         .build()
         .context("starting the async runtime")?;

@@ -286,6 +286,11 @@ impl WorkerDispatch for Dispatch {
 
 fn invoke_to_op(e: InvokeError) -> OpError {
     match e {
+        // An error that already came through a binding keeps its message
+        // instead of gaining one `JsException: ` prefix per nested call.
+        InvokeError::Python(p) if p.r#type == "JsException" && !p.message.is_empty() => {
+            OpError::failed(p.message)
+        }
         InvokeError::Python(p) => OpError::failed(p.to_string()),
         other => OpError::failed(other.to_string()),
     }

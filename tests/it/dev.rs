@@ -885,3 +885,63 @@ fn r2_multipart_conditional_get_and_kv_limits_persist_across_restart() {
         serde_json::json!({"etag": etag, "size": 5 * 1024 * 1024 + 4, "tail": "atail", "once": "first"})
     );
 }
+
+const RECURSION_CONFIG: &str = r#"name = "rec"
+main = "src/entry.py"
+compatibility_date = "2025-10-01"
+compatibility_flags = ["python_workers"]
+
+[[services]]
+binding = "SELF"
+service = "rec"
+"#;
+
+const RECURSION_WORKER: &str = r#"import json
+from workers import WorkerEntrypoint, Response
+
+
+class Default(WorkerEntrypoint):
+    async def fetch(self, request):
+        if request.url.endswith("/deep-json"):
+            nested = []
+            for _ in range(100_000):
+                nested = [nested]
+            return Response(json.dumps(nested)[:10])
+        n = int(request.url.rsplit("=", 1)[1])
+        return Response(str(await self.env.SELF.down(n)))
+
+    async def down(self, n):
+        if n == 0:
+            return 0
+        return 1 + await self.env.SELF.down(n - 1)
+"#;
+
+#[test]
+fn deep_recursion_raises_python_errors_not_crashes() {
+    let dir = project(&[
+        ("wrangler.toml", RECURSION_CONFIG),
+        ("src/entry.py", RECURSION_WORKER),
+    ]);
+    let dev = Dev::start(dir.path(), &["--no-reload"]);
+    // C-level recursion in the guest hits CPython's limit, not a wasm trap.
+    let (s, body) = dev.get("/deep-json");
+    assert_eq!(s, 500);
+    assert!(
+        body.contains(
+            "RecursionError: maximum recursion depth exceeded while encoding a JSON object"
+        ),
+        "{body}"
+    );
+    // Calls nested through a service binding: 15 levels work, deeper ones
+    // stop at workerd's depth limit with its message, once.
+    assert_eq!(dev.get("/?n=14"), (200, "14".to_string()), "{}", dev.log());
+    let (s, body) = dev.get("/?n=40");
+    assert_eq!(s, 500);
+    let named = body
+        .matches("Subrequest depth limit exceeded. This request recursed through Workers too many times.")
+        .count();
+    // Title, message and traceback name it; not once per nested level.
+    assert!((1..=3).contains(&named), "{named}: {body}");
+    assert!(!body.contains("JsException: JsException"), "{body}");
+    assert_eq!(dev.get("/?n=3").1, "3", "the server keeps serving");
+}

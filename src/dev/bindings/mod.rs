@@ -380,10 +380,12 @@ impl LocalBindings {
     }
 
     fn rpc(&self, call: RpcCall) -> OpResult<Reply> {
-        match self.dispatch.get() {
-            Some(d) => d.rpc(call),
-            None => Err(OpError::failed("the worker is not ready for RPC calls yet")),
-        }
+        let Some(dispatch) = self.dispatch.get() else {
+            return Err(OpError::failed("the worker is not ready for RPC calls yet"));
+        };
+        // Nested calls run on the caller's thread, so the depth is per thread.
+        let _depth = CallDepth::enter()?;
+        dispatch.rpc(call)
     }
 }
 
@@ -403,6 +405,37 @@ fn rpc_call(class: &str, id: Option<String>, args: &Value, body: Vec<u8>) -> Rpc
             .unwrap_or_default(),
         request: args.get("request").cloned().filter(|r| !r.is_null()),
         body,
+    }
+}
+
+/// Most Worker-to-Worker / Durable Object calls nested in one request, as in
+/// workerd (and miniflare).
+pub const MAX_CALL_DEPTH: usize = 16;
+
+std::thread_local! {
+    static CALL_DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// One level of nested RPC on this thread; dropped when the call returns.
+struct CallDepth;
+
+impl CallDepth {
+    fn enter() -> OpResult<CallDepth> {
+        CALL_DEPTH.with(|d| {
+            if d.get() >= MAX_CALL_DEPTH {
+                return Err(OpError::failed(
+                    "Subrequest depth limit exceeded. This request recursed through Workers too many times. This can happen e.g. if you have a Worker or Durable Object that calls other Workers or objects recursively.",
+                ));
+            }
+            d.set(d.get() + 1);
+            Ok(CallDepth)
+        })
+    }
+}
+
+impl Drop for CallDepth {
+    fn drop(&mut self) {
+        CALL_DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
     }
 }
 

@@ -93,7 +93,19 @@ impl Dev {
 }
 
 impl Drop for Dev {
+    /// Stop as a terminal would (SIGTERM: a clean shutdown that removes the
+    /// instances' private temp dirs); kill only if it does not exit in 10 s.
     fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

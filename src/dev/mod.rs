@@ -10,6 +10,7 @@ pub mod pool;
 pub mod reload;
 pub mod server;
 pub mod settings;
+pub mod stream;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;

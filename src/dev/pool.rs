@@ -52,6 +52,15 @@ struct Handler(Arc<LocalBindings>);
 
 impl HostHandler for Handler {
     fn call(&self, header: Value, body: Vec<u8>) -> HostReply {
+        if let Some(op @ ("response.start" | "response.write")) =
+            header.get("op").and_then(Value::as_str)
+        {
+            let args = header.get("args").cloned().unwrap_or(Value::Null);
+            return match super::stream::host_op(op, &args, body) {
+                Ok(()) => HostReply::ok_with_body(Value::Null, Vec::new()),
+                Err(e) => HostReply::error("Error", e),
+            };
+        }
         match self.0.call(&header, body) {
             Ok(Reply { value, body }) => HostReply::ok_with_body(value, body),
             Err(e) => HostReply::error(e.py_type(), e.to_string()),

@@ -9,6 +9,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{HeaderName, HeaderValue};
@@ -20,7 +21,11 @@ use super::builder::{Current, Shared};
 use super::error_page::{self, ErrorInfo};
 use super::pool::EventError;
 
-type Reply = Response<Full<Bytes>>;
+type Reply = Response<BoxBody<Bytes, std::io::Error>>;
+
+fn full(bytes: impl Into<Bytes>) -> BoxBody<Bytes, std::io::Error> {
+    Full::new(bytes.into()).map_err(|never| match never {}).boxed()
+}
 
 /// Serve one request (never fails: errors become error pages).
 pub async fn handle(
@@ -41,19 +46,68 @@ pub async fn handle(
     {
         scheduled(&shared, req.uri().query().unwrap_or(""), n).await
     } else {
-        fetch(&shared, req, remote, n).await
+        let (response, done) = fetch(&shared, req, remote, n).await;
+        if let Some(done) = done {
+            // Streamed: the access line is printed once the body is finished.
+            let status = response.status();
+            tokio::spawn(async move {
+                let _ = done.await;
+                access_line(&method, &path, status, started);
+            });
+            return Ok(response);
+        }
+        response
     };
-    let status = response.status();
+    access_line(&method, &path, response.status(), started);
+    Ok(response)
+}
+
+fn access_line(method: &impl std::fmt::Display, path: &str, status: StatusCode, started: Instant) {
     crate::printer::info(format!(
         "{method} {path} {} {} ({:.0}ms)",
         status.as_u16(),
         status.canonical_reason().unwrap_or(""),
         started.elapsed().as_secs_f64() * 1000.0
     ));
-    Ok(response)
 }
 
-async fn fetch(shared: &Arc<Shared>, req: Request<Incoming>, remote: SocketAddr, n: u64) -> Reply {
+/// Serve one request; the second value is set when the body streams, and
+/// resolves when the event has finished.
+async fn fetch(
+    shared: &Arc<Shared>,
+    req: Request<Incoming>,
+    remote: SocketAddr,
+    n: u64,
+) -> (Reply, Option<tokio::sync::oneshot::Receiver<()>>) {
+    (fetch_inner(shared, req, remote, n).await).into()
+}
+
+enum Outcome {
+    Done(Reply),
+    Streaming(Reply, tokio::sync::oneshot::Receiver<()>),
+}
+
+impl From<Outcome> for (Reply, Option<tokio::sync::oneshot::Receiver<()>>) {
+    fn from(o: Outcome) -> Self {
+        match o {
+            Outcome::Done(r) => (r, None),
+            Outcome::Streaming(r, d) => (r, Some(d)),
+        }
+    }
+}
+
+impl From<Reply> for Outcome {
+    fn from(r: Reply) -> Self {
+        Outcome::Done(r)
+    }
+}
+
+async fn fetch_inner(
+    shared: &Arc<Shared>,
+    req: Request<Incoming>,
+    remote: SocketAddr,
+    n: u64,
+) -> Outcome {
     let accept = req
         .headers()
         .get(hyper::header::ACCEPT)
@@ -62,7 +116,7 @@ async fn fetch(shared: &Arc<Shared>, req: Request<Incoming>, remote: SocketAddr,
     let json_errors = error_page::wants_json(accept.as_deref());
     let generation = match shared.current() {
         Current::Ready(g) => g,
-        Current::Broken(info) => return error_response(&info, json_errors),
+        Current::Broken(info) => return error_response(&info, json_errors).into(),
     };
     let (parts, body) = req.into_parts();
     let body = match body.collect().await {
@@ -71,7 +125,8 @@ async fn fetch(shared: &Arc<Shared>, req: Request<Incoming>, remote: SocketAddr,
             return plain(
                 StatusCode::BAD_REQUEST,
                 format!("could not read the request body: {e}"),
-            );
+            )
+            .into();
         }
     };
     let host = parts
@@ -104,23 +159,88 @@ async fn fetch(shared: &Arc<Shared>, req: Request<Incoming>, remote: SocketAddr,
         cf: cf_object(&parts),
     };
     let label = format!("[#{n} {} {}] ", parts.method, parts.uri.path());
-    match generation.run(label, move |inst| inst.fetch(request)).await {
+    let (sink, source) = super::stream::channel();
+    let mut task = tokio::spawn(async move {
+        generation
+            .run(label, move |inst| {
+                super::stream::with_sink(sink, || inst.fetch_streaming(request))
+            })
+            .await
+    });
+    let super::stream::Source {
+        head,
+        body,
+        gone,
+        abort,
+    } = source;
+    let mut head = head;
+    let (head, finished) = tokio::select! {
+        joined = &mut task => match head.try_recv() {
+            Ok(h) => (h, Some(joined)),
+            Err(_) => return Outcome::Done(finish_buffered(joined, json_errors)),
+        },
+        Ok(h) = &mut head => (h, None),
+    };
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let joined = match finished {
+            Some(j) => j,
+            None => task.await,
+        };
+        let result = joined.unwrap_or_else(|e| Err(EventError::Lost(e.to_string())));
+        if let Err(e) = result {
+            if gone.load(Ordering::SeqCst) {
+                crate::printer::warn(
+                    "the client disconnected while the response was streaming; the handler was stopped",
+                );
+            } else {
+                // Headers are out: the page can't be sent, so the terminal
+                // gets the traceback and the client a broken body.
+                let info = event_error_info(&e);
+                report_to_terminal(&info);
+                let _ = abort.send(Err(std::io::Error::other(info.title))).await;
+            }
+        }
+        drop(abort);
+        let _ = done_tx.send(());
+    });
+    let mut builder = Response::builder()
+        .status(StatusCode::from_u16(head.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
+    append_headers(&mut builder, &head.headers);
+    Outcome::Streaming(
+        builder
+            .body(body.boxed())
+            .unwrap_or_else(|e| plain(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+        done_rx,
+    )
+}
+
+fn append_headers(builder: &mut hyper::http::response::Builder, headers: &[(String, String)]) {
+    if let Some(h) = builder.headers_mut() {
+        for (k, v) in headers {
+            if let (Ok(name), Ok(value)) = (
+                HeaderName::from_bytes(k.as_bytes()),
+                HeaderValue::from_str(v),
+            ) {
+                h.append(name, value);
+            }
+        }
+    }
+}
+
+fn finish_buffered(
+    joined: Result<Result<pywrangler_runtime::Response, EventError>, tokio::task::JoinError>,
+    json_errors: bool,
+) -> Reply {
+    let result = joined.unwrap_or_else(|e| Err(EventError::Lost(e.to_string())));
+    match result {
         Ok(resp) => {
             let mut builder = Response::builder().status(
                 StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             );
-            if let Some(h) = builder.headers_mut() {
-                for (k, v) in &resp.headers {
-                    if let (Ok(name), Ok(value)) = (
-                        HeaderName::from_bytes(k.as_bytes()),
-                        HeaderValue::from_str(v),
-                    ) {
-                        h.append(name, value);
-                    }
-                }
-            }
+            append_headers(&mut builder, &resp.headers);
             builder
-                .body(Full::new(Bytes::from(resp.body)))
+                .body(full(resp.body))
                 .unwrap_or_else(|e| plain(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
         }
         Err(e) => {
@@ -288,12 +408,12 @@ fn error_response(info: &ErrorInfo, json: bool) -> Reply {
     Response::builder()
         .status(StatusCode::from_u16(info.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
         .header(hyper::header::CONTENT_TYPE, content_type)
-        .body(Full::new(Bytes::from(body)))
-        .unwrap_or_else(|_| Response::new(Full::new(Bytes::from_static(b"error"))))
+        .body(full(body))
+        .unwrap_or_else(|_| Response::new(full(Bytes::from_static(b"error"))))
 }
 
 fn plain(status: StatusCode, text: String) -> Reply {
-    let mut r = Response::new(Full::new(Bytes::from(text)));
+    let mut r = Response::new(full(text));
     *r.status_mut() = status;
     r.headers_mut().insert(
         hyper::header::CONTENT_TYPE,

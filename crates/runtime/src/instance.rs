@@ -150,6 +150,16 @@ impl Instance {
         self.fetch_entrypoint("Default", request)
     }
 
+    /// Like [`Instance::fetch`], but asks the guest to stream its body through
+    /// the `response.start` / `response.write` host calls when the handler
+    /// returns a streaming body; then the returned `Response` is empty and
+    /// `streamed` is reported by the host handler that saw those calls.
+    pub fn fetch_streaming(&mut self, request: Request) -> Result<Response, InvokeError> {
+        let header = request.header_json("fetch", json!({"entrypoint": "Default", "stream": true}));
+        let (reply, body) = self.invoke(&header, &request.body)?;
+        response(&reply, body)
+    }
+
     /// Dispatches a request to a named `WorkerEntrypoint` class.
     pub fn fetch_entrypoint(
         &mut self,

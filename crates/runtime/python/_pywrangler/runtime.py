@@ -11,7 +11,7 @@ import sys
 import time
 import traceback
 
-from . import entropy, envelope, loop, patches, state
+from . import entropy, envelope, host, loop, patches, state
 from .jsobj import JsDict, from_json, to_json
 
 _status = None
@@ -402,11 +402,43 @@ def _ev_fetch(header, body):
     kind, target = _entrypoint(name)
     ctx = _context()
 
+    where = f"{name}.fetch" if kind == "class" else "on_fetch"
+
     async def run():
-        return await _dispatch_fetch(kind, target, req, ctx, name)
+        result = await _dispatch_fetch(kind, target, req, ctx, name)
+        return await _finish_body(result, where, bool(header.get("stream")))
 
     result = _run_event(ctx, run)
-    return _response_envelope(result, f"{name}.fetch" if kind == "class" else "on_fetch")
+    if result is _STREAMED:
+        return envelope.encode({"ok": True, "streamed": True}, b"")
+    return _response_envelope(result, where)
+
+
+_STREAMED = object()
+
+
+async def _finish_body(result, where, stream):
+    """Send a streamed body to the host chunk by chunk (`stream`: the host
+    asked for it) and return `_STREAMED`, or buffer it into the response."""
+    body = getattr(result, "_stream", None)
+    if body is None:
+        return result
+    from workers._http import iter_stream
+
+    chunks = iter_stream(body)
+    try:
+        if not stream:
+            result._body = b"".join([c async for c in chunks])
+            result._stream = None
+            return result
+        status, headers, _ = result.wire()
+        host.call("response.start", {"status": status, "headers": headers})
+        async for chunk in chunks:
+            if chunk:
+                host.call("response.write", None, chunk)
+        return _STREAMED
+    finally:
+        await chunks.aclose()
 
 
 def _ev_scheduled(header, body):
@@ -490,8 +522,11 @@ def _ev_rpc(header, body):
         async def run_fetch():
             inst = await target()
             if inst is None:
-                return await _dispatch_fetch("legacy", _main, req, ctx, class_name)
-            return await call_relaxed(_method(inst, "fetch", class_name), req, state.env, ctx)
+                result = await _dispatch_fetch("legacy", _main, req, ctx, class_name)
+                return await _finish_body(result, f"{class_name}.fetch", False)
+            result = await call_relaxed(_method(inst, "fetch", class_name), req, state.env, ctx)
+            # Host-internal (stub) fetches stay buffered.
+            return await _finish_body(result, f"{class_name}.fetch", False)
 
         result = _run_event(ctx, run_fetch)
         return _response_envelope(result, f"{class_name}.fetch")

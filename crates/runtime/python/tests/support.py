@@ -64,6 +64,8 @@ class FakeHost:
         self.alarms = {}
         self.queues = []
         self.fetches = []
+        self.streamed = None
+        self.fail_writes_after = None
 
     def call(self, data):
         header, body = dec(bytes(data))
@@ -75,6 +77,17 @@ class FakeHost:
         except KeyError as e:
             return enc({"v": 1, "ok": False, "error": {"type": "Error", "message": f"{op} failed: {e}"}})
         return enc({"v": 1, "ok": True, "value": value}, out)
+
+    # -- streamed responses (the host's end: record the start and every chunk)
+    def op_response_start(self, b, a, body):
+        self.streamed = {"status": a["status"], "headers": a["headers"], "chunks": []}
+        return None, b""
+
+    def op_response_write(self, b, a, body):
+        if self.fail_writes_after is not None and len(self.streamed["chunks"]) >= self.fail_writes_after:
+            raise KeyError("client disconnected")
+        self.streamed["chunks"].append(bytes(body))
+        return None, b""
 
     # -- fetch
     def op_fetch(self, binding, a, body):

@@ -2,6 +2,7 @@
 code sees, backed by plain bytes (the host moves whole bodies)."""
 
 import http
+import inspect
 import json as _json
 from http import HTTPStatus
 
@@ -84,19 +85,58 @@ class _ClassOrInstance:
         return self.method.__get__(obj, owner)
 
 
+def _is_stream(body):
+    if body is None or isinstance(body, (str, bytes, bytearray, memoryview, dict, list)):
+        return False
+    return hasattr(body, "__aiter__") or inspect.isgenerator(body)
+
+
+def chunk_bytes(chunk):
+    """One streamed chunk as bytes (str is UTF-8 encoded)."""
+    if isinstance(chunk, str):
+        return chunk.encode("utf-8")
+    if isinstance(chunk, (bytes, bytearray, memoryview)):
+        return bytes(chunk)
+    raise TypeError(f"a streamed response chunk must be bytes or str, not {type(chunk).__name__}")
+
+
+async def iter_stream(stream):
+    """Yield the chunks of a streamed body as bytes."""
+    try:
+        if hasattr(stream, "__aiter__"):
+            async for chunk in stream:
+                yield chunk_bytes(chunk)
+        else:
+            for chunk in stream:
+                yield chunk_bytes(chunk)
+    finally:
+        # Stopped early (client gone, error): close the user's generator now.
+        if hasattr(stream, "aclose"):
+            await stream.aclose()
+        elif hasattr(stream, "close"):
+            stream.close()
+
+
 class FetchResponse(_Body):
     """A response: status, headers and a buffered body."""
 
     def __init__(self, body=None, status=None, status_text="", headers=None, web_socket=None, *, url="", statusText=None):
         if isinstance(body, FetchResponse) and status is None and headers is None and not status_text:
             self._body = body._body
+            self._stream = getattr(body, "_stream", None)
             self._headers = Headers(body._headers)
             self.status = body.status
             self.status_text = body.status_text
             self.url = body.url
             self.web_socket = body.web_socket
             return
-        data, default_ctype = encode_body(body)
+        self._stream = None
+        if _is_stream(body):
+            # A streamed body: an async iterable (async generator, a
+            # ReadableStream-like object) or a generator of bytes/str chunks.
+            self._stream, data, default_ctype = body, None, None
+        else:
+            data, default_ctype = encode_body(body)
         self._body = data
         self._headers = Headers(headers)
         if default_ctype and not self._headers.has("content-type"):

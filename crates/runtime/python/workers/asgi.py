@@ -1,7 +1,7 @@
 """Run an ASGI application for one request (`workers.asgi.fetch`), with the
 lifespan startup/shutdown cycle around every request as production does.
-The request body is buffered; the response body is collected (including
-`more_body` streaming) into one Response, since the host moves whole bodies."""
+The request body is buffered; a response sent with `more_body=True` streams
+(the returned Response iterates the app's later chunks as they are sent)."""
 
 import asyncio
 import logging
@@ -96,10 +96,15 @@ async def start_application(app):
 
 
 async def process_request(app, req, env, ctx=None, *, state=None):
+    """Run `app` for `req`. A body sent whole becomes a buffered Response; once
+    the app sends `more_body=True`, the Response streams the remaining chunks
+    while the app keeps running."""
     req = _as_request(req)
     body = req._body or b""
     loop = asyncio.get_running_loop()
     finished = loop.create_future()
+    streaming = loop.create_future()
+    queue = asyncio.Queue()
     request_sent = False
     status = None
     headers = []
@@ -122,33 +127,84 @@ async def process_request(app, req, env, ctx=None, *, state=None):
         elif t == "http.response.body":
             if status is None:
                 raise RuntimeError("ASGI app sent http.response.body before http.response.start")
-            chunks.append(bytes(message.get("body") or b""))
-            if not message.get("more_body", False) and not finished.done():
+            if finished.done():
+                return
+            chunk = bytes(message.get("body") or b"")
+            more = message.get("more_body", False)
+            if streaming.done():
+                await queue.put(chunk)
+            else:
+                chunks.append(chunk)
+                if more:
+                    streaming.set_result(None)
+            if not more:
                 finished.set_result(None)
+                await queue.put(None)
 
-    try:
-        await app(request_to_scope(req, env, state=state), receive, send)
-    finally:
-        if not finished.done():
-            finished.set_result(None)
+    async def run_app():
+        try:
+            await app(request_to_scope(req, env, state=state), receive, send)
+        finally:
+            if not finished.done():
+                finished.set_result(None)
+                await queue.put(None)
+
+    task = asyncio.ensure_future(run_app())
+    await asyncio.wait([task, streaming], return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        task.result()
     if status is None:
+        task.cancel()
         raise RuntimeError("ASGI app returned without sending http.response.start")
 
     def text(v):
         return v.decode("latin-1") if isinstance(v, (bytes, bytearray)) else str(v)
 
-    return Response(b"".join(chunks), status=status, headers=[(text(k), text(v)) for k, v in headers])
+    pairs = [(text(k), text(v)) for k, v in headers]
+    if task.done():
+        while not queue.empty():
+            chunks.append(queue.get_nowait() or b"")
+        return Response(b"".join(chunks), status=status, headers=pairs)
+
+    async def rest():
+        try:
+            for c in chunks:
+                yield c
+            while True:
+                c = await queue.get()
+                if c is None:
+                    break
+                yield c
+            await task
+        finally:
+            if not task.done():
+                task.cancel()
+
+    return Response(rest(), status=status, headers=pairs)
 
 
 async def fetch(app, req, env, ctx=None, *, options=None):
-    """Serve `req` with the ASGI `app`; returns a workers.Response."""
+    """Serve `req` with the ASGI `app`; returns a workers.Response (streaming
+    when the app streams; lifespan shutdown then runs after the last chunk)."""
     shutdown, state = await start_application(app)
     try:
         result = await process_request(app, req, env, ctx, state=state)
     except Exception:
         await shutdown()
         raise
-    await shutdown()
+    stream = getattr(result, "_stream", None)
+    if stream is None:
+        await shutdown()
+        return result
+
+    async def then_shutdown():
+        try:
+            async for c in stream:
+                yield c
+        finally:
+            await shutdown()
+
+    result._stream = then_shutdown()
     return result
 
 

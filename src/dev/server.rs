@@ -24,7 +24,9 @@ use super::pool::EventError;
 type Reply = Response<BoxBody<Bytes, std::io::Error>>;
 
 fn full(bytes: impl Into<Bytes>) -> BoxBody<Bytes, std::io::Error> {
-    Full::new(bytes.into()).map_err(|never| match never {}).boxed()
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 /// Serve one request (never fails: errors become error pages).

@@ -17,6 +17,8 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Chunks buffered between the guest and a slow client before `write` blocks.
 const CHANNEL_CHUNKS: usize = 8;
+/// How long a write may wait for a client that reads nothing.
+const STALLED_CLIENT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Status and headers sent by `response.start`.
 pub struct Head {
@@ -121,12 +123,21 @@ pub fn host_op(op: &str, args: &Value, body: Vec<u8>) -> Result<(), String> {
                 if body.is_empty() {
                     return Ok(());
                 }
-                sink.chunks
-                    .blocking_send(Ok(Bytes::from(body)))
-                    .map_err(|_| {
-                        sink.gone.store(true, Ordering::SeqCst);
-                        "Network connection lost (the client disconnected)".to_string()
-                    })
+                let send = sink.chunks.send(Ok(Bytes::from(body)));
+                // Backpressure: wait while the client is slow, but not
+                // forever (a stalled client must not pin the instance).
+                let sent = match tokio::runtime::Handle::try_current() {
+                    Ok(rt) => rt
+                        .block_on(tokio::time::timeout(STALLED_CLIENT, send))
+                        .map_err(|_| ())
+                        .and_then(|r| r.map_err(|_| ())),
+                    Err(_) => Err(()),
+                };
+                sent.map_err(|_| {
+                    sink.gone.store(true, Ordering::SeqCst);
+                    "Network connection lost (the client disconnected or stopped reading)"
+                        .to_string()
+                })
             }
             _ => Err(format!("unknown op {op}")),
         }
@@ -146,8 +157,6 @@ impl Body for ChannelBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        self.rx
-            .poll_recv(cx)
-            .map(|o| o.map(|r| r.map(Frame::data)))
+        self.rx.poll_recv(cx).map(|o| o.map(|r| r.map(Frame::data)))
     }
 }

@@ -957,3 +957,156 @@ fn deep_recursion_raises_python_errors_not_crashes() {
     assert!(!body.contains("JsException: JsException"), "{body}");
     assert_eq!(dev.get("/?n=3").1, "3", "the server keeps serving");
 }
+
+const STREAM_WORKER: &str = r#"from workers import WorkerEntrypoint, Response, fetch
+import asyncio
+import workers.asgi
+from urllib.parse import urlparse, parse_qs
+
+async def gated(url):
+    yield "first;"
+    r = await fetch(url)
+    yield "second:" + await r.text()
+
+async def broken():
+    yield "partial;"
+    raise ValueError("mid-stream boom")
+
+async def forever():
+    while True:
+        yield b"x" * 1024
+        await asyncio.sleep(0)
+
+async def sse(scope, receive, send):
+    if scope["type"] != "http":
+        raise ValueError("http only")
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
+    for i in range(3):
+        await send({"type": "http.response.body", "body": f"data: {i}\n\n".encode(), "more_body": True})
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+class Default(WorkerEntrypoint):
+    async def fetch(self, request):
+        u = urlparse(request.url)
+        q = {k: v[0] for k, v in parse_qs(u.query).items()}
+        if u.path == "/gated":
+            return Response(gated(q["url"]), headers={"content-type": "text/plain"})
+        if u.path == "/broken":
+            return Response(broken())
+        if u.path == "/forever":
+            return Response(forever())
+        if u.path == "/sse":
+            return await workers.asgi.fetch(sse, request, self.env)
+        return Response("buffered")
+"#;
+
+/// Send a raw GET; returns the open socket.
+fn raw_get(dev: &Dev, path: &str) -> std::net::TcpStream {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", dev.port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30))).ok();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n"
+    )
+    .expect("send");
+    s
+}
+
+/// Read from `s` into `buf` until it contains `needle` (bounded by the read timeout).
+fn read_until(s: &mut std::net::TcpStream, buf: &mut Vec<u8>, needle: &str) -> bool {
+    let mut chunk = [0u8; 4096];
+    while !String::from_utf8_lossy(buf).contains(needle) {
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    true
+}
+
+#[test]
+fn streamed_responses_reach_the_client_while_the_handler_runs() {
+    let dir = project(&[
+        ("wrangler.toml", HELLO_CONFIG),
+        ("src/entry.py", STREAM_WORKER),
+    ]);
+    let dev = Dev::start(dir.path(), &[]);
+
+    // The upstream answers only after the client has read "first;": a
+    // buffered response could never deliver it, so this cannot pass by timing.
+    let upstream = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = upstream.local_addr().expect("addr");
+    let (gate_tx, gate_rx) = std::sync::mpsc::channel::<()>();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = upstream.accept().expect("accept");
+        s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+        let mut buf = [0u8; 4096];
+        let _ = s.read(&mut buf);
+        let opened = gate_rx.recv_timeout(Duration::from_secs(30)).is_ok();
+        let body = if opened { "gate-open" } else { "gate-timeout" };
+        let _ = write!(
+            s,
+            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+    });
+    let mut s = raw_get(&dev, &format!("/gated?url=http://{addr}/"));
+    let mut buf = Vec::new();
+    assert!(
+        read_until(&mut s, &mut buf, "first;"),
+        "no first chunk before the handler finished: {}\n{}",
+        String::from_utf8_lossy(&buf),
+        dev.log()
+    );
+    let head = String::from_utf8_lossy(&buf).to_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("transfer-encoding: chunked"), "{head}");
+    assert!(head.contains("content-type: text/plain"), "{head}");
+    gate_tx.send(()).expect("gate");
+    let _ = s.read_to_end(&mut buf);
+    let all = String::from_utf8_lossy(&buf);
+    assert!(all.contains("second:gate-open"), "{all}\n{}", dev.log());
+    assert!(all.ends_with("0\r\n\r\n"), "a clean chunked end: {all}");
+    server.join().expect("upstream");
+    let needle = format!("GET /gated?url=http://{addr}/ 200 OK");
+    let log = dev.wait_for_log(&needle);
+    assert!(log.contains(&needle), "{log}");
+
+    // ASGI `more_body` (server-sent events) through reqwest.
+    let r = client().get(dev.url("/sse")).send().expect("sse");
+    assert_eq!(
+        r.headers()["content-type"].to_str().ok(),
+        Some("text/event-stream")
+    );
+    assert_eq!(
+        r.text().expect("sse body"),
+        "data: 0\n\ndata: 1\n\ndata: 2\n\n"
+    );
+
+    // An exception after the start: the body is cut off (no terminating
+    // chunk), the terminal shows the traceback.
+    let mut s = raw_get(&dev, "/broken");
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let all = String::from_utf8_lossy(&buf);
+    assert!(all.starts_with("HTTP/1.1 200"), "{all}");
+    assert!(all.contains("partial;"), "{all}");
+    assert!(!all.ends_with("0\r\n\r\n"), "must not look complete: {all}");
+    let log = dev.wait_for_log("mid-stream boom");
+    assert!(
+        log.contains("ValueError") && log.contains("mid-stream boom"),
+        "{log}"
+    );
+
+    // A client that goes away mid-stream stops an endless handler; the
+    // server keeps serving.
+    let mut s = raw_get(&dev, "/forever");
+    let mut buf = Vec::new();
+    assert!(read_until(&mut s, &mut buf, "xxxx"), "{}", dev.log());
+    drop(s);
+    let log = dev.wait_for_log("client disconnected");
+    assert!(log.contains("client disconnected"), "{log}");
+    assert_eq!(dev.get("/"), (200, "buffered".to_string()));
+    let (s, _) = dev.get("/sse");
+    assert_eq!(s, 200);
+}

@@ -963,41 +963,63 @@ import asyncio
 import workers.asgi
 from urllib.parse import urlparse, parse_qs
 
-async def gated(url):
-    yield "first;"
-    r = await fetch(url)
-    yield "second:" + await r.text()
+# Workers stream through the ASGI adapter, as in production (FastAPI's
+# StreamingResponse sends the same messages).
+def streaming_app(body):
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            raise ValueError("http only")
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        async for chunk in body(scope):
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    return app
 
-async def broken():
-    yield "partial;"
+async def gated(scope):
+    yield b"first;"
+    url = parse_qs(scope["query_string"].decode())["url"][0]
+    r = await fetch(url)
+    yield ("second:" + await r.text()).encode()
+
+async def broken(scope):
+    yield b"partial;"
+    await asyncio.sleep(0.05)
     raise ValueError("mid-stream boom")
 
-async def forever():
+async def forever(scope):
     while True:
         yield b"x" * 1024
         await asyncio.sleep(0)
 
-async def sse(scope, receive, send):
-    if scope["type"] != "http":
-        raise ValueError("http only")
-    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
+async def sse(scope):
     for i in range(3):
-        await send({"type": "http.response.body", "body": f"data: {i}\n\n".encode(), "more_body": True})
-    await send({"type": "http.response.body", "body": b"", "more_body": False})
+        yield f"data: {i}\n\n".encode()
+
+async def generator_body():
+    yield "x"
+
+APPS = {"/gated": gated, "/broken": broken, "/forever": forever, "/sse": sse}
 
 class Default(WorkerEntrypoint):
     async def fetch(self, request):
         u = urlparse(request.url)
-        q = {k: v[0] for k, v in parse_qs(u.query).items()}
-        if u.path == "/gated":
-            return Response(gated(q["url"]), headers={"content-type": "text/plain"})
-        if u.path == "/broken":
-            return Response(broken())
-        if u.path == "/forever":
-            return Response(forever())
-        if u.path == "/sse":
-            return await workers.asgi.fetch(sse, request, self.env)
+        if u.path in APPS:
+            app = streaming_app(APPS[u.path])
+            if u.path == "/sse":
+                app = _sse_headers(app)
+            return await workers.asgi.fetch(app, request, self.env)
+        if u.path == "/generator-body":
+            return Response(generator_body())
         return Response("buffered")
+
+def _sse_headers(app):
+    async def wrapped(scope, receive, send):
+        async def send2(msg):
+            if msg["type"] == "http.response.start":
+                msg = dict(msg, headers=[(b"content-type", b"text/event-stream")])
+            await send(msg)
+        await app(scope, receive, send2)
+    return wrapped
 "#;
 
 /// Send a raw GET; returns the open socket.
@@ -1109,4 +1131,12 @@ fn streamed_responses_reach_the_client_while_the_handler_runs() {
     assert_eq!(dev.get("/"), (200, "buffered".to_string()));
     let (s, _) = dev.get("/sse");
     assert_eq!(s, 200);
+
+    // Production's `Response` refuses a Python generator body; so does dev.
+    let (s, body) = dev.get("/generator-body");
+    assert_eq!(s, 500);
+    assert!(
+        body.contains("TypeError: Unsupported type in Response: async_generator"),
+        "{body}"
+    );
 }

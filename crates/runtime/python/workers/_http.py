@@ -117,6 +117,14 @@ async def iter_stream(stream):
             stream.close()
 
 
+def streamed_response(stream, status, headers):
+    """A Response whose body is the async iterable `stream` (bytes or str
+    chunks), sent as it is produced. Used by the ASGI adapter."""
+    resp = Response(None, status=status, headers=headers)
+    resp._stream = stream
+    return resp
+
+
 class FetchResponse(_Body):
     """A response: status, headers and a buffered body."""
 
@@ -132,11 +140,11 @@ class FetchResponse(_Body):
             return
         self._stream = None
         if _is_stream(body):
-            # A streamed body: an async iterable (async generator, a
-            # ReadableStream-like object) or a generator of bytes/str chunks.
-            self._stream, data, default_ctype = body, None, None
-        else:
-            data, default_ctype = encode_body(body)
+            # Production's Response takes str, FormData or JS bodies only; a
+            # Python generator is refused there, so it is refused here too.
+            # (Streaming works through the ASGI adapter's `more_body`.)
+            raise TypeError(f"Unsupported type in Response: {type(body).__name__}")
+        data, default_ctype = encode_body(body)
         self._body = data
         self._headers = Headers(headers)
         if default_ctype and not self._headers.has("content-type"):

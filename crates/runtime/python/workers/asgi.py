@@ -8,7 +8,7 @@ import logging
 import urllib.parse
 
 from ._entrypoints import WorkerEntrypoint
-from ._http import Request, Response
+from ._http import Request, Response, streamed_response
 
 ASGI = {"spec_version": "2.0", "version": "3.0"}
 
@@ -104,7 +104,9 @@ async def process_request(app, req, env, ctx=None, *, state=None):
     loop = asyncio.get_running_loop()
     finished = loop.create_future()
     streaming = loop.create_future()
-    queue = asyncio.Queue()
+    # One chunk at a time: `send` returns once the chunk has been written, so
+    # the app's next (blocking) host call never holds back a chunk it sent.
+    queue = asyncio.Queue(maxsize=1)
     request_sent = False
     status = None
     headers = []
@@ -131,12 +133,13 @@ async def process_request(app, req, env, ctx=None, *, state=None):
                 return
             chunk = bytes(message.get("body") or b"")
             more = message.get("more_body", False)
+            if not streaming.done() and more:
+                streaming.set_result(None)
             if streaming.done():
                 await queue.put(chunk)
+                await queue.join()
             else:
                 chunks.append(chunk)
-                if more:
-                    streaming.set_result(None)
             if not more:
                 finished.set_result(None)
                 await queue.put(None)
@@ -172,15 +175,18 @@ async def process_request(app, req, env, ctx=None, *, state=None):
                 yield c
             while True:
                 c = await queue.get()
-                if c is None:
-                    break
-                yield c
+                try:
+                    if c is None:
+                        break
+                    yield c
+                finally:
+                    queue.task_done()
             await task
         finally:
             if not task.done():
                 task.cancel()
 
-    return Response(rest(), status=status, headers=pairs)
+    return streamed_response(rest(), status, pairs)
 
 
 async def fetch(app, req, env, ctx=None, *, options=None):

@@ -57,6 +57,8 @@ class Default(WorkerEntrypoint):
             return Response(agen())
         if path == "/gen":
             return Response(gen())
+        if path == "/object":
+            return Response(object())
         return Response("plain")
 """
 
@@ -108,7 +110,7 @@ class StreamTests(unittest.TestCase):
         self.assertIn(None if streamed is None else streamed["chunks"], (None, [b"ok;"]))
 
     def test_generator_bodies_are_refused_as_in_production(self):
-        for path, name in [("/agen", "async_generator"), ("/gen", "generator")]:
+        for path, name in [("/agen", "async_generator"), ("/gen", "generator"), ("/object", "object")]:
             h, _ = self.stream(path)
             self.assertFalse(h["ok"], h)
             self.assertEqual(h["error"]["type"], "TypeError")

@@ -144,7 +144,10 @@ class FetchResponse(_Body):
             # Python generator is refused there, so it is refused here too.
             # (Streaming works through the ASGI adapter's `more_body`.)
             raise TypeError(f"Unsupported type in Response: {type(body).__name__}")
-        data, default_ctype = encode_body(body)
+        try:
+            data, default_ctype = encode_body(body)
+        except TypeError:
+            raise TypeError(f"Unsupported type in Response: {type(body).__name__}") from None
         self._body = data
         self._headers = Headers(headers)
         if default_ctype and not self._headers.has("content-type"):

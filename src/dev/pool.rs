@@ -27,7 +27,11 @@ const MAX_LIVE_OBJECTS: usize = 16;
 struct Pooled {
     inst: Instance,
     label: Arc<Mutex<String>>,
+    serving: Serving,
 }
+
+/// The Durable Object (class, id) an instance is running, if any.
+type Serving = Arc<Mutex<Option<(String, String)>>>;
 
 /// Why an event produced no result.
 #[derive(Debug)]
@@ -48,9 +52,50 @@ impl std::fmt::Display for EventError {
 }
 
 /// Bridges the runtime's `HostHandler` to the local bindings.
-struct Handler(Arc<LocalBindings>);
+struct Handler(Arc<LocalBindings>, Serving);
 
 impl HostHandler for Handler {
+    /// A Durable Object calling itself through its own stub runs as a nested
+    /// event in the same instance (as on Cloudflare, where the call is
+    /// delivered to the object while the caller awaits it); every other op
+    /// goes to [`Handler::call`].
+    fn call_reentrant(
+        &self,
+        header: Value,
+        body: Vec<u8>,
+        guest: &mut pywrangler_runtime::Reentry<'_, '_>,
+    ) -> HostReply {
+        let own = lock(&self.1).clone().is_some_and(|(class, id)| {
+            let args = &header["args"];
+            header["op"] == "do.call"
+                && args["class"].as_str() == Some(class.as_str())
+                && args["id"]
+                    .as_str()
+                    .is_some_and(|i| i.eq_ignore_ascii_case(&id))
+        });
+        if !own {
+            return self.call(header, body);
+        }
+        let Some(call) = bindings::durable_call(&header, body) else {
+            return HostReply::error("Error", "malformed do.call");
+        };
+        let _depth = match bindings::CallDepth::enter() {
+            Ok(d) => d,
+            Err(e) => return HostReply::error(e.py_type(), e.to_string()),
+        };
+        let is_fetch = call.method == "fetch";
+        match guest.invoke(&rpc_envelope(&call), &call.body) {
+            Ok((reply, body)) => {
+                let Reply { value, body } = rpc_reply(is_fetch, &reply, body);
+                HostReply::ok_with_body(value, body)
+            }
+            Err(e) => {
+                let e = invoke_to_op(e);
+                HostReply::error(e.py_type(), e.to_string())
+            }
+        }
+    }
+
     fn call(&self, header: Value, body: Vec<u8>) -> HostReply {
         if let Some(op @ ("response.start" | "response.write")) =
             header.get("op").and_then(Value::as_str)
@@ -120,13 +165,19 @@ impl Generation {
 
     fn restore(&self) -> Result<Pooled, InvokeError> {
         let label = Arc::new(Mutex::new(String::new()));
-        let mut options = InstanceOptions::new(Arc::new(Handler(self.bindings.clone())));
+        let serving: Serving = Arc::new(Mutex::new(None));
+        let mut options =
+            InstanceOptions::new(Arc::new(Handler(self.bindings.clone(), serving.clone())));
         options.env = self.settings.env.clone();
         options.cpu_limit = self.settings.cpu_limit;
         options.wall_limit = (self.settings.cpu_limit * 2).max(Duration::from_secs(60));
         options.log = log_sink(label.clone());
         let inst = self.snapshot.instantiate(options)?;
-        Ok(Pooled { inst, label })
+        Ok(Pooled {
+            inst,
+            label,
+            serving,
+        })
     }
 
     fn give_back(&self, pooled: Pooled) {
@@ -219,7 +270,9 @@ impl Generation {
             };
             let previous = lock(&pooled.label).clone();
             set_label(&pooled.label, label);
+            *lock(&pooled.serving) = Some((class.to_string(), id.to_string()));
             let r = f(&mut pooled.inst);
+            *lock(&pooled.serving) = None;
             set_label(&pooled.label, &previous);
             if pooled.inst.is_usable() && !self.retired.load(Ordering::SeqCst) {
                 *guard = Some(pooled);
@@ -261,13 +314,7 @@ impl WorkerDispatch for Dispatch {
             .0
             .upgrade()
             .ok_or_else(|| OpError::failed("the worker was reloaded during this call"))?;
-        let mut header = json!({
-            "v": 1, "kind": "rpc", "class": call.class, "id": call.id,
-            "method": call.method, "args": call.args,
-        });
-        if let Some(req) = &call.request {
-            header["request"] = req.clone();
-        }
+        let header = rpc_envelope(&call);
         let is_fetch = call.method == "fetch";
         let body = call.body;
         let invoke = move |inst: &mut Instance| inst.invoke(&header, &body);
@@ -281,15 +328,32 @@ impl WorkerDispatch for Dispatch {
                 generation.run_here(&label, invoke).map_err(invoke_to_op)?
             }
         };
-        Ok(if is_fetch {
-            Reply::with_body(
-                json!({"status": reply.get("status").cloned().unwrap_or(json!(200)),
-                       "headers": reply.get("headers").cloned().unwrap_or(json!([]))}),
-                body,
-            )
-        } else {
-            Reply::value(json!({"result": reply.get("result").cloned().unwrap_or(Value::Null)}))
-        })
+        Ok(rpc_reply(is_fetch, &reply, body))
+    }
+}
+
+/// The `rpc` event envelope for `call`.
+fn rpc_envelope(call: &RpcCall) -> Value {
+    let mut header = json!({
+        "v": 1, "kind": "rpc", "class": call.class, "id": call.id,
+        "method": call.method, "args": call.args,
+    });
+    if let Some(req) = &call.request {
+        header["request"] = req.clone();
+    }
+    header
+}
+
+/// The binding reply for an `rpc` event's reply: fetch-shaped or `{result}`.
+fn rpc_reply(is_fetch: bool, reply: &Value, body: Vec<u8>) -> Reply {
+    if is_fetch {
+        Reply::with_body(
+            json!({"status": reply.get("status").cloned().unwrap_or(json!(200)),
+                   "headers": reply.get("headers").cloned().unwrap_or(json!([]))}),
+            body,
+        )
+    } else {
+        Reply::value(json!({"result": reply.get("result").cloned().unwrap_or(Value::Null)}))
     }
 }
 

@@ -389,6 +389,17 @@ impl LocalBindings {
     }
 }
 
+/// The Durable Object call a `do.call` host call asks for.
+pub fn durable_call(header: &Value, body: Vec<u8>) -> Option<RpcCall> {
+    if header.get("op").and_then(Value::as_str) != Some("do.call") {
+        return None;
+    }
+    let args = header.get("args")?;
+    let class = args.get("class")?.as_str()?.to_string();
+    let id = args.get("id")?.as_str()?.to_ascii_lowercase();
+    Some(rpc_call(&class, Some(id), args, body))
+}
+
 fn rpc_call(class: &str, id: Option<String>, args: &Value, body: Vec<u8>) -> RpcCall {
     RpcCall {
         class: class.to_string(),
@@ -417,10 +428,11 @@ std::thread_local! {
 }
 
 /// One level of nested RPC on this thread; dropped when the call returns.
-struct CallDepth;
+pub(crate) struct CallDepth;
 
 impl CallDepth {
-    fn enter() -> OpResult<CallDepth> {
+    /// Count one more nested call, or fail with workerd's depth error.
+    pub(crate) fn enter() -> OpResult<CallDepth> {
         CALL_DEPTH.with(|d| {
             if d.get() >= MAX_CALL_DEPTH {
                 return Err(OpError::failed(

@@ -5,7 +5,8 @@
 //!
 //! miniflare stores each D1 database as the SQLite file of a Durable Object
 //! named after the database id; the object id is derived from the name the way
-//! workerd derives `idFromName` ids for a namespace's unique key.
+//! workerd derives `idFromName` ids for a namespace's unique key. KV and R2
+//! keep an index database the same way and their values as blob files.
 
 use std::path::{Path, PathBuf};
 
@@ -44,6 +45,18 @@ pub fn kv_path(v3: &Path, id: &str) -> PathBuf {
     v3.join("kv")
         .join(KV_NAMESPACE)
         .join(format!("{}.sqlite", object_id_from_name(KV_NAMESPACE, id)))
+}
+
+/// The Durable Object namespace miniflare keeps R2 buckets' indexes in.
+pub const R2_NAMESPACE: &str = "miniflare-R2BucketObject";
+
+/// The index database of R2 bucket `bucket`:
+/// `v3/r2/miniflare-R2BucketObject/<object id>.sqlite`.
+pub fn r2_path(v3: &Path, bucket: &str) -> PathBuf {
+    v3.join("r2").join(R2_NAMESPACE).join(format!(
+        "{}.sqlite",
+        object_id_from_name(R2_NAMESPACE, bucket)
+    ))
 }
 
 /// Where the values of store `id` of `kind` (`kv`, `r2`) live:
@@ -127,6 +140,19 @@ mod tests {
         assert_eq!(id.len(), 80);
         assert!(id.ends_with("000001a202b6fc7b"), "{id}");
         assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
+    }
+
+    /// Observed from wrangler 4.86.0 (`wrangler r2 object put --local bkt/…`).
+    #[test]
+    fn r2_file_names_match_wrangler() {
+        let v3 = Path::new("v3");
+        assert_eq!(
+            r2_path(v3, "bkt"),
+            Path::new(
+                "v3/r2/miniflare-R2BucketObject/40911b90064da7f1236b0bacda2aa2e6bcc0c490c3d14827085489912cb61e7c.sqlite"
+            )
+        );
+        assert_eq!(blobs_dir(v3, "r2", "bkt"), Path::new("v3/r2/bkt/blobs"));
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod queue;
 pub mod r2;
 pub mod r2_cond;
 pub mod r2_multipart;
+pub mod r2_store;
 pub mod sqlite;
 
 #[cfg(test)]
@@ -211,8 +212,10 @@ impl LocalBindings {
         }
         let mut r2 = HashMap::new();
         for (binding, bucket) in &config.r2 {
-            let dir = root.join("r2").join(file_name(bucket));
-            r2.insert(binding.clone(), r2::R2Bucket::open(&dir, clock.clone())?);
+            r2.insert(
+                binding.clone(),
+                r2::R2Bucket::open(&root, bucket, clock.clone())?,
+            );
         }
         let durable = durable::DurableStorage::new(&root.join("do"));
         let queues = Arc::new(queue::QueueStore::open(

@@ -1,11 +1,12 @@
-//! R2 buckets on local files: object bodies live in `blobs/`, their metadata
-//! in a SQLite index, so listing is ordered and cheap. Bodies are written to a
-//! temp file and renamed, so a crash never leaves half an object. Multipart
-//! uploads live in `r2_multipart`, preconditions and checksums in `r2_cond`.
-//! Error texts are R2's, prefixed with the operation as the runtime does.
+//! R2 buckets on local files, stored as wrangler's local mode (miniflare)
+//! stores them (see `r2_store`): an SQLite index, so listing is ordered and
+//! cheap, and one blob file per body. Bodies are written to a temp file and
+//! renamed before their row is committed, so a crash never leaves half an
+//! object. Multipart uploads live in `r2_multipart`, preconditions and
+//! checksums in `r2_cond`. Error texts are R2's, prefixed with the operation
+//! as the runtime does.
 
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -15,8 +16,8 @@ use serde_json::{Value, json};
 
 use super::error::{OpError, OpResult};
 use super::r2_cond::{self, Conditional};
-use super::sqlite;
 use super::{Clock, Reply};
+use super::{miniflare, r2_store, sqlite};
 
 const MAX_KEY_BYTES: usize = 1024;
 const MAX_LIST_LIMIT: usize = 1000;
@@ -30,7 +31,6 @@ const MAX_VALUE_BYTES: usize = 5 * 1024 * 1024 * 1024 - 5 * 1024 * 1024;
 pub struct R2Bucket {
     pub(super) conn: Mutex<Connection>,
     pub(super) blobs: PathBuf,
-    pub(super) parts: PathBuf,
     pub(super) clock: Clock,
 }
 
@@ -38,12 +38,17 @@ pub struct R2Bucket {
 #[derive(Debug, Clone)]
 pub(super) struct ObjectRow {
     pub(super) key: String,
+    /// The body's blob; `None` for a completed multipart upload, whose body
+    /// is its parts' blobs in part order.
+    pub(super) blob_id: Option<String>,
     pub(super) version: String,
     pub(super) size: i64,
     pub(super) etag: String,
     pub(super) uploaded_ms: i64,
     pub(super) http_metadata: Value,
     pub(super) custom_metadata: Value,
+    /// The checksums supplied at upload, as stored (miniflare leaves out the
+    /// md5, which is the etag of a single-part object).
     pub(super) checksums: Value,
 }
 
@@ -61,75 +66,44 @@ impl ObjectRow {
             "uploaded": uploaded,
             "httpMetadata": self.http_metadata,
             "customMetadata": self.custom_metadata,
-            "checksums": self.checksums,
+            "checksums": self.checksums_json(),
             "storageClass": "Standard",
         })
     }
 }
 
-impl R2Bucket {
-    /// Open (or create) the bucket stored under `dir`.
-    pub fn open(dir: &Path, clock: Clock) -> OpResult<R2Bucket> {
-        let blobs = dir.join("blobs");
-        let parts = dir.join("parts");
-        std::fs::create_dir_all(&blobs)?;
-        std::fs::create_dir_all(&parts)?;
-        let conn = sqlite::open(&dir.join("index.sqlite"))?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS objects (
-                key TEXT PRIMARY KEY,
-                version TEXT NOT NULL,
-                size INTEGER NOT NULL,
-                etag TEXT NOT NULL,
-                uploaded INTEGER NOT NULL,
-                http_metadata TEXT NOT NULL,
-                custom_metadata TEXT NOT NULL
-            ) WITHOUT ROWID;",
-        )?;
-        // Added after the first release: older indexes lack the column.
-        let has_checksums: bool = conn
-            .prepare("SELECT 1 FROM pragma_table_info('objects') WHERE name = 'checksums'")?
-            .exists([])?;
-        if !has_checksums {
-            conn.execute_batch("ALTER TABLE objects ADD COLUMN checksums TEXT;")?;
+impl ObjectRow {
+    /// The checksums R2 reports: those supplied, plus the md5 when the etag
+    /// is one (single-part objects), as miniflare derives them.
+    fn checksums_json(&self) -> Value {
+        let mut sums = match &self.checksums {
+            Value::Object(m) => m.clone(),
+            _ => serde_json::Map::new(),
+        };
+        if self.etag.len() == 32 && self.etag.bytes().all(|b| b.is_ascii_hexdigit()) {
+            sums.insert("md5".into(), Value::String(self.etag.clone()));
         }
-        super::r2_multipart::init_schema(&conn)?;
-        let bucket = R2Bucket {
+        Value::Object(sums)
+    }
+}
+
+impl R2Bucket {
+    /// Open (or create) bucket `bucket` under the state's `v3` folder. A
+    /// bucket kept by earlier pywrangler-rs versions in `r2/<bucket>/index.sqlite`
+    /// is imported once, then those files are removed.
+    pub fn open(v3: &Path, bucket: &str, clock: Clock) -> OpResult<R2Bucket> {
+        let blobs = miniflare::blobs_dir(v3, "r2", bucket);
+        std::fs::create_dir_all(&blobs)?;
+        let conn = sqlite::open(&miniflare::r2_path(v3, bucket))?;
+        conn.execute_batch(r2_store::SCHEMA)?;
+        let bucket_store = R2Bucket {
             conn: Mutex::new(conn),
             blobs,
-            parts,
             clock,
         };
-        bucket.sweep_orphans()?;
-        Ok(bucket)
-    }
-
-    /// Remove body and part files no index row points at: what a crash
-    /// between writing a file and committing its row leaves behind. Files
-    /// younger than a minute are kept (another process may be mid-write).
-    fn sweep_orphans(&self) -> OpResult<()> {
-        let conn = self.lock();
-        let referenced = |sql: &str| -> OpResult<std::collections::HashSet<String>> {
-            let mut stmt = conn.prepare(sql)?;
-            let names = stmt.query_map([], |r| r.get::<_, String>(0))?;
-            Ok(names.collect::<Result<_, _>>()?)
-        };
-        let live_blobs = referenced("SELECT version FROM objects")?;
-        let live_parts = referenced("SELECT file FROM multipart_parts")?;
-        let cutoff = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
-        for (dir, live) in [(&self.blobs, &live_blobs), (&self.parts, &live_parts)] {
-            for entry in std::fs::read_dir(dir)?.flatten() {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let old = entry
-                    .metadata()
-                    .and_then(|m| m.modified())
-                    .is_ok_and(|t| t < cutoff);
-                if old && !live.contains(&name) {
-                    let _ = std::fs::remove_file(entry.path());
-                }
-            }
-        }
-        Ok(())
+        bucket_store.import_old(v3, bucket)?;
+        bucket_store.sweep_orphans()?;
+        Ok(bucket_store)
     }
 
     pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -201,37 +175,49 @@ impl R2Bucket {
             ));
         }
         let checksums = r2_cond::verify_checksums(&opts.checksums, body)?;
-        let version = sqlite::random_hex(16);
-        let etag = sqlite::hex(&Md5::digest(body));
-        let mut tmp = tempfile::NamedTempFile::new_in(&self.blobs)?;
-        tmp.write_all(body)?;
-        tmp.persist(self.blobs.join(&version))
-            .map_err(|e| OpError::Io(e.error))?;
+        let blob_id = self.write_blob(body)?;
         let row = ObjectRow {
             key: key.to_string(),
-            version,
+            blob_id: Some(blob_id.clone()),
+            version: sqlite::random_hex(16),
             size: body.len() as i64,
-            etag,
+            etag: sqlite::hex(&Md5::digest(body)),
             uploaded_ms: (self.clock)(),
             http_metadata: opts.http,
             custom_metadata: opts.custom,
             checksums: Value::Object(checksums),
         };
-        let conn = self.lock();
-        let old = head_row(&conn, key)?;
-        if let Some(cond) = &opts.only_if
-            && !cond.holds(old.as_ref().map(|o| (o.etag.as_str(), o.uploaded_ms)))
-        {
-            drop(conn);
-            let _ = std::fs::remove_file(self.blobs.join(&row.version));
-            return Ok(None);
+        let stored = (|| -> OpResult<Option<Vec<String>>> {
+            let conn = self.lock();
+            let tx = conn.unchecked_transaction()?;
+            let old = head_row(&tx, key)?;
+            if let Some(cond) = &opts.only_if
+                && !cond.holds(old.as_ref().map(|o| (o.etag.as_str(), o.uploaded_ms)))
+            {
+                return Ok(None);
+            }
+            let replaced = match old {
+                Some(old) => take_blobs(&tx, &old)?,
+                None => Vec::new(),
+            };
+            upsert_row(&tx, &row)?;
+            tx.commit()?;
+            Ok(Some(replaced))
+        })();
+        match stored {
+            Ok(Some(replaced)) => {
+                self.remove_blobs(replaced);
+                Ok(Some(row.to_json()))
+            }
+            Ok(None) => {
+                self.remove_blobs([blob_id]);
+                Ok(None)
+            }
+            Err(e) => {
+                self.remove_blobs([blob_id]);
+                Err(e)
+            }
         }
-        upsert_row(&conn, &row)?;
-        drop(conn);
-        if let Some(old) = old {
-            let _ = std::fs::remove_file(self.blobs.join(old.version));
-        }
-        Ok(Some(row.to_json()))
     }
 
     /// An object's metadata and (a range of) its body.
@@ -244,58 +230,29 @@ impl R2Bucket {
         only_if: Option<&Conditional>,
     ) -> OpResult<Option<(Value, Vec<u8>)>> {
         check_key(key, "get")?;
-        let (row, body) = {
-            let conn = self.lock();
-            let Some(row) = head_row(&conn, key)? else {
-                return Ok(None);
-            };
-            if let Some(cond) = only_if
-                && !cond.holds(Some((row.etag.as_str(), row.uploaded_ms)))
-            {
-                let mut meta = row.to_json();
-                meta["precondition_failed"] = json!(true);
-                return Ok(Some((meta, Vec::new())));
-            }
-            // Read under the lock: a concurrent put may remove this version.
-            let body = std::fs::read(self.blobs.join(&row.version))?;
-            (row, body)
+        // Read under the lock: a concurrent put may remove these blobs.
+        let conn = self.lock();
+        let Some(row) = head_row(&conn, key)? else {
+            return Ok(None);
         };
         let mut meta = row.to_json();
-        let Some(range) = range else {
-            // A whole-object get still reports its range, as R2 does.
-            meta["range"] = json!({ "offset": 0, "length": body.len() });
-            return Ok(Some((meta, body)));
-        };
-        let size = body.len() as u64;
-        // R2's rules (as miniflare mirrors them): an empty suffix or length, or
-        // an offset past the end, is unsatisfiable; longer ranges are clamped.
-        let unsatisfiable =
-            || OpError::failed("get: The requested range is not satisfiable (10039)");
-        let (offset, length) = match range.get("suffix").and_then(Value::as_u64) {
-            Some(0) => return Err(unsatisfiable()),
-            Some(suffix) => {
-                let len = suffix.min(size);
-                (size - len, len)
-            }
-            None => {
-                let offset = range.get("offset").and_then(Value::as_u64).unwrap_or(0);
-                if offset > size {
-                    return Err(unsatisfiable());
-                }
-                let length = range
-                    .get("length")
-                    .and_then(Value::as_u64)
-                    .unwrap_or(size - offset);
-                (offset, length)
-            }
-        };
-        if length == 0 {
-            return Err(unsatisfiable());
+        if let Some(cond) = only_if
+            && !cond.holds(Some((row.etag.as_str(), row.uploaded_ms)))
+        {
+            meta["precondition_failed"] = json!(true);
+            return Ok(Some((meta, Vec::new())));
         }
-        let length = length.min(size - offset);
+        let size = row.size.max(0) as u64;
+        let (offset, length) = match range {
+            // A whole-object get still reports its range, as R2 does.
+            None => (0, size),
+            Some(range) => satisfiable_range(range, size)?,
+        };
+        let blobs = body_blobs(&conn, &row)?;
+        let body = self.read_range(&blobs, offset, length)?;
+        drop(conn);
         meta["range"] = json!({ "offset": offset, "length": length });
-        let slice = body[offset as usize..(offset + length) as usize].to_vec();
-        Ok(Some((meta, slice)))
+        Ok(Some((meta, body)))
     }
 
     fn head(&self, key: &str) -> OpResult<Option<ObjectRow>> {
@@ -306,12 +263,18 @@ impl R2Bucket {
     /// Remove an object (no error when missing).
     pub fn delete(&self, key: &str) -> OpResult<()> {
         check_key(key, "delete")?;
-        let conn = self.lock();
-        if let Some(old) = head_row(&conn, key)? {
-            conn.execute("DELETE FROM objects WHERE key = ?1", [key])?;
-            drop(conn);
-            let _ = std::fs::remove_file(self.blobs.join(old.version));
-        }
+        let removed = {
+            let conn = self.lock();
+            let tx = conn.unchecked_transaction()?;
+            let Some(old) = head_row(&tx, key)? else {
+                return Ok(());
+            };
+            let blobs = take_blobs(&tx, &old)?;
+            tx.execute("DELETE FROM _mf_objects WHERE key = ?1", [key])?;
+            tx.commit()?;
+            blobs
+        };
+        self.remove_blobs(removed);
         Ok(())
     }
 
@@ -363,11 +326,11 @@ impl R2Bucket {
             (s, c) => s.or(c).map(str::to_string),
         };
         let conn = self.lock();
-        let mut stmt = conn.prepare(
-            "SELECT key, version, size, etag, uploaded, http_metadata, custom_metadata, checksums
-             FROM objects WHERE substr(key, 1, length(?1)) = ?1 AND (?2 IS NULL OR key > ?2)
-             ORDER BY key",
-        )?;
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM _mf_objects
+             WHERE substr(key, 1, length(?1)) = ?1 AND (?2 IS NULL OR key > ?2)
+             ORDER BY key"
+        ))?;
         let rows = stmt.query_map(params![prefix, after], row_from_sql)?;
         let mut objects = Vec::new();
         let mut prefixes = BTreeSet::new();
@@ -431,55 +394,118 @@ pub struct PutOptions {
     pub checksums: Value,
 }
 
+/// The index columns `row_from_sql` reads, in its order.
+const COLUMNS: &str =
+    "key, blob_id, version, size, etag, uploaded, http_metadata, custom_metadata, checksums";
+
 pub(super) fn head_row(conn: &Connection, key: &str) -> OpResult<Option<ObjectRow>> {
     Ok(conn
         .query_row(
-            "SELECT key, version, size, etag, uploaded, http_metadata, custom_metadata, checksums
-             FROM objects WHERE key = ?1",
+            &format!("SELECT {COLUMNS} FROM _mf_objects WHERE key = ?1"),
             [key],
             row_from_sql,
         )
         .optional()?)
 }
 
+/// Insert or replace `row` (the caller has dealt with the row it replaces).
 pub(super) fn upsert_row(conn: &Connection, row: &ObjectRow) -> OpResult<()> {
     conn.execute(
-        "INSERT INTO objects (key, version, size, etag, uploaded, http_metadata, custom_metadata, checksums)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-         ON CONFLICT(key) DO UPDATE SET version = ?2, size = ?3, etag = ?4, uploaded = ?5,
-             http_metadata = ?6, custom_metadata = ?7, checksums = ?8",
+        "INSERT OR REPLACE INTO _mf_objects (key, blob_id, version, size, etag, uploaded,
+             checksums, http_metadata, custom_metadata)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         params![
             row.key,
+            row.blob_id,
             row.version,
             row.size,
             row.etag,
             row.uploaded_ms,
+            row.checksums.to_string(),
             row.http_metadata.to_string(),
-            row.custom_metadata.to_string(),
-            row.checksums.to_string()
+            row.custom_metadata.to_string()
         ],
     )?;
     Ok(())
 }
 
+/// Unlink the blobs holding `old`'s body from the index (its multipart parts'
+/// rows go; its own row is replaced or deleted by the caller) and return
+/// their ids, to remove once the transaction has committed.
+pub(super) fn take_blobs(conn: &Connection, old: &ObjectRow) -> OpResult<Vec<String>> {
+    if let Some(id) = &old.blob_id {
+        return Ok(vec![id.clone()]);
+    }
+    let ids: Vec<String> = {
+        let mut stmt =
+            conn.prepare("SELECT blob_id FROM _mf_multipart_parts WHERE object_key = ?1")?;
+        stmt.query_map([&old.key], |r| r.get(0))?
+            .collect::<Result<_, _>>()?
+    };
+    conn.execute(
+        "DELETE FROM _mf_multipart_parts WHERE object_key = ?1",
+        [&old.key],
+    )?;
+    Ok(ids)
+}
+
+/// The blobs (id, size) whose concatenation is `row`'s body.
+fn body_blobs(conn: &Connection, row: &ObjectRow) -> OpResult<Vec<(String, u64)>> {
+    if let Some(id) = &row.blob_id {
+        return Ok(vec![(id.clone(), row.size.max(0) as u64)]);
+    }
+    let mut stmt = conn.prepare(
+        "SELECT blob_id, size FROM _mf_multipart_parts WHERE object_key = ?1 ORDER BY part_number",
+    )?;
+    let parts = stmt.query_map([&row.key], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?.max(0) as u64))
+    })?;
+    Ok(parts.collect::<Result<_, _>>()?)
+}
+
+/// R2's rules for a `range` (as miniflare mirrors them): an empty suffix or
+/// length, or an offset past the end, is unsatisfiable; longer ranges are
+/// clamped. Returns (offset, length).
+fn satisfiable_range(range: &Value, size: u64) -> OpResult<(u64, u64)> {
+    let unsatisfiable = || OpError::failed("get: The requested range is not satisfiable (10039)");
+    let (offset, length) = match range.get("suffix").and_then(Value::as_u64) {
+        Some(0) => return Err(unsatisfiable()),
+        Some(suffix) => {
+            let len = suffix.min(size);
+            (size - len, len)
+        }
+        None => {
+            let offset = range.get("offset").and_then(Value::as_u64).unwrap_or(0);
+            if offset > size {
+                return Err(unsatisfiable());
+            }
+            let length = range
+                .get("length")
+                .and_then(Value::as_u64)
+                .unwrap_or(size - offset);
+            (offset, length)
+        }
+    };
+    if length == 0 {
+        return Err(unsatisfiable());
+    }
+    Ok((offset, length.min(size - offset)))
+}
+
 fn row_from_sql(r: &rusqlite::Row<'_>) -> rusqlite::Result<ObjectRow> {
-    let http: String = r.get(5)?;
-    let custom: String = r.get(6)?;
-    let checksums: Option<String> = r.get(7)?;
-    let etag: String = r.get(3)?;
-    let checksums = checksums
-        .and_then(|c| serde_json::from_str(&c).ok())
-        // Rows written before checksums were stored: single-part, md5 etag.
-        .unwrap_or_else(|| json!({ "md5": etag }));
+    let http: String = r.get(6)?;
+    let custom: String = r.get(7)?;
+    let checksums: String = r.get(8)?;
     Ok(ObjectRow {
         key: r.get(0)?,
-        version: r.get(1)?,
-        size: r.get(2)?,
-        etag,
-        uploaded_ms: r.get(4)?,
+        blob_id: r.get(1)?,
+        version: r.get(2)?,
+        size: r.get(3)?,
+        etag: r.get(4)?,
+        uploaded_ms: r.get(5)?,
         http_metadata: serde_json::from_str(&http).unwrap_or_else(|_| json!({})),
         custom_metadata: serde_json::from_str(&custom).unwrap_or_else(|_| json!({})),
-        checksums,
+        checksums: serde_json::from_str(&checksums).unwrap_or_else(|_| json!({})),
     })
 }
 

@@ -158,10 +158,10 @@ pub fn digest_hex(field: &str, body: &[u8]) -> String {
 }
 
 /// Verify the checksum the worker supplied (`md5`, `sha1`, … as hex) and
-/// return the object's checksums: always `md5`, plus the supplied one.
+/// return the checksums to store: the supplied ones, as miniflare stores them
+/// (the md5 of a single-part object is its etag and is added when read).
 pub fn verify_checksums(args: &Value, body: &[u8]) -> OpResult<serde_json::Map<String, Value>> {
     let mut out = serde_json::Map::new();
-    out.insert("md5".into(), Value::String(digest_hex("md5", body)));
     for (field, name) in ALGORITHMS {
         let Some(provided) = args.get(field).and_then(Value::as_str) else {
             continue;

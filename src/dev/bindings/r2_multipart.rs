@@ -1,12 +1,12 @@
-//! R2 multipart uploads (`r2.mpu.create|part|complete|abort`). Parts are
-//! files in `parts/` indexed in SQLite. Completing concatenates the chosen
-//! parts into one new blob (temp file + rename) and then, in one SQLite
-//! transaction, publishes the object and retires the upload, so a crash
-//! never leaves a half-assembled object visible. Uploads are kept after
-//! completion or abort (state 1 or 2) so the errors match R2's: an unknown
-//! id is an internal error, a finished one "does not exist".
-
-use std::io::Write;
+//! R2 multipart uploads (`r2.mpu.create|part|complete|abort`), stored as
+//! miniflare stores them: each part is a blob file with a row in
+//! `_mf_multipart_parts`. Completing publishes, in one SQLite transaction, an
+//! object row without a blob (`blob_id` NULL) and links the chosen parts to it
+//! (`object_key`); unchosen parts are dropped. The body is the linked parts'
+//! blobs in part order, so nothing is copied and a crash never leaves a
+//! half-published object. Uploads are kept after completion or abort (state 1
+//! or 2) so the errors match R2's: an unknown id is an internal error, a
+//! finished one "does not exist".
 
 use md5::{Digest, Md5};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -23,27 +23,25 @@ const IN_PROGRESS: i64 = 0;
 const COMPLETED: i64 = 1;
 const ABORTED: i64 = 2;
 
-/// Create the multipart tables (idempotent).
-pub fn init_schema(conn: &Connection) -> OpResult<()> {
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS multipart_uploads (
-            upload_id TEXT PRIMARY KEY,
-            key TEXT NOT NULL,
-            http_metadata TEXT NOT NULL,
-            custom_metadata TEXT NOT NULL,
-            state INTEGER NOT NULL DEFAULT 0
-        ) WITHOUT ROWID;
-        CREATE TABLE IF NOT EXISTS multipart_parts (
-            upload_id TEXT NOT NULL,
-            part_number INTEGER NOT NULL,
-            file TEXT NOT NULL,
-            size INTEGER NOT NULL,
-            etag TEXT NOT NULL,
-            md5 TEXT NOT NULL,
-            PRIMARY KEY (upload_id, part_number)
-        ) WITHOUT ROWID;",
-    )?;
-    Ok(())
+/// An upload id or part etag as miniflare makes them: 128 random bytes,
+/// base64url without padding.
+fn random_id() -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let hex = sqlite::random_hex(128);
+    let bytes: Vec<u8> = (0..hex.len() / 2)
+        .filter_map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok())
+        .collect();
+    let mut out = String::with_capacity(bytes.len() * 4 / 3 + 2);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
 }
 
 fn internal(op: &str) -> OpError {
@@ -69,7 +67,7 @@ fn upload_id_arg(args: &Value) -> OpResult<String> {
 fn upload_state(conn: &Connection, key: &str, upload_id: &str) -> OpResult<Option<i64>> {
     Ok(conn
         .query_row(
-            "SELECT state FROM multipart_uploads WHERE upload_id = ?1 AND key = ?2",
+            "SELECT state FROM _mf_multipart_uploads WHERE upload_id = ?1 AND key = ?2",
             params![upload_id, key],
             |r| r.get(0),
         )
@@ -79,7 +77,7 @@ fn upload_state(conn: &Connection, key: &str, upload_id: &str) -> OpResult<Optio
 /// A part as recorded when it was uploaded.
 struct PartRow {
     number: i64,
-    file: String,
+    blob_id: String,
     size: i64,
     etag: String,
     md5: String,
@@ -144,10 +142,10 @@ impl R2Bucket {
     pub fn mpu_create(&self, key: &str, http: Value, custom: Value) -> OpResult<String> {
         r2::check_key(key, "createMultipartUpload")?;
         r2::check_custom_metadata(&custom, "createMultipartUpload")?;
-        let upload_id = sqlite::random_hex(32);
+        let upload_id = random_id();
         self.lock().execute(
-            "INSERT INTO multipart_uploads (upload_id, key, http_metadata, custom_metadata, state)
-             VALUES (?1, ?2, ?3, ?4, 0)",
+            "INSERT INTO _mf_multipart_uploads (upload_id, key, http_metadata, custom_metadata)
+             VALUES (?1, ?2, ?3, ?4)",
             params![upload_id, key, http.to_string(), custom.to_string()],
         )?;
         Ok(upload_id)
@@ -168,47 +166,43 @@ impl R2Bucket {
         }
         r2::check_key(key, "uploadPart")?;
         let md5 = sqlite::hex(&Md5::digest(body));
-        let file = sqlite::random_hex(16);
-        let mut tmp = tempfile::NamedTempFile::new_in(&self.parts)?;
-        tmp.write_all(body)?;
-        tmp.persist(self.parts.join(&file))
-            .map_err(|e| OpError::Io(e.error))?;
-        let etag = sqlite::random_hex(16);
-        let conn = self.lock();
+        let blob_id = self.write_blob(body)?;
+        let etag = random_id();
         let result = (|| -> OpResult<Option<String>> {
-            if upload_state(&conn, key, upload_id)? != Some(IN_PROGRESS) {
+            let conn = self.lock();
+            let tx = conn.unchecked_transaction()?;
+            if upload_state(&tx, key, upload_id)? != Some(IN_PROGRESS) {
                 return Err(no_such_upload("uploadPart"));
             }
-            let old: Option<String> = conn
+            let old: Option<String> = tx
                 .query_row(
-                    "SELECT file FROM multipart_parts WHERE upload_id = ?1 AND part_number = ?2",
+                    "SELECT blob_id FROM _mf_multipart_parts WHERE upload_id = ?1 AND part_number = ?2",
                     params![upload_id, number],
                     |r| r.get(0),
                 )
                 .optional()?;
-            conn.execute(
-                "INSERT OR REPLACE INTO multipart_parts (upload_id, part_number, file, size, etag, md5)
+            tx.execute(
+                "INSERT OR REPLACE INTO _mf_multipart_parts
+                     (upload_id, part_number, blob_id, size, etag, checksum_md5)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![upload_id, number, file, body.len() as i64, etag, md5],
+                params![upload_id, number, blob_id, body.len() as i64, etag, md5],
             )?;
+            tx.commit()?;
             Ok(old)
         })();
-        drop(conn);
         match result {
             Ok(old) => {
-                if let Some(old) = old {
-                    let _ = std::fs::remove_file(self.parts.join(old));
-                }
+                self.remove_blobs(old);
                 Ok(etag)
             }
             Err(e) => {
-                let _ = std::fs::remove_file(self.parts.join(&file));
+                self.remove_blobs([blob_id]);
                 Err(e)
             }
         }
     }
 
-    /// Assemble the chosen parts into the object under `key`.
+    /// Publish the chosen parts as the object under `key`.
     pub fn mpu_complete(
         &self,
         key: &str,
@@ -219,9 +213,10 @@ impl R2Bucket {
         const OP: &str = "completeMultipartUpload";
         r2::check_key(key, OP)?;
         let conn = self.lock();
-        let (http, custom, state): (String, String, i64) = conn
+        let tx = conn.unchecked_transaction()?;
+        let (http, custom, state): (String, String, i64) = tx
             .query_row(
-                "SELECT http_metadata, custom_metadata, state FROM multipart_uploads
+                "SELECT http_metadata, custom_metadata, state FROM _mf_multipart_uploads
                  WHERE upload_id = ?1 AND key = ?2",
                 params![upload_id, key],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
@@ -231,24 +226,22 @@ impl R2Bucket {
         if state != IN_PROGRESS {
             return Err(no_such_upload(OP));
         }
-        let mut uploaded = Vec::new();
-        {
-            let mut stmt = conn.prepare(
-                "SELECT part_number, file, size, etag, md5 FROM multipart_parts WHERE upload_id = ?1",
+        let uploaded: Vec<PartRow> = {
+            let mut stmt = tx.prepare(
+                "SELECT part_number, blob_id, size, etag, checksum_md5
+                 FROM _mf_multipart_parts WHERE upload_id = ?1",
             )?;
-            let rows = stmt.query_map([upload_id], |r| {
+            stmt.query_map([upload_id], |r| {
                 Ok(PartRow {
                     number: r.get(0)?,
-                    file: r.get(1)?,
+                    blob_id: r.get(1)?,
                     size: r.get(2)?,
                     etag: r.get(3)?,
                     md5: r.get(4)?,
                 })
-            })?;
-            for row in rows {
-                uploaded.push(row?);
-            }
-        }
+            })?
+            .collect::<Result<_, _>>()?
+        };
         let mut seen = std::collections::HashSet::new();
         let mut parts: Vec<&PartRow> = Vec::with_capacity(selected.len());
         for (number, etag) in selected {
@@ -285,95 +278,98 @@ impl R2Bucket {
         {
             return Err(bad_upload());
         }
-
-        // Assemble the body beside the other blobs, then publish atomically.
-        let version = sqlite::random_hex(16);
-        let mut tmp = tempfile::NamedTempFile::new_in(&self.blobs)?;
-        let mut md5_concat = Vec::with_capacity(parts.len() * 16);
-        let mut size = 0i64;
+        // The parts become the body: make sure they are all there first.
         for p in &parts {
-            let mut f = std::fs::File::open(self.parts.join(&p.file))?;
-            size += std::io::copy(&mut f, &mut tmp)? as i64;
+            let path = self.blobs.join(&p.blob_id);
+            if !std::fs::metadata(&path).is_ok_and(|m| m.len() == p.size as u64) {
+                return Err(OpError::failed(format!(
+                    "{OP}: part {} of this upload is missing or damaged on disk ({}); upload it again",
+                    p.number,
+                    path.display()
+                )));
+            }
+        }
+
+        let mut md5_concat = Vec::with_capacity(parts.len() * 16);
+        for p in &parts {
             md5_concat.extend((0..p.md5.len() / 2).filter_map(|i| {
                 u8::from_str_radix(p.md5.get(2 * i..2 * i + 2).unwrap_or(""), 16).ok()
             }));
         }
-        tmp.as_file().sync_all()?;
-        tmp.persist(self.blobs.join(&version))
-            .map_err(|e| OpError::Io(e.error))?;
         let row = ObjectRow {
             key: key.to_string(),
-            version,
-            size,
+            blob_id: None,
+            version: sqlite::random_hex(16),
+            size: parts.iter().map(|p| p.size).sum(),
             etag: format!("{}-{}", sqlite::hex(&Md5::digest(&md5_concat)), parts.len()),
             uploaded_ms: (self.clock)(),
             http_metadata: serde_json::from_str(&http).unwrap_or_else(|_| json!({})),
             custom_metadata: serde_json::from_str(&custom).unwrap_or_else(|_| json!({})),
             checksums: json!({}),
         };
-        let files: Vec<String> = uploaded.iter().map(|p| p.file.clone()).collect();
-        let published = (|| -> OpResult<Option<ObjectRow>> {
-            let tx = conn.unchecked_transaction()?;
-            let old = r2::head_row(&tx, key)?;
-            r2::upsert_row(&tx, &row)?;
+        let mut retired = match r2::head_row(&tx, key)? {
+            Some(old) => r2::take_blobs(&tx, &old)?,
+            None => Vec::new(),
+        };
+        r2::upsert_row(&tx, &row)?;
+        for p in &parts {
             tx.execute(
-                "UPDATE multipart_uploads SET state = ?2 WHERE upload_id = ?1",
-                params![upload_id, COMPLETED],
+                "UPDATE _mf_multipart_parts SET object_key = ?3
+                 WHERE upload_id = ?1 AND part_number = ?2",
+                params![upload_id, p.number, key],
             )?;
-            tx.execute(
-                "DELETE FROM multipart_parts WHERE upload_id = ?1",
-                [upload_id],
-            )?;
-            tx.commit()?;
-            Ok(old)
-        })();
-        drop(conn);
-        match published {
-            Ok(old) => {
-                if let Some(old) = old {
-                    let _ = std::fs::remove_file(self.blobs.join(old.version));
-                }
-                for f in files {
-                    let _ = std::fs::remove_file(self.parts.join(f));
-                }
-                Ok(row.to_json())
-            }
-            Err(e) => {
-                let _ = std::fs::remove_file(self.blobs.join(&row.version));
-                Err(e)
-            }
         }
+        let chosen: std::collections::HashSet<i64> = parts.iter().map(|p| p.number).collect();
+        retired.extend(
+            uploaded
+                .iter()
+                .filter(|p| !chosen.contains(&p.number))
+                .map(|p| p.blob_id.clone()),
+        );
+        tx.execute(
+            "DELETE FROM _mf_multipart_parts WHERE upload_id = ?1 AND object_key IS NULL",
+            [upload_id],
+        )?;
+        tx.execute(
+            "UPDATE _mf_multipart_uploads SET state = ?2 WHERE upload_id = ?1",
+            params![upload_id, COMPLETED],
+        )?;
+        tx.commit()?;
+        drop(conn);
+        self.remove_blobs(retired);
+        Ok(row.to_json())
     }
 
     /// Drop an upload and its parts; a finished upload is left as it is.
     pub fn mpu_abort(&self, key: &str, upload_id: &str) -> OpResult<()> {
         const OP: &str = "abortMultipartUpload";
         r2::check_key(key, OP)?;
-        let conn = self.lock();
-        match upload_state(&conn, key, upload_id)? {
-            None => return Err(internal(OP)),
-            Some(s) if s != IN_PROGRESS => return Ok(()),
-            Some(_) => {}
-        }
-        let tx = conn.unchecked_transaction()?;
-        let files: Vec<String> = {
-            let mut stmt = tx.prepare("SELECT file FROM multipart_parts WHERE upload_id = ?1")?;
-            stmt.query_map([upload_id], |r| r.get(0))?
-                .collect::<Result<_, _>>()?
+        let blobs: Vec<String> = {
+            let conn = self.lock();
+            let tx = conn.unchecked_transaction()?;
+            match upload_state(&tx, key, upload_id)? {
+                None => return Err(internal(OP)),
+                Some(s) if s != IN_PROGRESS => return Ok(()),
+                Some(_) => {}
+            }
+            let blobs: Vec<String> = {
+                let mut stmt =
+                    tx.prepare("SELECT blob_id FROM _mf_multipart_parts WHERE upload_id = ?1")?;
+                stmt.query_map([upload_id], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?
+            };
+            tx.execute(
+                "DELETE FROM _mf_multipart_parts WHERE upload_id = ?1",
+                [upload_id],
+            )?;
+            tx.execute(
+                "UPDATE _mf_multipart_uploads SET state = ?2 WHERE upload_id = ?1",
+                params![upload_id, ABORTED],
+            )?;
+            tx.commit()?;
+            blobs
         };
-        tx.execute(
-            "DELETE FROM multipart_parts WHERE upload_id = ?1",
-            [upload_id],
-        )?;
-        tx.execute(
-            "UPDATE multipart_uploads SET state = ?2 WHERE upload_id = ?1",
-            params![upload_id, ABORTED],
-        )?;
-        tx.commit()?;
-        drop(conn);
-        for f in files {
-            let _ = std::fs::remove_file(self.parts.join(f));
-        }
+        self.remove_blobs(blobs);
         Ok(())
     }
 }

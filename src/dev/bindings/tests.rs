@@ -872,11 +872,12 @@ fn r2_multipart_upload_complete_persist_and_errors() {
         json!("application/x-big")
     );
     assert_eq!(meta["customMetadata"], json!({"n":"2"}));
-    let parts_dir = f.b.state_dir().join("v3/r2/b/parts");
+    // The parts are the body now (as miniflare keeps them): nothing is copied.
+    let blobs_dir = f.b.state_dir().join("v3/r2/b/blobs");
     assert_eq!(
-        std::fs::read_dir(&parts_dir).unwrap().count(),
-        0,
-        "parts are removed once assembled"
+        std::fs::read_dir(&blobs_dir).unwrap().count(),
+        2,
+        "the two parts' blobs, nothing else"
     );
 
     // A completed upload is gone for parts and completion, a no-op to abort.
@@ -937,7 +938,7 @@ fn r2_multipart_upload_complete_persist_and_errors() {
     // Abort drops the parts; the upload cannot be used afterwards.
     let id2 = create("x.bin");
     part("x.bin", &id2, 1, b"p").unwrap();
-    assert_eq!(std::fs::read_dir(&parts_dir).unwrap().count(), 1);
+    assert_eq!(std::fs::read_dir(&blobs_dir).unwrap().count(), 3);
     ok(
         &f.b,
         "r2.mpu.abort",
@@ -945,7 +946,7 @@ fn r2_multipart_upload_complete_persist_and_errors() {
         json!({"key":"x.bin","upload_id":id2}),
         b"",
     );
-    assert_eq!(std::fs::read_dir(&parts_dir).unwrap().count(), 0);
+    assert_eq!(std::fs::read_dir(&blobs_dir).unwrap().count(), 2);
     assert_eq!(
         part("x.bin", &id2, 1, b"p").unwrap_err().to_string(),
         "uploadPart: The specified multipart upload does not exist. (10024)"
@@ -967,7 +968,7 @@ fn r2_multipart_upload_complete_persist_and_errors() {
     let id4 = create("big.bin");
     let r1 = part("big.bin", &id4, 1, &big).unwrap().value;
     let r2 = part("big.bin", &id4, 2, b"new").unwrap().value;
-    for entry in std::fs::read_dir(&parts_dir).unwrap() {
+    for entry in std::fs::read_dir(&blobs_dir).unwrap() {
         let path = entry.unwrap().path();
         if std::fs::metadata(&path).unwrap().len() == 3 {
             std::fs::remove_file(path).unwrap();
@@ -976,10 +977,44 @@ fn r2_multipart_upload_complete_persist_and_errors() {
     assert!(complete(&id4, json!([r1, r2])).is_err());
     let still = ok(&f.b, "r2.head", "BUCKET", json!({"key":"big.bin"}), b"").value;
     assert_eq!(still["etag"], json!(etag), "the old object stays visible");
-    let blobs = std::fs::read_dir(f.b.state_dir().join("v3/r2/b/blobs"))
+    assert_eq!(
+        ok(&f.b, "r2.get", "BUCKET", json!({"key":"big.bin"}), b"")
+            .body
+            .len(),
+        big.len() + 4
+    );
+    assert_eq!(
+        r2_unindexed_blobs(f.b.state_dir()),
+        Vec::<String>::new(),
+        "no blob is left behind unindexed"
+    );
+}
+
+/// The R2 index of bucket `b` under `state`.
+fn r2_index(state: &std::path::Path) -> rusqlite::Connection {
+    let path = miniflare::r2_path(&state.join("v3"), "b");
+    rusqlite::Connection::open(path).expect("r2 index")
+}
+
+/// Blob files of bucket `b` no index row names.
+fn r2_unindexed_blobs(state: &std::path::Path) -> Vec<String> {
+    let conn = r2_index(state);
+    let mut stmt = conn
+        .prepare(
+            "SELECT blob_id FROM _mf_objects WHERE blob_id IS NOT NULL
+             UNION SELECT blob_id FROM _mf_multipart_parts",
+        )
+        .unwrap();
+    let live: std::collections::HashSet<String> = stmt
+        .query_map([], |r| r.get(0))
         .unwrap()
-        .count();
-    assert_eq!(blobs, 1, "no half-assembled blob is left behind");
+        .map(Result::unwrap)
+        .collect();
+    std::fs::read_dir(state.join("v3/r2/b/blobs"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !live.contains(n))
+        .collect()
 }
 
 #[test]
@@ -1316,14 +1351,10 @@ fn r2_open_sweeps_files_a_crash_left_unindexed() {
     .value;
     let root = f.b.state_dir().join("v3/r2/b");
     let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
-    for (dir, name) in [
-        ("blobs", "orphan-old"),
-        ("parts", "orphan-old"),
-        ("blobs", "orphan-new"),
-    ] {
-        let path = root.join(dir).join(name);
+    for name in ["orphan-old", "orphan-old-2", "orphan-new"] {
+        let path = root.join("blobs").join(name);
         std::fs::write(&path, b"x").unwrap();
-        if name.ends_with("old") {
+        if name.contains("old") {
             std::fs::File::options()
                 .write(true)
                 .open(&path)
@@ -1333,7 +1364,7 @@ fn r2_open_sweeps_files_a_crash_left_unindexed() {
         }
     }
     // Make the indexed files old too: they must survive because they are referenced.
-    for dir in ["blobs", "parts"] {
+    for dir in ["blobs"] {
         for e in std::fs::read_dir(root.join(dir)).unwrap() {
             let p = e.unwrap().path();
             if p.file_name()
@@ -1360,15 +1391,11 @@ fn r2_open_sweeps_files_a_crash_left_unindexed() {
         v.sort();
         v
     };
-    assert_eq!(names("blobs").len(), 2, "{:?}", names("blobs"));
+    // The object's body and the uploaded part stay, the old orphans go.
+    assert_eq!(names("blobs").len(), 3, "{:?}", names("blobs"));
     assert!(
         names("blobs").contains(&"orphan-new".to_string()),
         "young files are left alone"
-    );
-    assert_eq!(
-        names("parts").len(),
-        1,
-        "the indexed part stays, the orphan goes"
     );
     assert_eq!(
         ok(&again, "r2.get", "BUCKET", json!({"key":"kept"}), b"").body,
@@ -1417,5 +1444,313 @@ fn kv_namespace_from_an_earlier_layout_is_imported_once() {
     assert_eq!(
         ok(&again, "kv.get", "KV", json!({"key":"kept"}), b"").body,
         b"hi"
+    );
+}
+
+/// What `dev` writes is what miniflare (wrangler 4.86.0) reads: the rows and
+/// blob files it expects, a multipart object as its linked parts.
+#[test]
+fn r2_objects_are_stored_as_miniflare_stores_them() {
+    let f = fixture();
+    ok(
+        &f.b,
+        "r2.put",
+        "BUCKET",
+        json!({"key":"dir/f.txt","http_metadata":{"contentType":"text/plain"}}),
+        b"abc",
+    );
+    let state = f.b.state_dir();
+    let blobs = state.join("v3/r2/b/blobs");
+    let conn = r2_index(state);
+    let (blob, version, size, etag, checksums, http, custom): (
+        String,
+        String,
+        i64,
+        String,
+        String,
+        String,
+        String,
+    ) = conn
+        .query_row(
+            "SELECT blob_id, version, size, etag, checksums, http_metadata, custom_metadata
+             FROM _mf_objects WHERE key = 'dir/f.txt'",
+            [],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                ))
+            },
+        )
+        .unwrap();
+    assert_eq!(blob.len(), 80);
+    assert_eq!(version.len(), 32);
+    assert_eq!(
+        (size, etag.as_str()),
+        (3, "900150983cd24fb0d6963f7d28e17f72")
+    );
+    assert_eq!(
+        (checksums.as_str(), http.as_str(), custom.as_str()),
+        ("{}", r#"{"contentType":"text/plain"}"#, "{}")
+    );
+    assert_eq!(std::fs::read(blobs.join(&blob)).unwrap(), b"abc");
+
+    // Multipart: the object row has no blob; its parts are linked to it.
+    let id = ok(&f.b, "r2.mpu.create", "BUCKET", json!({"key":"mp"}), b"").value["upload_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(id.len(), 171, "128 random bytes in base64url, as miniflare");
+    let big = vec![b'x'; r2_multipart::MIN_PART_BYTES as usize];
+    let mut parts = Vec::new();
+    for (n, body) in [(1, &big[..]), (2, b"tail"), (3, b"unused")] {
+        parts.push(
+            ok(
+                &f.b,
+                "r2.mpu.part",
+                "BUCKET",
+                json!({"key":"mp","upload_id":id,"part_number":n}),
+                body,
+            )
+            .value,
+        );
+    }
+    ok(
+        &f.b,
+        "r2.mpu.complete",
+        "BUCKET",
+        json!({"key":"mp","upload_id":id,"parts":[parts[0], parts[1]]}),
+        b"",
+    );
+    let (blob, size, checksums): (Option<String>, i64, String) = conn
+        .query_row(
+            "SELECT blob_id, size, checksums FROM _mf_objects WHERE key = 'mp'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (blob, size, checksums.as_str()),
+        (None, big.len() as i64 + 4, "{}")
+    );
+    let state_of = |id: &str| -> i64 {
+        conn.query_row(
+            "SELECT state FROM _mf_multipart_uploads WHERE upload_id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert_eq!(state_of(&id), 1);
+    // Read it as miniflare does: the linked parts' blobs in part order.
+    let mut stmt = conn
+        .prepare(
+            "SELECT blob_id FROM _mf_multipart_parts WHERE object_key = 'mp' ORDER BY part_number",
+        )
+        .unwrap();
+    let linked: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(linked.len(), 2, "the unused part is dropped");
+    let mut body = Vec::new();
+    for b in &linked {
+        body.extend(std::fs::read(blobs.join(b)).unwrap());
+    }
+    assert_eq!(body.len(), big.len() + 4);
+    assert!(body.ends_with(b"xtail"));
+    assert_eq!(r2_unindexed_blobs(state), Vec::<String>::new());
+
+    // An aborted upload is state 2 and keeps no parts.
+    let id2 = ok(&f.b, "r2.mpu.create", "BUCKET", json!({"key":"ab"}), b"").value["upload_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ok(
+        &f.b,
+        "r2.mpu.part",
+        "BUCKET",
+        json!({"key":"ab","upload_id":id2,"part_number":1}),
+        b"zz",
+    );
+    ok(
+        &f.b,
+        "r2.mpu.abort",
+        "BUCKET",
+        json!({"key":"ab","upload_id":id2}),
+        b"",
+    );
+    assert_eq!(state_of(&id2), 2);
+
+    // Overwriting the multipart object drops its parts; deleting drops the blob.
+    ok(&f.b, "r2.put", "BUCKET", json!({"key":"mp"}), b"small");
+    let linked_left: i64 = conn
+        .query_row("SELECT count(*) FROM _mf_multipart_parts", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(linked_left, 0);
+    ok(&f.b, "r2.delete", "BUCKET", json!({"key":"mp"}), b"");
+    assert_eq!(
+        std::fs::read_dir(&blobs).unwrap().count(),
+        1,
+        "dir/f.txt only"
+    );
+}
+
+/// Rows and blobs as miniflare writes them (wrangler 4.86.0's observed row,
+/// and a multipart object of small parts) are served by `dev`.
+#[test]
+fn r2_reads_objects_miniflare_wrote() {
+    let f = fixture();
+    let state = f.b.state_dir();
+    let blobs = state.join("v3/r2/b/blobs");
+    let conn = r2_index(state);
+    let blob = |name: &str, body: &[u8]| {
+        let id = format!("{:0>64}{:016x}", name, 0x1a2_0312_939e_u64);
+        std::fs::write(blobs.join(&id), body).unwrap();
+        id
+    };
+    let single = blob("aa", b"abc");
+    conn.execute(
+        "INSERT INTO _mf_objects VALUES ('dir/f.txt', ?1, '68a7157f00377671568e6e5cdf3dc53e', 3,
+         '900150983cd24fb0d6963f7d28e17f72', 1795341878232, '{}', '{\"contentType\":\"text/plain\"}', '{}')",
+        [&single],
+    )
+    .unwrap();
+    let (p1, p2, p3) = (
+        blob("b1", b"hello "),
+        blob("b2", b"multipart "),
+        blob("b3", b"world"),
+    );
+    conn.execute_batch(&format!(
+        "INSERT INTO _mf_objects VALUES ('mp', NULL, '5ca4b1cd911431701fe5f39413904918', 21,
+           '0a201666cd36d97bba1aba188361ab8e-3', 1795347878792, '{{}}', '{{}}', '{{\"a\":\"1\"}}');
+         INSERT INTO _mf_multipart_uploads VALUES ('up', 'mp', '{{}}', '{{\"a\":\"1\"}}', 1);
+         INSERT INTO _mf_multipart_parts VALUES ('up', 3, '{p3}', 5, 'e3', 'm3', 'mp');
+         INSERT INTO _mf_multipart_parts VALUES ('up', 1, '{p1}', 6, 'e1', 'm1', 'mp');
+         INSERT INTO _mf_multipart_parts VALUES ('up', 2, '{p2}', 10, 'e2', 'm2', 'mp');"
+    ))
+    .unwrap();
+    let got = ok(&f.b, "r2.get", "BUCKET", json!({"key":"dir/f.txt"}), b"");
+    assert_eq!(got.body, b"abc");
+    assert_eq!(
+        got.value["checksums"],
+        json!({"md5":"900150983cd24fb0d6963f7d28e17f72"})
+    );
+    assert_eq!(
+        got.value["httpMetadata"]["contentType"],
+        json!("text/plain")
+    );
+    let mp = ok(&f.b, "r2.get", "BUCKET", json!({"key":"mp"}), b"");
+    assert_eq!(mp.body, b"hello multipart world");
+    assert_eq!(mp.value["checksums"], json!({}));
+    assert_eq!(mp.value["customMetadata"], json!({"a":"1"}));
+    // Ranges read only the parts they cover, across part boundaries.
+    for (range, want) in [
+        (json!({"offset":4,"length":4}), &b"o mu"[..]),
+        (json!({"offset":6,"length":10}), b"multipart "),
+        (json!({"suffix":7}), b"t world"),
+        (json!({"offset":20}), b"d"),
+    ] {
+        let r = ok(
+            &f.b,
+            "r2.get",
+            "BUCKET",
+            json!({"key":"mp","range":range}),
+            b"",
+        );
+        assert_eq!(r.body, want, "{range}");
+    }
+    // Deleting removes the row, the part rows and the part files.
+    ok(&f.b, "r2.delete", "BUCKET", json!({"key":"mp"}), b"");
+    for p in [&p1, &p2, &p3] {
+        assert!(!blobs.join(p).exists());
+    }
+    assert!(blobs.join(&single).exists());
+}
+
+#[test]
+fn r2_bucket_from_an_earlier_layout_is_imported_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let old = dir.path().join("v3/r2/b");
+    std::fs::create_dir_all(old.join("blobs")).unwrap();
+    std::fs::create_dir_all(old.join("parts")).unwrap();
+    std::fs::write(old.join("blobs/v1"), b"old body").unwrap();
+    std::fs::write(old.join("blobs/v2"), b"no checksums").unwrap();
+    std::fs::write(old.join("parts/f1"), b"part one").unwrap();
+    {
+        let c = rusqlite::Connection::open(old.join("index.sqlite")).unwrap();
+        c.execute_batch(
+            "CREATE TABLE objects (key TEXT PRIMARY KEY, version TEXT NOT NULL, size INTEGER NOT NULL,
+               etag TEXT NOT NULL, uploaded INTEGER NOT NULL, http_metadata TEXT NOT NULL,
+               custom_metadata TEXT NOT NULL, checksums TEXT) WITHOUT ROWID;
+             CREATE TABLE multipart_uploads (upload_id TEXT PRIMARY KEY, key TEXT NOT NULL,
+               http_metadata TEXT NOT NULL, custom_metadata TEXT NOT NULL,
+               state INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
+             CREATE TABLE multipart_parts (upload_id TEXT NOT NULL, part_number INTEGER NOT NULL,
+               file TEXT NOT NULL, size INTEGER NOT NULL, etag TEXT NOT NULL, md5 TEXT NOT NULL,
+               PRIMARY KEY (upload_id, part_number)) WITHOUT ROWID;
+             INSERT INTO objects VALUES ('a.txt', 'v1', 8, '0123456789abcdef0123456789abcdef', 1700000000000,
+               '{\"contentType\":\"text/plain\"}', '{\"o\":\"1\"}', '{\"md5\":\"0123456789abcdef0123456789abcdef\",\"sha1\":\"s\"}');
+             INSERT INTO objects VALUES ('b.txt', 'v2', 12, 'fedcba9876543210fedcba9876543210', 1700000000001,
+               '{}', '{}', NULL);
+             INSERT INTO multipart_uploads VALUES ('u1', 'm.bin', '{}', '{}', 0);
+             INSERT INTO multipart_uploads VALUES ('u2', 'done.bin', '{}', '{}', 1);
+             INSERT INTO multipart_parts VALUES ('u1', 1, 'f1', 8, 'petag', '00');",
+        )
+        .unwrap();
+    }
+    let now = Arc::new(AtomicI64::new(T0));
+    let b = open_at(dir.path(), now.clone());
+    let a = ok(&b, "r2.get", "BUCKET", json!({"key":"a.txt"}), b"");
+    assert_eq!(a.body, b"old body");
+    assert_eq!(a.value["version"], json!("v1"));
+    assert_eq!(a.value["uploaded"], json!("2023-11-14T22:13:20.000Z"));
+    assert_eq!(a.value["customMetadata"], json!({"o":"1"}));
+    assert_eq!(a.value["checksums"]["sha1"], json!("s"));
+    let b2 = ok(&b, "r2.get", "BUCKET", json!({"key":"b.txt"}), b"");
+    assert_eq!(b2.body, b"no checksums");
+    assert_eq!(
+        b2.value["checksums"],
+        json!({"md5":"fedcba9876543210fedcba9876543210"})
+    );
+    // The upload in progress goes on with its part; the finished one stays finished.
+    let done = ok(
+        &b,
+        "r2.mpu.complete",
+        "BUCKET",
+        json!({"key":"m.bin","upload_id":"u1","parts":[{"partNumber":1,"etag":"petag"}]}),
+        b"",
+    );
+    assert_eq!(done.value["size"], json!(8));
+    assert_eq!(
+        ok(&b, "r2.get", "BUCKET", json!({"key":"m.bin"}), b"").body,
+        b"part one"
+    );
+    assert_eq!(
+        err(
+            &b,
+            "r2.mpu.part",
+            json!({"key":"done.bin","upload_id":"u2","part_number":1}),
+            b"x"
+        ),
+        "uploadPart: The specified multipart upload does not exist. (10024)"
+    );
+    // The earlier files are gone; the bodies now have blob ids.
+    for gone in ["index.sqlite", "blobs/v1", "blobs/v2", "parts"] {
+        assert!(!old.join(gone).exists(), "{gone} should be gone");
+    }
+    assert_eq!(r2_unindexed_blobs(dir.path()), Vec::<String>::new());
+    assert_eq!(std::fs::read_dir(old.join("blobs")).unwrap().count(), 3);
+    drop(b);
+    let again = open_at(dir.path(), now);
+    assert_eq!(
+        ok(&again, "r2.get", "BUCKET", json!({"key":"a.txt"}), b"").body,
+        b"old body"
     );
 }

@@ -92,25 +92,7 @@ pub fn host_op(op: &str, args: &Value, body: Vec<u8>) -> Result<(), String> {
                     .head
                     .take()
                     .ok_or("response.start: the response was already started")?;
-                let status = args
-                    .get("status")
-                    .and_then(Value::as_u64)
-                    .and_then(|s| u16::try_from(s).ok())
-                    .unwrap_or(200);
-                let headers = args
-                    .get("headers")
-                    .and_then(Value::as_array)
-                    .map(|hs| {
-                        hs.iter()
-                            .filter_map(|h| {
-                                Some((
-                                    h.get(0)?.as_str()?.to_string(),
-                                    h.get(1)?.as_str()?.to_string(),
-                                ))
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let (status, headers) = pywrangler_runtime::status_and_headers(args);
                 head.send(Head { status, headers }).map_err(|_| {
                     sink.gone.store(true, Ordering::SeqCst);
                     "Network connection lost (the client disconnected)".to_string()

@@ -227,7 +227,9 @@ impl Instance {
     }
 }
 
-fn response(reply: &Value, body: Vec<u8>) -> Result<Response, InvokeError> {
+/// The `status` (default 200) and `headers` (`[[name, value]…]`) of a
+/// fetch-shaped reply or `response.start` call.
+pub fn status_and_headers(reply: &Value) -> (u16, Vec<(String, String)>) {
     let status = reply
         .get("status")
         .and_then(Value::as_u64)
@@ -247,6 +249,11 @@ fn response(reply: &Value, body: Vec<u8>) -> Result<Response, InvokeError> {
                 .collect()
         })
         .unwrap_or_default();
+    (status, headers)
+}
+
+fn response(reply: &Value, body: Vec<u8>) -> Result<Response, InvokeError> {
+    let (status, headers) = status_and_headers(reply);
     Ok(Response {
         status,
         headers,

@@ -49,7 +49,7 @@ mod wizer_state;
 
 pub use error::{InvokeError, PythonError, RuntimeError, SnapshotError};
 pub use host::{HostHandler, HostReply, Reentry};
-pub use instance::{Instance, InstanceOptions, Request, Response};
+pub use instance::{Instance, InstanceOptions, Request, Response, status_and_headers};
 pub use logs::{LogLine, LogSink, LogStream};
 pub use native::{NativePackage, scan_native_modules};
 pub use runtime::{Runtime, RuntimeConfig};

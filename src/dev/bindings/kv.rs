@@ -5,7 +5,6 @@
 //! what the Worker wrote. Limits and error messages follow Cloudflare's, so
 //! code that works here behaves the same when deployed.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -67,11 +66,7 @@ impl KvStore {
 
     /// Write `value` as a new blob file (temp file + rename); its id.
     fn write_blob(&self, value: &[u8]) -> OpResult<String> {
-        let id = miniflare::new_blob_id((self.clock)());
-        let mut tmp = tempfile::NamedTempFile::new_in(&self.blobs)?;
-        tmp.write_all(value)?;
-        tmp.persist(self.blobs.join(&id)).map_err(|e| e.error)?;
-        Ok(id)
+        Ok(miniflare::write_blob(&self.blobs, (self.clock)(), value)?)
     }
 
     /// The bytes of blob `id`, or None when its file is gone.
@@ -127,9 +122,7 @@ impl KvStore {
             )?;
         }
         tx.commit()?;
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", old.display()));
-        }
+        sqlite::remove_database(old);
         Ok(())
     }
 

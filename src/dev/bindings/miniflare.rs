@@ -8,6 +8,7 @@
 //! workerd derives `idFromName` ids for a namespace's unique key. KV and R2
 //! keep an index database the same way and their values as blob files.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use hmac::{Hmac, Mac};
@@ -42,9 +43,7 @@ pub const KV_NAMESPACE: &str = "miniflare-KVNamespaceObject";
 /// The index database of KV namespace `id`:
 /// `v3/kv/miniflare-KVNamespaceObject/<object id>.sqlite`.
 pub fn kv_path(v3: &Path, id: &str) -> PathBuf {
-    v3.join("kv")
-        .join(KV_NAMESPACE)
-        .join(format!("{}.sqlite", object_id_from_name(KV_NAMESPACE, id)))
+    object_file(v3, "kv", KV_NAMESPACE, id)
 }
 
 /// The Durable Object namespace miniflare keeps R2 buckets' indexes in.
@@ -53,16 +52,23 @@ pub const R2_NAMESPACE: &str = "miniflare-R2BucketObject";
 /// The index database of R2 bucket `bucket`:
 /// `v3/r2/miniflare-R2BucketObject/<object id>.sqlite`.
 pub fn r2_path(v3: &Path, bucket: &str) -> PathBuf {
-    v3.join("r2").join(R2_NAMESPACE).join(format!(
-        "{}.sqlite",
-        object_id_from_name(R2_NAMESPACE, bucket)
-    ))
+    object_file(v3, "r2", R2_NAMESPACE, bucket)
 }
 
 /// Where the values of store `id` of `kind` (`kv`, `r2`) live:
 /// `v3/<kind>/<id>/blobs`. Characters that could leave the folder are replaced.
 pub fn blobs_dir(v3: &Path, kind: &str, id: &str) -> PathBuf {
     v3.join(kind).join(super::file_name(id)).join("blobs")
+}
+
+/// Write `bytes` into `blobs` as a new blob file (temp file + rename, so a
+/// reader never sees part of it); returns its id.
+pub fn write_blob(blobs: &Path, now_ms: i64, bytes: &[u8]) -> std::io::Result<String> {
+    let id = new_blob_id(now_ms);
+    let mut tmp = tempfile::NamedTempFile::new_in(blobs)?;
+    tmp.write_all(bytes)?;
+    tmp.persist(blobs.join(&id)).map_err(|e| e.error)?;
+    Ok(id)
 }
 
 /// A fresh blob id as miniflare makes them: 32 random bytes in hex, then the
@@ -74,9 +80,15 @@ pub fn new_blob_id(now_ms: i64) -> String {
 /// The SQLite file of the local D1 database `id` under `v3` (the state dir's
 /// `v3` folder), e.g. `v3/d1/miniflare-D1DatabaseObject/<object id>.sqlite`.
 pub fn d1_path(v3: &Path, id: &str) -> PathBuf {
-    v3.join("d1")
-        .join(D1_NAMESPACE)
-        .join(format!("{}.sqlite", object_id_from_name(D1_NAMESPACE, id)))
+    object_file(v3, "d1", D1_NAMESPACE, id)
+}
+
+/// The SQLite file of the object named `name` in miniflare's Durable Object
+/// namespace `namespace`: `v3/<kind>/<namespace>/<object id>.sqlite`.
+fn object_file(v3: &Path, kind: &str, namespace: &str, name: &str) -> PathBuf {
+    v3.join(kind)
+        .join(namespace)
+        .join(format!("{}.sqlite", object_id_from_name(namespace, name)))
 }
 
 /// Move a database kept by earlier pywrangler-rs versions at `old` (with its

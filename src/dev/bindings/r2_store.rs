@@ -14,7 +14,7 @@
 //! `sweep_orphans` removes those on the next open.
 
 use std::collections::HashSet;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, params};
@@ -61,12 +61,7 @@ const SWEEP_MIN_AGE: std::time::Duration = std::time::Duration::from_secs(60);
 impl R2Bucket {
     /// Write `body` as a new blob file (temp file + rename); its id.
     pub(super) fn write_blob(&self, body: &[u8]) -> OpResult<String> {
-        let id = miniflare::new_blob_id((self.clock)());
-        let mut tmp = tempfile::NamedTempFile::new_in(&self.blobs)?;
-        tmp.write_all(body)?;
-        tmp.persist(self.blobs.join(&id))
-            .map_err(|e| OpError::Io(e.error))?;
-        Ok(id)
+        Ok(miniflare::write_blob(&self.blobs, (self.clock)(), body)?)
     }
 
     /// Remove blob files (already unreferenced); missing ones are fine.
@@ -232,9 +227,7 @@ impl R2Bucket {
             return Err(e);
         }
         self.remove_blobs(unused);
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", index.display()));
-        }
+        super::sqlite::remove_database(&index);
         for (_, o) in &objects {
             let _ = std::fs::remove_file(dir.join("blobs").join(&o.version));
         }

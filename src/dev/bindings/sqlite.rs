@@ -22,6 +22,14 @@ pub fn open(path: &Path) -> OpResult<Connection> {
     Ok(conn)
 }
 
+/// Delete the SQLite database at `path` with its `-wal`/`-shm` companions
+/// (missing files are fine).
+pub fn remove_database(path: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
+
 /// A JSON parameter bound to a statement, as D1 converts them.
 pub fn json_to_sql(value: &Value) -> OpResult<SqlValue> {
     Ok(match value {

@@ -87,7 +87,13 @@ const UNSUPPORTED_KEYS: &[&str] = &[
 
 /// Unsupported keys whose omission changes what runs on Cloudflare (a Worker
 /// deployed without them would lose its containers or site): deploy refuses them.
-const DEPLOY_BLOCKING_KEYS: &[&str] = &["containers", "site", "wasm_modules", "text_blobs", "data_blobs"];
+const DEPLOY_BLOCKING_KEYS: &[&str] = &[
+    "containers",
+    "site",
+    "wasm_modules",
+    "text_blobs",
+    "data_blobs",
+];
 
 fn not_inherited(key: &str) -> bool {
     BINDING_KEYS.contains(&key) || NOT_INHERITED_EXTRA.contains(&key)
@@ -242,18 +248,8 @@ fn is_empty(v: &Value) -> bool {
 }
 
 /// Deserialize `value` (found at `base` in `doc`) into `T`, mapping errors
-/// to positions and collecting unknown keys as warnings.
-pub fn typed<T: DeserializeOwned>(
-    doc: &SourceDoc,
-    value: &Value,
-    base: &str,
-    warnings: &mut Vec<String>,
-) -> Result<T, ConfigError> {
-    typed_blocking(doc, value, base, warnings, &mut Vec::new())
-}
-
-/// [`typed`] for a wrangler config scope: also collects, as
-/// `(top-level key, message)`, the ignored keys deploy must not drop.
+/// to positions and collecting unknown keys as warnings; the ignored keys
+/// deploy must not drop are also collected as `(top-level key, message)`.
 fn typed_blocking<T: DeserializeOwned>(
     doc: &SourceDoc,
     value: &Value,
@@ -297,7 +293,9 @@ fn typed_blocking<T: DeserializeOwned>(
             let why = if unsupported {
                 format!("{loc}: `{dotted}` is not supported by pywrangler-rs")
             } else if tokens.len() == 1 {
-                format!("{loc}: `{dotted}` looks like a binding, but it is not a binding kind pywrangler-rs knows")
+                format!(
+                    "{loc}: `{dotted}` looks like a binding, but it is not a binding kind pywrangler-rs knows"
+                )
             } else {
                 format!("{loc}: `{dotted}` is not a key pywrangler-rs knows for `{top}`")
             };
@@ -336,7 +334,11 @@ fn typed_blocking<T: DeserializeOwned>(
 /// An object with a `binding` or `name`, or a list of them: the shape of
 /// every binding kind, so an unknown key holding one is probably a binding.
 fn looks_like_binding(value: Option<&Value>) -> bool {
-    let named = |v: &Value| v.get("binding").or_else(|| v.get("name")).is_some_and(Value::is_string);
+    let named = |v: &Value| {
+        v.get("binding")
+            .or_else(|| v.get("name"))
+            .is_some_and(Value::is_string)
+    };
     match value {
         Some(Value::Array(items)) => items.first().is_some_and(named),
         Some(v @ Value::Object(_)) => named(v),

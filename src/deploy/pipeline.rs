@@ -62,8 +62,9 @@ pub fn run(project: &Project, opts: &DeployOptions) -> anyhow::Result<()> {
 
     refuse_dropped_settings(project)?;
     metadata::check_workflows(cfg).map_err(|m| {
-        UserError::usage(format!("{config_file}: {m}"))
-            .hint("remove `limits` here and set it in the config of the Worker that defines the workflow")
+        UserError::usage(format!("{config_file}: {m}")).hint(
+            "remove `limits` here and set it in the config of the Worker that defines the workflow",
+        )
     })?;
     let main_path = project.main_path();
     run_validation(project, opts)?;
@@ -151,7 +152,12 @@ fn refuse_dropped_settings(project: &Project) -> anyhow::Result<()> {
             project.wrangler_path.display()
         ));
     }
-    if project.config.unsafe_.as_ref().is_some_and(|u| u.capnp.is_some()) {
+    if project
+        .config
+        .unsafe_
+        .as_ref()
+        .is_some_and(|u| u.capnp.is_some())
+    {
         blockers.push(format!(
             "{}: `unsafe.capnp` is not supported by pywrangler-rs",
             project.wrangler_path.display()
@@ -238,6 +244,7 @@ fn upload_and_report(
         .unwrap_or_else(|| api::DEFAULT_BASE_URL.to_string());
     let client = Client::new(&base, creds)?;
     let account_id = api::account::resolve(&client, cfg.account_id.as_deref())?;
+    super::preflight::check(&client, &account_id, cfg).map_err(|e| with_api_hints(e, &client))?;
     let (triggers, warnings) = metadata::triggers(cfg);
     for w in warnings {
         printer::warn(w);

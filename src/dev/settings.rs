@@ -267,6 +267,16 @@ fn resolve(project: &Project, flags: &SessionFlags) -> anyhow::Result<WorkerSett
             json!({"type": "service", "service": s.service, "entrypoint": s.entrypoint}),
         );
     }
+    for r in &cfg.ratelimits {
+        b.ratelimits
+            .push(crate::dev::bindings::ratelimit::RateLimitConfig {
+                binding: r.name.clone(),
+                namespace_id: r.namespace_id.clone(),
+                limit: r.simple.limit,
+                period: r.simple.period,
+            });
+        env.insert(r.name.clone(), json!({"type": "ratelimit"}));
+    }
     let local_only = other_bindings(cfg, &mut env)?;
     let consumers = cfg
         .queues
@@ -323,7 +333,8 @@ fn other_bindings(
             | K::D1Database
             | K::DurableObject
             | K::QueueProducer
-            | K::Service => continue,
+            | K::Service
+            | K::RateLimit => continue,
             K::VersionMetadata => json!({
                 "type": "version_metadata",
                 "id": uuid_v4(),
@@ -361,7 +372,6 @@ fn other_bindings(
             K::Workflow
             | K::SendEmail
             | K::SecretsStoreSecret
-            | K::RateLimit
             | K::WorkerLoader
             | K::UnsafeHelloWorld
             | K::Unsafe => {
@@ -417,7 +427,6 @@ fn kind_tag(kind: crate::config::BindingKind) -> &'static str {
         K::Workflow => "workflow",
         K::SendEmail => "send_email",
         K::SecretsStoreSecret => "secrets_store_secret",
-        K::RateLimit => "ratelimit",
         K::WorkerLoader => "worker_loader",
         _ => "unsafe",
     }

@@ -1242,7 +1242,8 @@ fn every_binding_kind_is_in_env_with_its_local_meaning() {
   "version_metadata": { "binding": "VM" },
   "hyperdrive": [{ "binding": "HD", "id": "h", "localConnectionString": "postgres://me:s%40cret@127.0.0.1:6543/appdb" }],
   "analytics_engine_datasets": [{ "binding": "AE" }],
-  "send_email": [{ "name": "EMAIL" }]
+  "send_email": [{ "name": "EMAIL" }],
+  "ratelimits": [{ "name": "RL", "namespace_id": "1001", "simple": { "limit": 2, "period": 60 } }]
 }"#;
     let entry = r#"import json, re
 from workers import WorkerEntrypoint, Response
@@ -1268,6 +1269,17 @@ class Default(WorkerEntrypoint):
             await self.env.EMAIL.send({})
         except Exception as e:
             out["email"] = str(e)
+        import time
+        for attempt in range(3):
+            window = time.time() // 60
+            got = [(await self.env.RL.limit({"key": f"k{attempt}"})).success for _ in range(3)]
+            if time.time() // 60 == window:
+                break
+        out["rl"] = got
+        try:
+            await self.env.RL.limit({"key": "k", "period": 30})
+        except Exception as e:
+            out["rl_bad"] = str(e)
         return Response(json.dumps(out))
 "#;
     let dir = project(&[("wrangler.jsonc", config), ("src/entry.py", entry)]);
@@ -1290,6 +1302,19 @@ class Default(WorkerEntrypoint):
         serde_json::json!(["127.0.0.1", 6543, "me", "s@cret", "appdb"])
     );
     assert_eq!(v["ae"], serde_json::Value::Null);
+    assert_eq!(v["rl"], serde_json::json!([true, true, false]), "{v}");
+    assert!(
+        v["rl_bad"]
+            .as_str()
+            .expect("rl error")
+            .contains("unsupported period: 30"),
+        "{v}"
+    );
+    assert!(
+        dir.path()
+            .join(".wrangler/state/v3/ratelimit/miniflare-RateLimiterObject")
+            .is_dir()
+    );
     assert!(
         v["email"]
             .as_str()

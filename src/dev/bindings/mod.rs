@@ -13,6 +13,7 @@ pub mod r2;
 pub mod r2_cond;
 pub mod r2_multipart;
 pub mod r2_store;
+pub mod ratelimit;
 pub mod sqlite;
 
 #[cfg(test)]
@@ -86,6 +87,8 @@ pub struct BindingsConfig {
     pub queue_producers: Vec<(String, String, i64)>,
     /// Service bindings: binding → (service, entrypoint).
     pub services: Vec<(String, String, Option<String>)>,
+    /// Rate limiting bindings.
+    pub ratelimits: Vec<ratelimit::RateLimitConfig>,
 }
 
 /// Calls back into the worker (Durable Object RPC, service bindings), supplied
@@ -139,6 +142,7 @@ pub struct LocalBindings {
     kv: HashMap<String, kv::KvStore>,
     d1: HashMap<String, d1::D1Database>,
     r2: HashMap<String, r2::R2Bucket>,
+    ratelimits: HashMap<String, ratelimit::RateLimiter>,
     durable: durable::DurableStorage,
     queues: Arc<queue::QueueStore>,
     outbound: OnceLock<OpResult<outbound::Outbound>>,
@@ -217,6 +221,13 @@ impl LocalBindings {
                 r2::R2Bucket::open(&root, bucket, clock.clone())?,
             );
         }
+        let mut ratelimits = HashMap::new();
+        for rl in &config.ratelimits {
+            ratelimits.insert(
+                rl.binding.clone(),
+                ratelimit::RateLimiter::open(&root, rl.clone(), clock.clone())?,
+            );
+        }
         let durable = durable::DurableStorage::new(&root.join("do"));
         let queues = Arc::new(queue::QueueStore::open(
             &root.join("queues").join("queues.sqlite"),
@@ -227,6 +238,7 @@ impl LocalBindings {
             kv,
             d1,
             r2,
+            ratelimits,
             durable,
             queues,
             outbound: OnceLock::new(),
@@ -315,6 +327,11 @@ impl LocalBindings {
                     .ok_or_else(|| no_binding("queue producer", binding))?;
                 self.queues.handle(rest, &queue, args, delay)
             }
+            "ratelimit" => self
+                .ratelimits
+                .get(binding)
+                .ok_or_else(|| no_binding("rate limit", binding))?
+                .handle(rest, args),
             "do" => self.durable_op(rest, args, body),
             "service" => self.service_call(binding, args, body),
             _ => Err(OpError::UnknownOp(op.to_string())),

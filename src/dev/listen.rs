@@ -135,8 +135,9 @@ async fn drain(stop_tx: watch::Sender<bool>) -> Stopped {
         _ = shutdown_signal() => {}
     }
     crate::printer::warn(format!(
-        "stopped {} Worker event(s) still running",
-        Busy::count().max(1)
+        "stopped with {} Worker event(s) still running and {} connection(s) open",
+        Busy::count(),
+        stop_tx.receiver_count()
     ));
     Stopped::Abandoned
 }

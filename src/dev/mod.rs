@@ -6,8 +6,10 @@ pub mod background;
 pub mod bindings;
 pub mod builder;
 pub mod error_page;
+pub mod listen;
 pub mod pool;
 pub mod reload;
+pub mod request_body;
 pub mod server;
 pub mod settings;
 pub mod stream;
@@ -17,14 +19,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use pywrangler_runtime::{Runtime, RuntimeConfig};
 
 use crate::cli::DevArgs;
 use crate::diagnostics::UserError;
 use builder::{BuildError, Current, Shared};
+use listen::Stopped;
 use settings::SessionFlags;
 
 /// Live instances the wasmtime pool allows (requests, objects, reloads).
@@ -45,6 +45,13 @@ pub fn run(args: &DevArgs) -> anyhow::Result<()> {
         UserError::usage(format!("--ip `{}` is not an IP address", args.ip))
             .hint("use e.g. --ip 127.0.0.1 or --ip 0.0.0.0")
     })?;
+    // Instance temp dirs of runs that were killed (`kill -9`) and could not clean up.
+    let swept = pywrangler_runtime::tmpdirs::sweep_stale();
+    if swept > 0 {
+        crate::printer::verbose(format!(
+            "removed {swept} temp dir(s) left by an earlier run that was killed"
+        ));
+    }
     let t = std::time::Instant::now();
     let runtime = Runtime::new(RuntimeConfig {
         max_instances: MAX_INSTANCES,
@@ -80,8 +87,18 @@ pub fn run(args: &DevArgs) -> anyhow::Result<()> {
         !args.no_reload,
         args.test_scheduled,
     ));
-    rt.shutdown_timeout(Duration::from_secs(2));
-    result
+    match result {
+        Ok(Stopped::Abandoned) => {
+            // Guests still run on blocking threads and use the runtime's
+            // timers and handles: shutting it down under them would panic
+            // there. The process exits right after this, which stops them.
+            std::mem::forget(rt);
+        }
+        Ok(Stopped::Clean) | Err(_) => rt.shutdown_timeout(Duration::from_secs(2)),
+    }
+    // The instances of an abandoned run were never dropped: remove their /tmp.
+    pywrangler_runtime::tmpdirs::remove_own();
+    result.map(|_| ())
 }
 
 async fn serve(
@@ -89,7 +106,7 @@ async fn serve(
     addr: SocketAddr,
     reload: bool,
     test_scheduled: bool,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Stopped> {
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => l,
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
@@ -112,54 +129,13 @@ async fn serve(
     } else {
         None
     };
-    tokio::spawn(background::queue_loop(shared.clone()));
-    tokio::spawn(background::alarm_loop(shared.clone()));
+    let mut background = vec![
+        tokio::spawn(background::queue_loop(shared.clone())),
+        tokio::spawn(background::alarm_loop(shared.clone())),
+    ];
     if test_scheduled {
-        tokio::spawn(background::cron_loop(shared.clone()));
+        background.push(tokio::spawn(background::cron_loop(shared.clone())));
     }
     eprintln!("Ready on http://{}:{}", local.ip(), local.port());
-    let shutdown = shutdown_signal();
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, remote) = match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        crate::printer::warn(format!("accept failed: {e}"));
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let s = shared.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |req| server::handle(s.clone(), req, remote));
-                    let _ = http1::Builder::new()
-                        .keep_alive(true)
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-            _ = &mut shutdown => {
-                crate::printer::info("Shutting down local server.");
-                return Ok(());
-            }
-        }
-    }
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
+    Ok(listen::serve_until_signal(listener, shared, background).await)
 }

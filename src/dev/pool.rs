@@ -97,6 +97,13 @@ impl HostHandler for Handler {
     }
 
     fn call(&self, header: Value, body: Vec<u8>) -> HostReply {
+        if header.get("op").and_then(Value::as_str) == Some("request.read") {
+            let args = header.get("args").cloned().unwrap_or(Value::Null);
+            return match super::request_body::host_read(&args) {
+                Ok((done, chunk)) => HostReply::ok_with_body(json!({"done": done}), chunk),
+                Err(e) => HostReply::error("Error", e),
+            };
+        }
         if let Some(op @ ("response.start" | "response.write")) =
             header.get("op").and_then(Value::as_str)
         {
@@ -200,8 +207,10 @@ impl Generation {
             .await
             .map_err(|e| EventError::Lost(e.to_string()))?;
         let generation = self.clone();
+        let busy = super::listen::Busy::enter();
         let joined = tokio::task::spawn_blocking(move || {
             let _permit = permit;
+            let _busy = busy;
             generation.run_here(&label, f)
         })
         .await;

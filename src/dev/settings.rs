@@ -78,6 +78,8 @@ pub struct SessionFlags {
     pub persist_to: Option<PathBuf>,
     /// Worker log filter.
     pub log_level: LogFilter,
+    /// Largest request body accepted (413 above it).
+    pub max_request_body: u64,
 }
 
 impl SessionFlags {
@@ -111,6 +113,9 @@ impl SessionFlags {
             env: args.config.env.clone(),
             vars,
             log_level,
+            max_request_body: super::request_body::limit_from_env().map_err(|e| {
+                UserError::usage(e).hint("unset it to use Cloudflare's 100 MB limit")
+            })?,
         })
     }
 

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use crate::support;
 
+mod server_hardening;
+
 /// A running `pywrangler-rs dev`; killed on drop.
 struct Dev {
     child: Child,
@@ -19,6 +21,11 @@ struct Dev {
 
 impl Dev {
     fn start(dir: &Path, extra: &[&str]) -> Dev {
+        Dev::spawn(Dev::command(dir, extra))
+    }
+
+    /// The `dev --port 0` command `start` runs, to adjust before [`Dev::spawn`].
+    fn command(dir: &Path, extra: &[&str]) -> std::process::Command {
         let mut cmd = support::cmd(dir);
         // No Pyodide index here: sync takes the runtime SDK from PyPI.
         let index = dir.join(".empty-index");
@@ -28,6 +35,11 @@ impl Dev {
             .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
+        cmd
+    }
+
+    /// Start `cmd` and wait for "Ready on".
+    fn spawn(mut cmd: std::process::Command) -> Dev {
         let mut child = cmd.spawn().expect("dev starts");
         let stderr = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = std::sync::mpsc::channel();

@@ -43,6 +43,7 @@ mod native;
 mod runtime;
 mod session;
 mod snapshot;
+pub mod tmpdirs;
 mod trace;
 mod wasi_env;
 mod wizer_state;

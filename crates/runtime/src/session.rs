@@ -29,14 +29,11 @@ pub(crate) struct StoreSpec<'a> {
 /// Creates a store with a fresh private `/tmp`, the WASI world, the memory
 /// cap and the epoch-deadline accounting.
 pub(crate) fn new_store(rt: &Inner, spec: StoreSpec<'_>) -> Result<Store<HostState>, RuntimeError> {
-    let tmp = tempfile::Builder::new()
-        .prefix("pywrangler-tmp-")
-        .tempdir()
-        .map_err(|source| RuntimeError::Io {
-            action: "creating",
-            path: std::env::temp_dir(),
-            source,
-        })?;
+    let tmp = crate::tmpdirs::create().map_err(|source| RuntimeError::Io {
+        action: "creating",
+        path: std::env::temp_dir(),
+        source,
+    })?;
     let sink = SharedSink::new(spec.sink);
     let stdout = LineWriter::new(LogStream::Stdout, sink.clone());
     let stderr = LineWriter::new(LogStream::Stderr, sink.clone());

@@ -44,6 +44,7 @@ mod runtime;
 mod session;
 mod snapshot;
 mod trace;
+mod wait;
 mod wasi_env;
 mod wizer_state;
 

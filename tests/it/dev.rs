@@ -1327,3 +1327,19 @@ fn wall_limit_bites_while_the_worker_waits() {
     assert!(body.contains("wall-clock time limit of 3s"), "{body}");
     assert_eq!(get("/".into()), (200, "ok".to_string()));
 }
+
+#[test]
+fn wall_limit_env_that_is_not_a_number_is_a_usage_error() {
+    let dir = project(&[("wrangler.toml", HELLO_CONFIG), ("src/entry.py", HELLO)]);
+    let out = support::cmd(dir.path())
+        .env("PYWRANGLER_DEV_WALL_LIMIT_MS", "soon")
+        .args(["dev", "--port", "0"])
+        .output()
+        .expect("dev runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("$PYWRANGLER_DEV_WALL_LIMIT_MS is `soon`, not a number of milliseconds"),
+        "{stderr}"
+    );
+}

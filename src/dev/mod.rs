@@ -29,8 +29,12 @@ use settings::SessionFlags;
 
 /// Live instances the wasmtime pool allows (requests, objects, reloads).
 const MAX_INSTANCES: u32 = 96;
-/// Native stack each guest call may use (wasmtime's `max_wasm_stack`).
-const WASM_STACK: usize = 2 << 20;
+/// Native stack each guest call may use (wasmtime's `max_wasm_stack`): room
+/// for CPython's C recursion limit (5000 on WASI), so deep recursion raises
+/// `RecursionError` instead of trapping. Measured need: 3–4 MiB (recursion
+/// through `map` with a raised `sys.setrecursionlimit`; `json.loads` 5000
+/// deep needs 2–3 MiB); 8 MiB leaves a margin for paths not measured.
+const WASM_STACK: usize = 8 << 20;
 
 /// Run `dev` until Ctrl-C.
 pub fn run(args: &DevArgs) -> anyhow::Result<()> {
@@ -56,15 +60,24 @@ pub fn run(args: &DevArgs) -> anyhow::Result<()> {
     let runtime = Runtime::new(RuntimeConfig {
         max_instances: MAX_INSTANCES,
         // Enough native stack for CPython's C recursion limit, so deep
-        // `json.dumps`/`repr` raise RecursionError instead of trapping; the
-        // most wasmtime allows without a larger async stack.
+        // `json.loads`/`repr` raise RecursionError instead of trapping.
         max_wasm_stack: WASM_STACK,
         ..RuntimeConfig::default()
     })
     .context("starting the Python runtime")?;
     crate::printer::verbose(format!("runtime ready in {:.0?}", t.elapsed()));
     crate::runtime_notice::warn_version_gap(settings.python, runtime.python_version());
-    let first = match builder::build(&flags, &runtime, 0, true) {
+    // Top-level code runs in the guest too: on a thread with the stack an
+    // event gets (the main thread's depends on `ulimit -s`).
+    let first = std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .name("pywrangler-build".into())
+            .stack_size(WASM_STACK * 2)
+            .spawn_scoped(s, || builder::build(&flags, &runtime, 0, true))
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+    })
+    .context("starting the build thread")?;
+    let first = match first {
         Ok(g) => Current::Ready(g),
         Err(BuildError::Fatal(e)) => return Err(e),
         Err(BuildError::Broken(info)) => {

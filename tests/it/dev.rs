@@ -24,6 +24,13 @@ impl Dev {
         Dev::spawn(Dev::command(dir, extra))
     }
 
+    /// [`Dev::start`] with extra environment variables.
+    fn start_with_env(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Dev {
+        let mut cmd = Dev::command(dir, extra);
+        cmd.envs(env.iter().copied());
+        Dev::spawn(cmd)
+    }
+
     /// The `dev --port 0` command `start` runs, to adjust before [`Dev::spawn`].
     fn command(dir: &Path, extra: &[&str]) -> std::process::Command {
         let mut cmd = support::cmd(dir);
@@ -931,6 +938,8 @@ class Default(WorkerEntrypoint):
             for _ in range(100_000):
                 nested = [nested]
             return Response(json.dumps(nested)[:10])
+        if request.url.endswith("/deep-loads"):
+            return Response(str(json.loads("[" * 5000 + "]" * 5000))[:10])
         n = int(request.url.rsplit("=", 1)[1])
         return Response(str(await self.env.SELF.down(n)))
 
@@ -953,6 +962,16 @@ fn deep_recursion_raises_python_errors_not_crashes() {
     assert!(
         body.contains(
             "RecursionError: maximum recursion depth exceeded while encoding a JSON object"
+        ),
+        "{body}"
+    );
+    // Regression (issue 10, item 10): decoding nests as deep as CPython's C
+    // recursion limit (5000 on WASI) raised `call stack exhausted`.
+    let (s, body) = dev.get("/deep-loads");
+    assert_eq!(s, 500, "{body}");
+    assert!(
+        body.contains(
+            "RecursionError: maximum recursion depth exceeded while decoding a JSON array"
         ),
         "{body}"
     );
@@ -1374,5 +1393,103 @@ fn hyperdrive_without_a_local_connection_string_stops_dev() {
                 .contains("'CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_HD'"),
         "{}",
         run.stderr
+
+const WAITING_WORKER: &str = r#"import asyncio
+import time
+from workers import WorkerEntrypoint, Response, fetch
+
+
+class Default(WorkerEntrypoint):
+    async def fetch(self, request):
+        path = request.url.split("?")[0].rsplit("/", 1)[1]
+        if path == "sleep":
+            time.sleep(120)
+        if path == "asleep":
+            await asyncio.sleep(120)
+        if path == "fetch":
+            try:
+                await fetch(request.url.split("url=", 1)[1])
+            except Exception as e:
+                return Response("caught " + type(e).__name__)
+        if path == "nap":
+            time.sleep(1.5)
+            return Response("rested")
+        return Response("ok")
+"#;
+
+/// Regression (issue 10, item 3): a handler blocked in `time.sleep`,
+/// `asyncio.sleep` or an outbound fetch ran past the wall-clock limit its
+/// error names, and enough of them held every instance slot; sleeping
+/// counted as CPU time.
+#[test]
+fn wall_limit_bites_while_the_worker_waits() {
+    let config = HELLO_CONFIG.replace("hello", "waits") + "\n[limits]\ncpu_ms = 1000\n";
+    let dir = project(&[("wrangler.toml", &config), ("src/entry.py", WAITING_WORKER)]);
+    let dev = Dev::start_with_env(
+        dir.path(),
+        &["--no-reload"],
+        &[("PYWRANGLER_DEV_WALL_LIMIT_MS", "3000")],
+    );
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
+    let get = |path: String| {
+        let r = client.get(dev.url(&path)).send();
+        let r = r.unwrap_or_else(|e| panic!("{path} did not answer within 30 s: {e}"));
+        (r.status().as_u16(), r.text().expect("body"))
+    };
+    // More sleepers than instance slots (8): each ends at the limit, so the
+    // last ones get a slot and end too, all well before 120 s.
+    let sleepers: Vec<_> = (0..10)
+        .map(|i| {
+            let path = if i % 2 == 0 { "/sleep" } else { "/asleep" };
+            let url = dev.url(path);
+            let client = client.clone();
+            std::thread::spawn(move || {
+                let r = client
+                    .get(&url)
+                    .send()
+                    .expect("a sleeper answers within 30 s");
+                (r.status().as_u16(), r.text().expect("body"))
+            })
+        })
+        .collect();
+    for s in sleepers {
+        let (status, body) = s.join().expect("thread");
+        assert_eq!(status, 503, "{body}");
+        assert!(body.contains("wall-clock time limit of 3s"), "{body}");
+    }
+    assert_eq!(get("/".into()), (200, "ok".to_string()));
+    // Sleeping is not CPU time: 1.5 s asleep under a 1 s CPU limit is fine.
+    assert_eq!(
+        get("/nap".into()),
+        (200, "rested".to_string()),
+        "{}",
+        dev.log()
+    );
+    // A fetch that never gets an answer is cut off at the limit too, and the
+    // event fails even though the handler catches the fetch error.
+    let silent = TcpListener::bind("127.0.0.1:0").expect("listener");
+    let url = format!("http://{}/", silent.local_addr().expect("addr"));
+    let (status, body) = get(format!("/fetch?url={url}"));
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("wall-clock time limit of 3s"), "{body}");
+    assert_eq!(get("/".into()), (200, "ok".to_string()));
+}
+
+#[test]
+fn wall_limit_env_that_is_not_a_number_is_a_usage_error() {
+    let dir = project(&[("wrangler.toml", HELLO_CONFIG), ("src/entry.py", HELLO)]);
+    let out = support::cmd(dir.path())
+        .env("PYWRANGLER_DEV_WALL_LIMIT_MS", "soon")
+        .args(["dev", "--port", "0"])
+        .output()
+        .expect("dev runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("$PYWRANGLER_DEV_WALL_LIMIT_MS is `soon`, not a number of milliseconds"),
+        "{stderr}"
     );
 }

@@ -45,6 +45,7 @@ mod session;
 mod snapshot;
 pub mod tmpdirs;
 mod trace;
+mod wait;
 mod wasi_env;
 mod wizer_state;
 

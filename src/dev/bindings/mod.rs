@@ -267,8 +267,15 @@ impl LocalBindings {
         &self.config.state_dir
     }
 
-    /// Handle one `host_call`: header `{"v":1,"op","binding"?,"args"}` + body.
-    pub fn call(&self, header: &Value, body: Vec<u8>) -> OpResult<Reply> {
+    /// Handle one `host_call`: header `{"v":1,"op","binding"?,"args"}` + body,
+    /// for an event that ends at `deadline` (its wall-clock limit): an
+    /// outbound fetch gives up by then.
+    pub fn call(
+        &self,
+        header: &Value,
+        body: Vec<u8>,
+        deadline: Option<std::time::Instant>,
+    ) -> OpResult<Reply> {
         let op = header
             .get("op")
             .and_then(Value::as_str)
@@ -289,7 +296,7 @@ impl LocalBindings {
             "fetch" => {
                 let client = self.outbound.get_or_init(outbound::Outbound::new);
                 match client {
-                    Ok(c) => c.fetch(args, body),
+                    Ok(c) => c.fetch(args, body, deadline),
                     Err(e) => Err(OpError::failed(e.to_string())),
                 }
             }

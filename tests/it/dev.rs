@@ -1393,6 +1393,8 @@ fn hyperdrive_without_a_local_connection_string_stops_dev() {
                 .contains("'CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_HD'"),
         "{}",
         run.stderr
+    );
+}
 
 const WAITING_WORKER: &str = r#"import asyncio
 import time

@@ -41,6 +41,14 @@ pub struct Reentry<'a, 'b> {
 }
 
 impl Reentry<'_, '_> {
+    /// When the calling event's wall-clock limit runs out (None: too far
+    /// to represent): work a host call does for it (a SQL query, say)
+    /// should stop by then.
+    pub fn wall_deadline(&self) -> Option<Instant> {
+        let d = &self.caller.data().deadline;
+        d.started.checked_add(d.wall_limit)
+    }
+
     /// Runs one nested event envelope in the calling instance and returns
     /// the reply header and body (a Python error comes back as
     /// [`crate::InvokeError::Python`]).

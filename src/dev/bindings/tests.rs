@@ -36,6 +36,7 @@ fn config(dir: &std::path::Path) -> BindingsConfig {
         durable_objects: vec![("COUNTER".into(), "Counter".into())],
         queue_producers: vec![("Q".into(), "jobs".into(), 0)],
         services: vec![("OTHER".into(), "elsewhere".into(), None)],
+        sql_time_limit: None,
     }
 }
 
@@ -615,7 +616,10 @@ fn durable_ids_storage_sql_and_alarms() {
         b"",
     )
     .unwrap_err();
-    assert!(e.to_string().contains("not allowed"), "{e}");
+    assert_eq!(
+        e.to_string(),
+        "access to _cf_KV.key is prohibited: SQLITE_AUTH"
+    );
 
     assert_eq!(
         ok(&f.b, "do.alarm.get", "", args(json!({})), b"").value,

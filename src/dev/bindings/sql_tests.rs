@@ -71,14 +71,25 @@ fn err(r: OpResult<Value>) -> String {
     }
 }
 
-/// Run `f` on another thread; fail the test if it has not returned in `NEVER`.
-fn within<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+/// Start `f` on another thread; [`finished`] gives its result.
+fn started<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> mpsc::Receiver<T> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let _ = tx.send(f());
     });
-    rx.recv_timeout(NEVER)
+    rx
+}
+
+/// The result of a [`started`] call; fails the test if it has not returned
+/// in `NEVER` (before the fix, runaway SQL never did).
+fn finished<T>(call: mpsc::Receiver<T>) -> T {
+    call.recv_timeout(NEVER)
         .expect("the SQL call never returned: nothing interrupted it")
+}
+
+/// Run `f` on another thread, bounded as [`finished`] is.
+fn within<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    finished(started(f))
 }
 
 #[test]
@@ -254,14 +265,14 @@ fn d1_runaway_query_is_interrupted_and_frees_the_connection() {
     let b = open(dir.path(), Some(Duration::from_millis(300)));
     let runaway = {
         let b = b.clone();
-        std::thread::spawn(move || within(move || err(d1(&b, RUNAWAY))))
+        started(move || err(d1(&b, RUNAWAY)))
     };
     // Another request's query, likely queued behind the runaway one.
     let other = {
         let b = b.clone();
         within(move || d1(&b, "SELECT 41 + 1 AS n"))
     };
-    assert_eq!(runaway.join().unwrap(), D1_TIMED_OUT);
+    assert_eq!(finished(runaway), D1_TIMED_OUT);
     assert_eq!(other.unwrap()["results"], json!([{"n":42}]));
 
     // exec and batch are limited the same way, and a later query still works.
@@ -310,7 +321,7 @@ fn a_busy_d1_connection_turns_others_away_after_their_deadline() {
     let b = open(dir.path(), Some(Duration::from_secs(3)));
     let runaway = {
         let b = b.clone();
-        std::thread::spawn(move || err(d1(&b, RUNAWAY)))
+        started(move || err(d1(&b, RUNAWAY)))
     };
     // A request with 100 ms left gives up waiting for the connection the
     // runaway query holds (until that query starts, it simply runs).
@@ -332,7 +343,7 @@ fn a_busy_d1_connection_turns_others_away_after_their_deadline() {
         answer.as_deref(),
         Some("D1_ERROR: D1 DB is overloaded. Requests queued for too long.")
     );
-    assert_eq!(runaway.join().unwrap(), D1_TIMED_OUT);
+    assert_eq!(finished(runaway), D1_TIMED_OUT);
 }
 
 #[test]

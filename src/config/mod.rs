@@ -5,6 +5,7 @@
 //! Entry points: [`Project::load`] for commands that need a project, and
 //! [`load_wrangler`] for those that only need the wrangler config (`types`).
 
+mod bindings;
 mod dev_vars;
 mod error;
 mod load;
@@ -49,6 +50,8 @@ pub struct WranglerFile {
     /// Non-fatal problems (unknown keys, keys an env does not inherit), each
     /// naming file:line:col; commands print them with `printer::warn`.
     pub warnings: Vec<String>,
+    /// What `deploy` would leave out of the upload; it refuses while any remain.
+    pub deploy_blockers: Vec<String>,
 }
 
 /// Read, type, env-resolve and validate the wrangler config at `path`
@@ -62,6 +65,7 @@ pub fn load_wrangler(path: &Path, env: Option<&str>) -> Result<WranglerFile, Con
         config: resolved.config,
         python: resolved.python,
         warnings: resolved.warnings,
+        deploy_blockers: resolved.deploy_blockers,
     })
 }
 
@@ -109,6 +113,8 @@ pub struct Project {
     pub python: PythonVersion,
     /// Non-fatal problems naming file:line:col; print with `printer::warn`.
     pub warnings: Vec<String>,
+    /// What `deploy` would leave out of the upload; it refuses while any remain.
+    pub deploy_blockers: Vec<String>,
 }
 
 impl Project {
@@ -140,6 +146,7 @@ impl Project {
             config: w.config,
             python: w.python,
             warnings: w.warnings,
+            deploy_blockers: w.deploy_blockers,
         })
     }
 

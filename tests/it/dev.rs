@@ -1495,3 +1495,133 @@ fn wall_limit_env_that_is_not_a_number_is_a_usage_error() {
         "{stderr}"
     );
 }
+
+const SQL_CONFIG: &str = r#"name = "sqlsafe"
+main = "src/entry.py"
+compatibility_date = "2026-08-01"
+compatibility_flags = ["python_workers"]
+
+[[d1_databases]]
+binding = "DB"
+database_name = "db"
+database_id = "00000000-0000-0000-0000-0000000000aa"
+
+[[durable_objects.bindings]]
+name = "ROOM"
+class_name = "Room"
+
+[[migrations]]
+tag = "v1"
+new_sqlite_classes = ["Room"]
+"#;
+
+const SQL_WORKER: &str = r#"from urllib.parse import urlparse, parse_qs
+from workers import WorkerEntrypoint, DurableObject, Response
+
+RUNAWAY = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT count(*) AS n FROM c"
+
+
+def message(e):
+    return str(getattr(e, "message", e))
+
+
+class Room(DurableObject):
+    async def attach(self, path):
+        try:
+            self.ctx.storage.sql.exec(f"ATTACH DATABASE '{path}' AS e")
+            return "attached"
+        except Exception as e:
+            return message(e)
+
+    async def runaway(self):
+        try:
+            return str(self.ctx.storage.sql.exec(RUNAWAY).one()["n"])
+        except Exception as e:
+            return message(e)
+
+
+class Default(WorkerEntrypoint):
+    async def fetch(self, request):
+        u = urlparse(request.url)
+        q = {k: v[0] for k, v in parse_qs(u.query).items()}
+        db = self.env.DB
+        try:
+            if u.path == "/attach":
+                await db.exec(f"ATTACH DATABASE '{q['path']}' AS e; CREATE TABLE e.t (x TEXT)")
+            elif u.path == "/vacuum":
+                await db.prepare(f"VACUUM INTO '{q['path']}'").run()
+            elif u.path == "/runaway":
+                return Response(str((await db.prepare(RUNAWAY).first())["n"]))
+            elif u.path == "/ok":
+                return Response(str(await db.prepare("SELECT 41 + 1 AS n").first("n")))
+            elif u.path == "/do/attach":
+                return Response(await self.env.ROOM.getByName("a").attach(q["path"]))
+            elif u.path == "/do/runaway":
+                return Response(await self.env.ROOM.getByName("a").runaway())
+            return Response("done")
+        except Exception as e:
+            return Response(message(e), status=500)
+"#;
+
+/// Regression (issue 10, items 1 and 4): worker SQL created host files
+/// through ATTACH and VACUUM INTO, and a runaway recursive query never
+/// returned and blocked every later D1 call.
+#[test]
+fn worker_sql_cannot_touch_host_files_and_runaway_queries_end() {
+    let dir = project(&[("wrangler.toml", SQL_CONFIG), ("src/entry.py", SQL_WORKER)]);
+    let outside = support::tempdir();
+    let dev = Dev::start_with_env(
+        dir.path(),
+        &["--no-reload"],
+        &[("PYWRANGLER_SQL_TIME_LIMIT_MS", "500")],
+    );
+    let get_with_path = |route: &str, file: &str| {
+        let path = outside.path().join(file);
+        let r = client()
+            .get(dev.url(route))
+            .query(&[("path", path.display().to_string())])
+            .send()
+            .expect("request");
+        let status = r.status().as_u16();
+        (status, r.text().expect("body"), path)
+    };
+    let (s, body, attached) = get_with_path("/attach", "attached.sqlite");
+    assert_eq!(
+        (s, body.as_str()),
+        (500, "D1_EXEC_ERROR: not authorized: SQLITE_AUTH")
+    );
+    let (s, body, vacuumed) = get_with_path("/vacuum", "vacuumed.sqlite");
+    assert_eq!(
+        (s, body.as_str()),
+        (500, "D1_ERROR: not authorized: SQLITE_AUTH")
+    );
+    let (s, body, do_attached) = get_with_path("/do/attach", "do-attached.sqlite");
+    assert_eq!((s, body.as_str()), (200, "not authorized: SQLITE_AUTH"));
+    for file in [attached, vacuumed, do_attached] {
+        assert!(!file.exists(), "worker SQL created {}", file.display());
+    }
+
+    let runaway_url = dev.url("/runaway");
+    let runaway = std::thread::spawn(move || {
+        let r = client().get(runaway_url).send().expect("request");
+        (r.status().as_u16(), r.text().expect("body"))
+    });
+    // Another request's D1 query gets an answer while (or after) the
+    // runaway one holds the database.
+    assert_eq!(dev.get("/ok"), (200, "42".to_string()), "{}", dev.log());
+    assert_eq!(
+        runaway.join().expect("runaway request"),
+        (
+            500,
+            "D1_ERROR: D1 DB exceeded its CPU time limit and was reset.".to_string()
+        )
+    );
+    assert_eq!(
+        dev.get("/do/runaway"),
+        (
+            200,
+            "Durable Object exceeded its CPU time limit and was reset.".to_string()
+        )
+    );
+    assert_eq!(dev.get("/ok"), (200, "42".to_string()));
+}

@@ -37,6 +37,7 @@ fn config(dir: &std::path::Path) -> BindingsConfig {
         queue_producers: vec![("Q".into(), "jobs".into(), 0)],
         services: vec![("OTHER".into(), "elsewhere".into(), None)],
         ratelimits: Vec::new(),
+        sql_time_limit: None,
     }
 }
 
@@ -617,7 +618,10 @@ fn durable_ids_storage_sql_and_alarms() {
         b"",
     )
     .unwrap_err();
-    assert!(e.to_string().contains("not allowed"), "{e}");
+    assert_eq!(
+        e.to_string(),
+        "access to _cf_KV.key is prohibited: SQLITE_AUTH"
+    );
 
     assert_eq!(
         ok(&f.b, "do.alarm.get", "", args(json!({})), b"").value,

@@ -40,6 +40,7 @@ fn call(b: &LocalBindings, op: &str, args: Value) -> OpResult<Value> {
     b.call(
         &json!({"v":1,"op":op,"binding":binding,"args":args}),
         Vec::new(),
+        None,
     )
     .map(|r| r.value)
 }

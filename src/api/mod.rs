@@ -6,10 +6,12 @@ pub mod account;
 pub mod auth;
 pub mod client;
 pub mod error;
+pub mod path;
 
 pub use auth::Credentials;
-pub use client::{Client, RequestBody};
+pub use client::{Activity, Client, RequestBody, Timeouts};
 pub use error::ApiError;
+pub use path::path;
 
 /// Environment variable names the client reads, in one place.
 pub mod env {
@@ -18,6 +20,8 @@ pub mod env {
     pub const EMAIL: &str = "CLOUDFLARE_EMAIL";
     pub const ACCOUNT_ID: &str = "CLOUDFLARE_ACCOUNT_ID";
     pub const BASE_URL: &str = "CLOUDFLARE_API_BASE_URL";
+    /// Seconds a request may go without progress before it times out.
+    pub const TIMEOUT: &str = "PYWRANGLER_API_TIMEOUT";
 }
 
 /// The public API's base URL.

@@ -187,7 +187,7 @@ impl Client {
                     printer::verbose(format!("{method} {path} -> HTTP {status}"));
                     let text = String::from_utf8_lossy(&reply.body);
                     match parse_envelope(status, &text) {
-                        Ok((result, messages)) => {
+                        Ok(Success { result, messages }) => {
                             for m in messages {
                                 printer::verbose(format!(
                                     "  API message [code {}] {}",
@@ -598,11 +598,18 @@ impl Body for TrackedBody {
     }
 }
 
-/// `Ok((result, messages))` for a successful envelope, else its errors and a body excerpt.
-fn parse_envelope(
-    status: u16,
-    text: &str,
-) -> Result<(Value, Vec<ApiMessage>), (Vec<ApiMessage>, Option<String>)> {
+/// A successful envelope's `result` and `messages`.
+#[derive(Debug)]
+struct Success {
+    result: Value,
+    messages: Vec<ApiMessage>,
+}
+
+/// A failed envelope's `errors` and a body excerpt.
+type Rejection = (Vec<ApiMessage>, Option<String>);
+
+/// Split a response into its envelope's success or failure.
+fn parse_envelope(status: u16, text: &str) -> Result<Success, Rejection> {
     let parsed: Option<Value> = serde_json::from_str(text).ok();
     let ok_status = (200..300).contains(&status);
     if let Some(v) = &parsed {
@@ -615,7 +622,10 @@ fn parse_envelope(
                 .get("messages")
                 .and_then(|m| serde_json::from_value(m.clone()).ok())
                 .unwrap_or_default();
-            return Ok((v.get("result").cloned().unwrap_or(Value::Null), messages));
+            return Ok(Success {
+                result: v.get("result").cloned().unwrap_or(Value::Null),
+                messages,
+            });
         }
         let errors: Vec<ApiMessage> = v
             .get("errors")
@@ -695,7 +705,7 @@ mod tests {
 
     #[test]
     fn a_successful_envelope_returns_its_messages() {
-        let (result, messages) = parse_envelope(
+        let Success { result, messages } = parse_envelope(
             200,
             r#"{"success":true,"errors":[],"messages":[{"code":1,"message":"m"}],"result":{"a":1}}"#,
         )

@@ -140,6 +140,25 @@ fn regression_stalled_body_is_a_timeout_not_an_empty_body() {
 }
 
 #[test]
+fn a_slow_answer_that_keeps_coming_is_not_a_timeout() {
+    // The bound is on idle time, not total time: the upload's answer in
+    // 8-byte pieces 0.1 s apart takes about 2 s, four times the timeout.
+    let dir = crate::support::tempdir();
+    project(dir.path(), &basic());
+    let cf = FakeCf::start();
+    cf.misbehave(
+        Some("PUT"),
+        "/workers/scripts/hello",
+        Misbehave::Trickle(Duration::from_millis(100)),
+    );
+    let (run, took) = deploy_bounded(dir.path(), &cf, &[]);
+    run.expect_code(0);
+    assert!(!run.stderr.contains("timeout"), "{}", run.stderr);
+    assert_eq!(cf.calls().iter().filter(|c| c.method == "PUT").count(), 1);
+    assert!(took > Duration::from_secs(1), "took {took:?}");
+}
+
+#[test]
 fn regression_garbage_body_prints_control_bytes_escaped() {
     let dir = crate::support::tempdir();
     project(dir.path(), &basic());

@@ -133,6 +133,9 @@ pub enum Misbehave {
     StallBody,
     /// Answer `200` with these bytes as the body.
     Garbage(Vec<u8>),
+    /// Answer normally, but send the body a few bytes at a time with this
+    /// pause between pieces (slow but never idle).
+    Trickle(std::time::Duration),
 }
 
 #[derive(Debug, Clone)]
@@ -321,6 +324,17 @@ impl Drop for FakeCf {
 
 type Resp = Response<BoxBody<Bytes, Infallible>>;
 
+/// `bytes` in 8-byte pieces with `pause` before each.
+fn trickled_body(bytes: Vec<u8>, pause: std::time::Duration) -> BoxBody<Bytes, Infallible> {
+    let pieces: Vec<Bytes> = bytes.chunks(8).map(Bytes::copy_from_slice).collect();
+    let stream = futures_util::stream::unfold(pieces.into_iter(), move |mut rest| async move {
+        let piece = rest.next()?;
+        tokio::time::sleep(pause).await;
+        Some((Ok::<_, Infallible>(hyper::body::Frame::data(piece)), rest))
+    });
+    BodyExt::boxed(StreamBody::new(stream))
+}
+
 /// A body that sends `head` and then never ends.
 fn stalled_body(head: &'static str) -> BoxBody<Bytes, Infallible> {
     use futures_util::StreamExt;
@@ -411,7 +425,11 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Resp
             .find(|m| path.contains(&m.path) && m.method.as_deref().is_none_or(|x| x == method))
             .map(|m| m.how.clone())
     };
-    if let Some(how) = misbehaviour {
+    let trickle = match misbehaviour {
+        Some(Misbehave::Trickle(pause)) => Some(pause),
+        _ => None,
+    };
+    if let Some(how) = misbehaviour.filter(|_| trickle.is_none()) {
         state
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -430,6 +448,7 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Resp
             Misbehave::NeverAnswer => std::future::pending().await,
             Misbehave::StallBody => stalled_body("{\"success\": tr"),
             Misbehave::Garbage(bytes) => BodyExt::boxed(Full::new(Bytes::from(bytes))),
+            Misbehave::Trickle(_) => unreachable!("answered below"),
         };
         return Ok(Response::new(body));
     }
@@ -483,7 +502,11 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Resp
         .unwrap_or_else(|e| e.into_inner())
         .calls
         .push(call);
-    let mut resp = Response::new(BodyExt::boxed(Full::new(Bytes::from(value.to_string()))));
+    let body = match trickle {
+        Some(pause) => trickled_body(value.to_string().into_bytes(), pause),
+        None => BodyExt::boxed(Full::new(Bytes::from(value.to_string()))),
+    };
+    let mut resp = Response::new(body);
     *resp.status_mut() =
         hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
     resp.headers_mut().insert(

@@ -352,10 +352,12 @@ fn triggers(client: &Client, a: &str, name: &str, t: &TriggerSpec) -> anyhow::Re
                     ))
             );
         };
-        let qid = queue
-            .get("queue_id")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
+        let Some(qid) = queue.get("queue_id").and_then(Value::as_str) else {
+            anyhow::bail!(crate::diagnostics::UserError::new(format!(
+                "the API listed queue \"{}\" without a queue_id",
+                c.queue
+            )));
+        };
         let mut body = c.body.clone();
         if let Some(o) = body.as_object_mut() {
             o.insert("script_name".into(), name.into());

@@ -8,22 +8,16 @@
 //! bytes escaped before anything can print it.
 
 use std::cell::Cell;
-use std::convert::Infallible;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use hyper::body::{Body, Frame, SizeHint};
 use reqwest::Method;
 use reqwest::multipart::Form;
 use serde_json::Value;
 
+use super::activity::Activity;
 use super::auth::Credentials;
-use super::env;
 use super::error::{ApiError, ApiMessage};
+use super::timeouts::Timeouts;
 use crate::printer::{self, escape_control};
 
 /// Attempts per request (the first try plus retries), within the retry budget.
@@ -34,61 +28,6 @@ const BASE_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
 /// Largest response body read (API envelopes are far smaller).
 const MAX_RESPONSE_BYTES: usize = 32 << 20;
-/// Upload chunk size: progress is seen at least this often.
-const CHUNK: usize = 64 << 10;
-
-/// How long the client waits.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Timeouts {
-    /// TCP + TLS connect.
-    pub connect: Duration,
-    /// Longest time a request may go without sending or receiving a byte
-    /// (including the wait for the response after the upload).
-    pub idle: Duration,
-    /// Retries stop once failed attempts and backoff have used this much time.
-    pub retry_budget: Duration,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Timeouts::with_idle(Duration::from_secs(30))
-    }
-}
-
-impl Timeouts {
-    /// Connect within `min(10 s, idle)`, retry for at most twice `idle`.
-    pub fn with_idle(idle: Duration) -> Timeouts {
-        Timeouts {
-            connect: idle.min(Duration::from_secs(10)),
-            idle,
-            retry_budget: idle * 2,
-        }
-    }
-
-    /// The defaults, or `PYWRANGLER_API_TIMEOUT` seconds of idle time.
-    pub fn from_env() -> Result<Timeouts, crate::diagnostics::UserError> {
-        match std::env::var(env::TIMEOUT) {
-            Ok(v) if !v.trim().is_empty() => Timeouts::parse(&v).ok_or_else(|| {
-                crate::diagnostics::UserError::usage(format!(
-                    "{} must be a positive number of seconds, not `{}`",
-                    env::TIMEOUT,
-                    escape_control(v.trim())
-                ))
-                .hint(format!(
-                    "e.g. {}=60, or unset it for the default (30)",
-                    env::TIMEOUT
-                ))
-            }),
-            _ => Ok(Timeouts::default()),
-        }
-    }
-
-    fn parse(v: &str) -> Option<Timeouts> {
-        let secs: f64 = v.trim().parse().ok()?;
-        (secs.is_finite() && secs > 0.0 && secs <= 86_400.0)
-            .then(|| Timeouts::with_idle(Duration::from_secs_f64(secs)))
-    }
-}
 
 /// A request body; multipart bodies are rebuilt for each attempt, streaming
 /// their files through the attempt's [`Activity`] so stalls are seen.
@@ -481,123 +420,6 @@ async fn exchange(req: reqwest::RequestBuilder, activity: &Activity) -> Result<R
     })
 }
 
-/// Progress of one attempt, shared with its upload body and its watchdog.
-#[derive(Clone)]
-pub struct Activity(Arc<ActivityState>);
-
-struct ActivityState {
-    start: Instant,
-    /// Milliseconds after `start` of the last progress.
-    last_ms: AtomicU64,
-    sent: AtomicU64,
-    received: AtomicU64,
-    /// HTTP status + 1 once the response head arrived, else 0.
-    status: AtomicU64,
-}
-
-impl Activity {
-    fn new() -> Activity {
-        Activity(Arc::new(ActivityState {
-            start: Instant::now(),
-            last_ms: AtomicU64::new(0),
-            sent: AtomicU64::new(0),
-            received: AtomicU64::new(0),
-            status: AtomicU64::new(0),
-        }))
-    }
-
-    fn touch(&self) {
-        let now = self.0.start.elapsed().as_millis() as u64;
-        self.0.last_ms.fetch_max(now, Ordering::Relaxed);
-    }
-
-    fn quiet_for(&self) -> Duration {
-        let last = Duration::from_millis(self.0.last_ms.load(Ordering::Relaxed));
-        self.0.start.elapsed().saturating_sub(last)
-    }
-
-    fn responded(&self, status: u16) {
-        self.0
-            .status
-            .store(u64::from(status) + 1, Ordering::Relaxed);
-        self.touch();
-    }
-
-    fn got(&self, n: usize) {
-        self.0.received.fetch_add(n as u64, Ordering::Relaxed);
-        self.touch();
-    }
-
-    fn status(&self) -> Option<u16> {
-        match self.0.status.load(Ordering::Relaxed) {
-            0 => None,
-            s => u16::try_from(s - 1).ok(),
-        }
-    }
-
-    fn sent(&self) -> u64 {
-        self.0.sent.load(Ordering::Relaxed)
-    }
-
-    fn received(&self) -> u64 {
-        self.0.received.load(Ordering::Relaxed)
-    }
-
-    /// A request body streaming `data` in chunks; each chunk taken by the
-    /// connection counts as progress and is reported to `on_chunk`.
-    pub fn body(
-        &self,
-        data: Arc<[u8]>,
-        on_chunk: impl Fn(u64) + Send + Sync + 'static,
-    ) -> reqwest::Body {
-        reqwest::Body::wrap(TrackedBody {
-            data,
-            pos: 0,
-            activity: self.clone(),
-            on_chunk: Box::new(on_chunk),
-        })
-    }
-}
-
-/// The upload side of [`Activity`].
-struct TrackedBody {
-    data: Arc<[u8]>,
-    pos: usize,
-    activity: Activity,
-    on_chunk: Box<dyn Fn(u64) + Send + Sync>,
-}
-
-impl Body for TrackedBody {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        let this = self.get_mut();
-        if this.pos >= this.data.len() {
-            return Poll::Ready(None);
-        }
-        let end = (this.pos + CHUNK).min(this.data.len());
-        let chunk = Bytes::copy_from_slice(&this.data[this.pos..end]);
-        let n = (end - this.pos) as u64;
-        this.pos = end;
-        this.activity.0.sent.fetch_add(n, Ordering::Relaxed);
-        this.activity.touch();
-        (this.on_chunk)(n);
-        Poll::Ready(Some(Ok(Frame::data(chunk))))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.pos >= self.data.len()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact((self.data.len() - self.pos) as u64)
-    }
-}
-
 /// A successful envelope's `result` and `messages`.
 #[derive(Debug)]
 struct Success {
@@ -653,29 +475,6 @@ fn excerpt(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn timeouts_parse_seconds_and_refuse_nonsense() {
-        assert_eq!(
-            Timeouts::parse("0.5"),
-            Some(Timeouts {
-                connect: Duration::from_millis(500),
-                idle: Duration::from_millis(500),
-                retry_budget: Duration::from_secs(1),
-            })
-        );
-        assert_eq!(
-            Timeouts::parse(" 120 ").map(|t| t.connect),
-            Some(Duration::from_secs(10))
-        );
-        for bad in ["0", "-1", "abc", "NaN", "inf", "1e9"] {
-            assert_eq!(Timeouts::parse(bad), None, "{bad}");
-        }
-        let d = Timeouts::default();
-        // A dead API costs two idle periods, about a minute.
-        assert_eq!(d.idle * 2, Duration::from_secs(60));
-        assert_eq!(d.retry_budget, Duration::from_secs(60));
-    }
 
     #[test]
     fn stalls_and_connect_timeouts_say_timeout() {

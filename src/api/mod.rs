@@ -3,15 +3,19 @@
 //! errors that carry the API's code and message (never the credentials).
 
 pub mod account;
+pub mod activity;
 pub mod auth;
 pub mod client;
 pub mod error;
 pub mod path;
+pub mod timeouts;
 
+pub use activity::Activity;
 pub use auth::Credentials;
-pub use client::{Activity, Client, RequestBody, Timeouts};
+pub use client::{Client, RequestBody};
 pub use error::ApiError;
 pub use path::path;
+pub use timeouts::Timeouts;
 
 /// Environment variable names the client reads, in one place.
 pub mod env {

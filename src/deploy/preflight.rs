@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::api::{ApiError, Client};
+use crate::api::{self, ApiError, Client};
 use crate::config::WranglerConfig;
 use crate::diagnostics::UserError;
 
@@ -29,7 +29,7 @@ fn queues_exist(client: &Client, account: &str, cfg: &WranglerConfig) -> anyhow:
     }
     let mut query: Vec<(&str, &str)> = names.iter().map(|n| ("name", *n)).collect();
     query.push(("page", "1"));
-    let found = client.get(&format!("/accounts/{account}/queues"), &query)?;
+    let found = client.get(&api::path(&["accounts", account, "queues"])?, &query)?;
     let found: Vec<&str> = found
         .as_array()
         .map(|qs| {
@@ -61,7 +61,7 @@ fn buckets_exist(client: &Client, account: &str, cfg: &WranglerConfig) -> anyhow
             .unwrap_or_default();
         let result = client.send(
             reqwest::Method::GET,
-            &format!("/accounts/{account}/r2/buckets/{bucket}"),
+            &api::path(&["accounts", account, "r2", "buckets", bucket])?,
             &[],
             &jurisdiction,
             crate::api::RequestBody::None,

@@ -393,7 +393,7 @@ fn triggers(client: &Client, a: &str, name: &str, t: &TriggerSpec) -> anyhow::Re
     for (workflow, body) in &t.workflows {
         client.send(
             Method::PUT,
-            &format!("/accounts/{a}/workflows/{workflow}"),
+            &api::path(&["accounts", a, "workflows", workflow])?,
             &[],
             &[],
             RequestBody::Json(body.clone()),

@@ -26,7 +26,7 @@ const FULL: &str = r#"{
   "account_id": "acc",
   "vars": { "GREETING": "hi", "CONF": { "a": 1, "b": [true, null] }, "N": 3 },
   "kv_namespaces": [{ "binding": "KV", "id": "kv-id", "preview_id": "kv-prev" }],
-  "r2_buckets": [{ "binding": "BUCKET", "bucket_name": "b", "jurisdiction": "eu" }],
+  "r2_buckets": [{ "binding": "BUCKET", "bucket_name": "bkt", "jurisdiction": "eu" }],
   "d1_databases": [{ "binding": "DB", "database_name": "d", "database_id": "uuid", "migrations_dir": "db/migrations" }],
   "durable_objects": { "bindings": [{ "name": "MY_DO", "class_name": "MyDO", "script_name": "other" }] },
   "migrations": [
@@ -384,7 +384,7 @@ fn project_discovery_and_precedence() {
     write(
         root,
         "pyproject.toml",
-        "[project]\nname = \"p\"\ndependencies = [\"six\"]\n",
+        "[project]\nname = \"p\"\nversion = \"1\"\ndependencies = [\"six\"]\n",
     );
     let err = Project::load(&sub, None, None).expect_err("no wrangler");
     assert!(

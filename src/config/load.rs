@@ -14,60 +14,93 @@ use super::model::WranglerConfig;
 use super::python_version::{PythonVersion, PythonVersionError};
 use super::source::{SourceDoc, push_pointer};
 
-/// Keys an environment never inherits: it must redeclare them.
-pub const NOT_INHERITED_KEYS: &[&str] = &[
+/// Config keys that declare bindings (wrangler's binding kinds). Each is sent
+/// in the upload; environments never inherit them.
+pub const BINDING_KEYS: &[&str] = &[
     "vars",
     "secrets",
-    "tail_consumers",
     "kv_namespaces",
     "r2_buckets",
     "d1_databases",
     "durable_objects",
     "queues",
     "services",
+    "workflows",
+    "send_email",
+    "analytics_engine_datasets",
+    "hyperdrive",
+    "secrets_store_secrets",
+    "ratelimits",
+    "version_metadata",
+    "worker_loaders",
+    "ai",
+    "vectorize",
+    "browser",
+    "images",
+    "media",
+    "stream",
+    "mtls_certificates",
+    "dispatch_namespaces",
+    "pipelines",
+    "logfwdr",
+    "ai_search_namespaces",
+    "ai_search",
+    "agent_memory",
+    "artifacts",
+    "flagship",
+    "vpc_services",
+    "vpc_networks",
+    "websearch",
+    "unsafe_hello_world",
+    "unsafe",
 ];
+
+/// Keys an environment never inherits besides [`BINDING_KEYS`].
+const NOT_INHERITED_EXTRA: &[&str] = &["tail_consumers", "streaming_tail_consumers"];
 
 /// Wrangler keys that pywrangler-rs does not model; they warn differently
 /// from typos so the user knows the setting is real but ignored here.
 const UNSUPPORTED_KEYS: &[&str] = &[
-    "ai",
     "alias",
-    "analytics_engine_datasets",
-    "assets",
-    "browser",
     "build",
+    "cloudchamber",
+    "compliance_region",
     "containers",
     "data_blobs",
     "define",
-    "dispatch_namespaces",
     "find_additional_modules",
     "first_party_worker",
-    "hyperdrive",
-    "images",
     "jsx_factory",
     "jsx_fragment",
     "keep_names",
+    "legacy_env",
     "minify",
-    "mtls_certificates",
     "node_compat",
-    "pipelines",
+    "pages_build_output_dir",
     "preserve_file_names",
-    "ratelimits",
-    "secrets_store_secrets",
-    "send_email",
+    "previews",
     "send_metrics",
     "site",
     "text_blobs",
     "tsconfig",
-    "unsafe",
     "upload_source_maps",
     "usage_model",
-    "vectorize",
-    "version_metadata",
     "wasm_modules",
-    "worker_loaders",
-    "workflows",
 ];
+
+/// Unsupported keys whose omission changes what runs on Cloudflare (a Worker
+/// deployed without them would lose its containers or site): deploy refuses them.
+const DEPLOY_BLOCKING_KEYS: &[&str] = &[
+    "containers",
+    "site",
+    "wasm_modules",
+    "text_blobs",
+    "data_blobs",
+];
+
+fn not_inherited(key: &str) -> bool {
+    BINDING_KEYS.contains(&key) || NOT_INHERITED_EXTRA.contains(&key)
+}
 
 /// A validated config with its chosen environment applied.
 #[derive(Debug, Clone)]
@@ -76,14 +109,20 @@ pub struct Resolved {
     pub python: PythonVersion,
     pub warnings: Vec<String>,
     pub files: FileRefs,
+    /// Keys deploy would leave out of the upload (each naming file:line:col):
+    /// a key it does not understand in a binding position, or a setting whose
+    /// omission changes the Worker. Deploy refuses while any remain.
+    pub deploy_blockers: Vec<String>,
 }
 
 /// Type, env-resolve and validate `doc`.
 pub fn resolve(doc: &SourceDoc, env: Option<&str>) -> Result<Resolved, ConfigError> {
     let mut warnings = Vec::new();
+    let mut blockers = Vec::new();
     let mut top_map = doc.value.as_object().cloned().unwrap_or_default();
     let envs = top_map.remove("env");
-    let top: WranglerConfig = typed(doc, &Value::Object(top_map.clone()), "", &mut warnings)?;
+    let top_value = Value::Object(top_map.clone());
+    let top: WranglerConfig = typed_blocking(doc, &top_value, "", &mut warnings, &mut blockers)?;
 
     let envs = match envs {
         None => Map::new(),
@@ -105,6 +144,7 @@ pub fn resolve(doc: &SourceDoc, env: Option<&str>) -> Result<Resolved, ConfigErr
             config: top,
             python,
             warnings,
+            deploy_blockers: blockers.into_iter().map(|(_, m)| m).collect(),
         });
     };
 
@@ -125,9 +165,12 @@ pub fn resolve(doc: &SourceDoc, env: Option<&str>) -> Result<Resolved, ConfigErr
             Some(format!("write `\"{env_name}\": {{ ... }}` inside `env`")),
         ));
     };
-    let env_cfg: WranglerConfig = typed(doc, env_value, &env_ptr, &mut warnings)?;
+    // The top level's bindings are not deployed under an environment.
+    blockers.retain(|(key, _)| !not_inherited(key));
+    let env_cfg: WranglerConfig =
+        typed_blocking(doc, env_value, &env_ptr, &mut warnings, &mut blockers)?;
 
-    for key in NOT_INHERITED_KEYS {
+    for key in BINDING_KEYS.iter().chain(NOT_INHERITED_EXTRA) {
         let top_has = top_map.get(*key).is_some_and(|v| !is_empty(v));
         if top_has && !env_map.contains_key(*key) {
             warnings.push(format!(
@@ -148,6 +191,7 @@ pub fn resolve(doc: &SourceDoc, env: Option<&str>) -> Result<Resolved, ConfigErr
         config,
         python,
         warnings,
+        deploy_blockers: blockers.into_iter().map(|(_, m)| m).collect(),
     })
 }
 
@@ -184,6 +228,7 @@ fn merge(
         logpush,
         rules,
         no_bundle,
+        assets,
     );
     // `route` and `routes` are one setting: an env that sets either replaces both.
     if !has("route") && !has("routes") {
@@ -209,12 +254,14 @@ fn is_empty(v: &Value) -> bool {
 }
 
 /// Deserialize `value` (found at `base` in `doc`) into `T`, mapping errors
-/// to positions and collecting unknown keys as warnings.
-pub fn typed<T: DeserializeOwned>(
+/// to positions and collecting unknown keys as warnings; the ignored keys
+/// deploy must not drop are also collected as `(top-level key, message)`.
+fn typed_blocking<T: DeserializeOwned>(
     doc: &SourceDoc,
     value: &Value,
     base: &str,
     warnings: &mut Vec<String>,
+    blockers: &mut Vec<(String, String)>,
 ) -> Result<T, ConfigError> {
     let mut unknown = Vec::new();
     let mut on_ignored = |path: serde_ignored::Path<'_>| {
@@ -231,14 +278,35 @@ pub fn typed<T: DeserializeOwned>(
         for t in &tokens {
             pointer = push_pointer(&pointer, t);
         }
-        let Some(key) = tokens.last() else { continue };
+        let (Some(top), Some(key)) = (tokens.first(), tokens.last()) else {
+            continue;
+        };
         let loc = doc.key_location(&pointer);
         let dotted = dotted(base, &tokens);
-        let message = if tokens.len() == 1 && UNSUPPORTED_KEYS.contains(&key.as_str()) {
+        let unsupported = tokens.len() == 1 && UNSUPPORTED_KEYS.contains(&key.as_str());
+        let message = if unsupported {
             format!("{loc}: `{dotted}` is not supported by pywrangler-rs yet; it is ignored")
         } else {
             format!("{loc}: unknown key `{dotted}` in the wrangler config; it is ignored")
         };
+        let blocks = if tokens.len() == 1 {
+            DEPLOY_BLOCKING_KEYS.contains(&top.as_str())
+                || (!unsupported && looks_like_binding(value.get(top.as_str())))
+        } else {
+            BINDING_KEYS.contains(&top.as_str())
+        };
+        if blocks {
+            let why = if unsupported {
+                format!("{loc}: `{dotted}` is not supported by pywrangler-rs")
+            } else if tokens.len() == 1 {
+                format!(
+                    "{loc}: `{dotted}` looks like a binding, but it is not a binding kind pywrangler-rs knows"
+                )
+            } else {
+                format!("{loc}: `{dotted}` is not a key pywrangler-rs knows for `{top}`")
+            };
+            blockers.push((top.clone(), why));
+        }
         found.push((loc, message));
     }
     found.sort_by_key(|(loc, _)| (loc.line, loc.col));
@@ -267,6 +335,21 @@ pub fn typed<T: DeserializeOwned>(
             shape_hint(tokens.first().map(String::as_str).unwrap_or("")),
         )
     })
+}
+
+/// An object with a `binding` or `name`, or a list of them: the shape of
+/// every binding kind, so an unknown key holding one is probably a binding.
+fn looks_like_binding(value: Option<&Value>) -> bool {
+    let named = |v: &Value| {
+        v.get("binding")
+            .or_else(|| v.get("name"))
+            .is_some_and(Value::is_string)
+    };
+    match value {
+        Some(Value::Array(items)) => items.first().is_some_and(named),
+        Some(v @ Value::Object(_)) => named(v),
+        _ => false,
+    }
 }
 
 fn pointer_tokens(pointer: &str) -> Vec<String> {

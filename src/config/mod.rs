@@ -5,6 +5,7 @@
 //! Entry points: [`Project::load`] for commands that need a project, and
 //! [`load_wrangler`] for those that only need the wrangler config (`types`).
 
+mod bindings;
 mod checks;
 mod dev_vars;
 mod error;
@@ -53,6 +54,8 @@ pub struct WranglerFile {
     pub warnings: Vec<String>,
     /// Where `main` and other file settings are written, for later checks.
     pub files: FileRefs,
+    /// What `deploy` would leave out of the upload; it refuses while any remain.
+    pub deploy_blockers: Vec<String>,
 }
 
 /// Read, type, env-resolve and validate the wrangler config at `path`
@@ -67,6 +70,7 @@ pub fn load_wrangler(path: &Path, env: Option<&str>) -> Result<WranglerFile, Con
         python: resolved.python,
         warnings: resolved.warnings,
         files: resolved.files,
+        deploy_blockers: resolved.deploy_blockers,
     })
 }
 
@@ -116,6 +120,8 @@ pub struct Project {
     pub warnings: Vec<String>,
     /// Where `main` and other file settings are written, for later checks.
     pub files: FileRefs,
+    /// What `deploy` would leave out of the upload; it refuses while any remain.
+    pub deploy_blockers: Vec<String>,
 }
 
 impl Project {
@@ -148,6 +154,7 @@ impl Project {
             python: w.python,
             warnings: w.warnings,
             files: w.files,
+            deploy_blockers: w.deploy_blockers,
         })
     }
 

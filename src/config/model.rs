@@ -8,6 +8,7 @@ use std::fmt;
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
+pub use super::bindings::*;
 use super::source::push_pointer;
 
 /// A wrangler config (top level or one environment), after `--env` is applied.
@@ -40,6 +41,38 @@ pub struct WranglerConfig {
     pub triggers: Option<Triggers>,
     pub queues: Queues,
     pub services: Vec<ServiceBinding>,
+    pub workflows: Vec<WorkflowBinding>,
+    /// Static assets (inherited by environments, unlike bindings).
+    pub assets: Option<Assets>,
+    pub send_email: Vec<SendEmail>,
+    pub analytics_engine_datasets: Vec<AnalyticsEngineDataset>,
+    pub hyperdrive: Vec<Hyperdrive>,
+    pub secrets_store_secrets: Vec<SecretsStoreSecret>,
+    pub ratelimits: Vec<RateLimit>,
+    pub version_metadata: Option<NamedBinding>,
+    pub worker_loaders: Vec<NamedBinding>,
+    pub ai: Option<Ai>,
+    pub vectorize: Vec<Vectorize>,
+    pub browser: Option<ServiceOnly>,
+    pub images: Option<ServiceOnly>,
+    pub media: Option<ServiceOnly>,
+    pub stream: Option<ServiceOnly>,
+    pub mtls_certificates: Vec<MtlsCertificate>,
+    pub dispatch_namespaces: Vec<DispatchNamespace>,
+    pub pipelines: Vec<Pipeline>,
+    pub logfwdr: Option<Logfwdr>,
+    pub ai_search_namespaces: Vec<NamespaceBinding>,
+    pub ai_search: Vec<AiSearch>,
+    pub agent_memory: Vec<NamespaceBinding>,
+    pub artifacts: Vec<NamespaceBinding>,
+    pub flagship: Vec<Flagship>,
+    pub vpc_services: Vec<VpcService>,
+    pub vpc_networks: Vec<VpcNetwork>,
+    pub websearch: Option<NamedBinding>,
+    pub unsafe_hello_world: Vec<UnsafeHelloWorld>,
+    /// `unsafe.bindings` and `unsafe.metadata`, passed through as written.
+    #[serde(rename = "unsafe")]
+    pub unsafe_: Option<Unsafe>,
     pub secrets: Option<Secrets>,
     pub observability: Option<Observability>,
     pub python_modules: PythonModules,
@@ -47,6 +80,7 @@ pub struct WranglerConfig {
     pub placement: Option<Placement>,
     pub logpush: Option<bool>,
     pub tail_consumers: Vec<TailConsumer>,
+    pub streaming_tail_consumers: Vec<StreamingTailConsumer>,
     pub rules: Vec<ModuleRule>,
     pub no_bundle: Option<bool>,
     pub keep_vars: Option<bool>,
@@ -119,6 +153,9 @@ pub struct KvNamespace {
     pub id: Option<String>,
     #[serde(default)]
     pub preview_id: Option<String>,
+    /// `dev` against the real namespace (wrangler's remote bindings).
+    #[serde(default)]
+    pub remote: Option<bool>,
 }
 
 /// `r2_buckets[]`.
@@ -131,6 +168,8 @@ pub struct R2Bucket {
     pub preview_bucket_name: Option<String>,
     #[serde(default)]
     pub jurisdiction: Option<String>,
+    #[serde(default)]
+    pub remote: Option<bool>,
 }
 
 /// `d1_databases[]`.
@@ -148,6 +187,11 @@ pub struct D1Database {
     pub migrations_dir: Option<String>,
     #[serde(default)]
     pub migrations_table: Option<String>,
+    /// Sent as `internalEnv` (Cloudflare-internal D1 environments).
+    #[serde(default)]
+    pub database_internal_env: Option<String>,
+    #[serde(default)]
+    pub remote: Option<bool>,
 }
 
 /// `durable_objects`.
@@ -222,6 +266,8 @@ pub struct QueueProducer {
     pub queue: String,
     #[serde(default)]
     pub delivery_delay: Option<u64>,
+    #[serde(default)]
+    pub remote: Option<bool>,
 }
 
 /// `queues.consumers[]`.
@@ -242,6 +288,12 @@ pub struct QueueConsumer {
     /// Seconds.
     #[serde(default)]
     pub retry_delay: Option<u64>,
+    /// Only `"worker"` (the default) for consumers a Worker config declares.
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    /// Pull consumers only; wrangler does not send it for a Worker consumer.
+    #[serde(default)]
+    pub visibility_timeout_ms: Option<u64>,
 }
 
 /// `services[]`.
@@ -254,6 +306,11 @@ pub struct ServiceBinding {
     /// A named entrypoint (RPC class) of the target Worker.
     #[serde(default)]
     pub entrypoint: Option<String>,
+    /// `ctx.props` passed to the target entrypoint.
+    #[serde(default)]
+    pub props: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(default)]
+    pub remote: Option<bool>,
 }
 
 /// `secrets`.
@@ -281,6 +338,10 @@ pub struct ObservabilityLogs {
     pub enabled: Option<bool>,
     pub head_sampling_rate: Option<f64>,
     pub invocation_logs: Option<bool>,
+    /// Keep them in Workers Logs (`false` with `destinations` only exports).
+    pub persist: Option<bool>,
+    /// Logpush/OTel destinations to export to.
+    pub destinations: Option<Vec<String>>,
 }
 
 /// `python_modules`.
@@ -354,6 +415,35 @@ pub enum BindingKind {
     DurableObject,
     QueueProducer,
     Service,
+    Workflow,
+    Assets,
+    SendEmail,
+    AnalyticsEngine,
+    Hyperdrive,
+    SecretsStoreSecret,
+    RateLimit,
+    VersionMetadata,
+    WorkerLoader,
+    Ai,
+    Vectorize,
+    Browser,
+    Images,
+    Media,
+    Stream,
+    MtlsCertificate,
+    DispatchNamespace,
+    Pipeline,
+    Logfwdr,
+    AiSearchNamespace,
+    AiSearch,
+    AgentMemory,
+    Artifacts,
+    Flagship,
+    VpcService,
+    VpcNetwork,
+    WebSearch,
+    UnsafeHelloWorld,
+    Unsafe,
 }
 
 impl WranglerConfig {
@@ -409,7 +499,157 @@ impl WranglerConfig {
                 format!("/services/{i}"),
             ));
         }
+        self.more_binding_names(&mut out);
         out
+    }
+
+    /// [`Self::binding_names`] for the kinds in `config/bindings.rs`.
+    fn more_binding_names<'a>(&'a self, out: &mut Vec<(&'a str, BindingKind, String)>) {
+        fn list<'a, T>(
+            out: &mut Vec<(&'a str, BindingKind, String)>,
+            key: &str,
+            items: &'a [T],
+            kind: BindingKind,
+            name: impl Fn(&'a T) -> &'a str,
+        ) {
+            for (i, b) in items.iter().enumerate() {
+                out.push((name(b), kind, format!("/{key}/{i}")));
+            }
+        }
+        fn one<'a, T>(
+            out: &mut Vec<(&'a str, BindingKind, String)>,
+            key: &str,
+            item: Option<&'a T>,
+            kind: BindingKind,
+            name: impl Fn(&'a T) -> &'a str,
+        ) {
+            if let Some(b) = item {
+                out.push((name(b), kind, format!("/{key}")));
+            }
+        }
+        use BindingKind as K;
+        list(out, "workflows", &self.workflows, K::Workflow, |b| {
+            &b.binding
+        });
+        if let Some(b) = self.assets.as_ref().and_then(|a| a.binding.as_deref()) {
+            out.push((b, K::Assets, "/assets/binding".into()));
+        }
+        list(out, "send_email", &self.send_email, K::SendEmail, |b| {
+            &b.name
+        });
+        let ae = &self.analytics_engine_datasets;
+        list(
+            out,
+            "analytics_engine_datasets",
+            ae,
+            K::AnalyticsEngine,
+            |b| &b.binding,
+        );
+        list(out, "hyperdrive", &self.hyperdrive, K::Hyperdrive, |b| {
+            &b.binding
+        });
+        let ss = &self.secrets_store_secrets;
+        list(
+            out,
+            "secrets_store_secrets",
+            ss,
+            K::SecretsStoreSecret,
+            |b| &b.binding,
+        );
+        list(out, "ratelimits", &self.ratelimits, K::RateLimit, |b| {
+            &b.name
+        });
+        let vm = self.version_metadata.as_ref();
+        one(out, "version_metadata", vm, K::VersionMetadata, |b| {
+            &b.binding
+        });
+        list(
+            out,
+            "worker_loaders",
+            &self.worker_loaders,
+            K::WorkerLoader,
+            |b| &b.binding,
+        );
+        one(out, "ai", self.ai.as_ref(), K::Ai, |b| &b.binding);
+        list(out, "vectorize", &self.vectorize, K::Vectorize, |b| {
+            &b.binding
+        });
+        one(out, "browser", self.browser.as_ref(), K::Browser, |b| {
+            &b.binding
+        });
+        one(out, "images", self.images.as_ref(), K::Images, |b| {
+            &b.binding
+        });
+        one(out, "media", self.media.as_ref(), K::Media, |b| &b.binding);
+        one(out, "stream", self.stream.as_ref(), K::Stream, |b| {
+            &b.binding
+        });
+        let mtls = &self.mtls_certificates;
+        list(out, "mtls_certificates", mtls, K::MtlsCertificate, |b| {
+            &b.binding
+        });
+        let dn = &self.dispatch_namespaces;
+        list(out, "dispatch_namespaces", dn, K::DispatchNamespace, |b| {
+            &b.binding
+        });
+        list(out, "pipelines", &self.pipelines, K::Pipeline, |b| {
+            &b.binding
+        });
+        if let Some(l) = &self.logfwdr {
+            list(out, "logfwdr/bindings", &l.bindings, K::Logfwdr, |b| {
+                &b.name
+            });
+        }
+        let asn = &self.ai_search_namespaces;
+        list(
+            out,
+            "ai_search_namespaces",
+            asn,
+            K::AiSearchNamespace,
+            |b| &b.binding,
+        );
+        list(out, "ai_search", &self.ai_search, K::AiSearch, |b| {
+            &b.binding
+        });
+        list(
+            out,
+            "agent_memory",
+            &self.agent_memory,
+            K::AgentMemory,
+            |b| &b.binding,
+        );
+        list(out, "artifacts", &self.artifacts, K::Artifacts, |b| {
+            &b.binding
+        });
+        list(out, "flagship", &self.flagship, K::Flagship, |b| &b.binding);
+        list(
+            out,
+            "vpc_services",
+            &self.vpc_services,
+            K::VpcService,
+            |b| &b.binding,
+        );
+        list(
+            out,
+            "vpc_networks",
+            &self.vpc_networks,
+            K::VpcNetwork,
+            |b| &b.binding,
+        );
+        one(
+            out,
+            "websearch",
+            self.websearch.as_ref(),
+            K::WebSearch,
+            |b| &b.binding,
+        );
+        let hw = &self.unsafe_hello_world;
+        list(out, "unsafe_hello_world", hw, K::UnsafeHelloWorld, |b| {
+            &b.binding
+        });
+        if let Some(u) = &self.unsafe_ {
+            list(out, "unsafe/bindings", &u.bindings, K::Unsafe, |b| &b.name);
+        }
     }
 
     /// All routes (`route` and `routes`).

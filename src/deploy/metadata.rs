@@ -40,6 +40,12 @@ pub fn build(cfg: &WranglerConfig, main_module: &str, opts: &MetadataOptions) ->
     if let Some(t) = tail_consumers(cfg) {
         m.insert("tail_consumers".into(), t);
     }
+    if !cfg.streaming_tail_consumers.is_empty() {
+        m.insert(
+            "streaming_tail_consumers".into(),
+            json!(cfg.streaming_tail_consumers),
+        );
+    }
     if let Some(l) = &cfg.limits {
         m.insert("limits".into(), compact(json!(l)));
     }
@@ -49,10 +55,15 @@ pub fn build(cfg: &WranglerConfig, main_module: &str, opts: &MetadataOptions) ->
     if let Some(o) = observability(cfg) {
         m.insert("observability".into(), o);
     }
+    // wrangler merges `unsafe.metadata` last, over anything built above.
+    if let Some(u) = &cfg.unsafe_ {
+        m.extend(u.metadata.clone());
+    }
     Value::Object(m)
 }
 
-/// Every binding in wrangler's order and shape.
+/// Every binding in wrangler's order and shape (`createWorkerUploadForm`:
+/// grouped by kind in a fixed order, unset optional fields left out).
 pub fn bindings(cfg: &WranglerConfig) -> Vec<Value> {
     let mut out = Vec::new();
     // Required secrets not provided in the upload are inherited from the deployed Worker.
@@ -64,54 +75,225 @@ pub fn bindings(cfg: &WranglerConfig) -> Vec<Value> {
         }
     }
     for (name, value) in &cfg.vars {
-        out.push(match value {
-            Value::String(s) => json!({"name": name, "type": "plain_text", "text": s}),
-            other => json!({"name": name, "type": "json", "json": other}),
-        });
+        if let Value::String(s) = value {
+            out.push(json!({"name": name, "type": "plain_text", "text": s}));
+        }
+    }
+    for (name, value) in &cfg.vars {
+        if !value.is_string() {
+            out.push(json!({"name": name, "type": "json", "json": value}));
+        }
     }
     for kv in &cfg.kv_namespaces {
         out.push(match &kv.id {
             Some(id) => json!({"name": kv.binding, "type": "kv_namespace", "namespace_id": id}),
-            None => json!({"name": kv.binding, "type": "inherit"}),
+            None => inherit(&kv.binding),
         });
     }
+    for e in &cfg.send_email {
+        out.push(compact(json!({
+            "name": e.name,
+            "type": "send_email",
+            "destination_address": e.destination_address,
+            "allowed_destination_addresses": e.allowed_destination_addresses,
+            "allowed_sender_addresses": e.allowed_sender_addresses,
+        })));
+    }
     for d in &cfg.durable_objects.bindings {
-        let mut b =
-            json!({"name": d.name, "type": "durable_object_namespace", "class_name": d.class_name});
-        put_opt(&mut b, "script_name", d.script_name.as_deref());
-        put_opt(&mut b, "environment", d.environment.as_deref());
-        out.push(b);
+        out.push(compact(json!({
+            "name": d.name,
+            "type": "durable_object_namespace",
+            "class_name": d.class_name,
+            "script_name": d.script_name,
+            "environment": d.environment,
+        })));
+    }
+    for w in &cfg.workflows {
+        out.push(compact(json!({
+            "type": "workflow",
+            "name": w.binding,
+            "workflow_name": w.name,
+            "class_name": w.class_name,
+            "script_name": w.script_name,
+        })));
     }
     for q in &cfg.queues.producers {
-        let mut b = json!({"type": "queue", "name": q.binding, "queue_name": q.queue});
-        if let (Some(d), Some(o)) = (q.delivery_delay, b.as_object_mut()) {
-            o.insert("delivery_delay".into(), d.into());
-        }
-        out.push(b);
+        out.push(compact(json!({
+            "type": "queue",
+            "name": q.binding,
+            "queue_name": q.queue,
+            "delivery_delay": q.delivery_delay,
+        })));
     }
     for r in &cfg.r2_buckets {
         out.push(match &r.bucket_name {
-            Some(bucket) => {
-                let mut b = json!({"name": r.binding, "type": "r2_bucket", "bucket_name": bucket});
-                put_opt(&mut b, "jurisdiction", r.jurisdiction.as_deref());
-                b
-            }
-            None => json!({"name": r.binding, "type": "inherit"}),
+            Some(bucket) => compact(json!({
+                "name": r.binding,
+                "type": "r2_bucket",
+                "bucket_name": bucket,
+                "jurisdiction": r.jurisdiction,
+            })),
+            None => inherit(&r.binding),
         });
     }
     for d in &cfg.d1_databases {
         out.push(match &d.database_id {
-            Some(id) => json!({"name": d.binding, "type": "d1", "id": id}),
-            None => json!({"name": d.binding, "type": "inherit"}),
+            Some(id) => compact(json!({
+                "name": d.binding,
+                "type": "d1",
+                "id": id,
+                "internalEnv": d.database_internal_env,
+            })),
+            None => inherit(&d.binding),
+        });
+    }
+    for v in &cfg.vectorize {
+        out.push(json!({"name": v.binding, "type": "vectorize", "index_name": v.index_name}));
+    }
+    for n in &cfg.ai_search_namespaces {
+        out.push(
+            json!({"name": n.binding, "type": "ai_search_namespace", "namespace": n.namespace}),
+        );
+    }
+    for a in &cfg.ai_search {
+        out.push(json!({"name": a.binding, "type": "ai_search", "instance_name": a.instance_name}));
+    }
+    if let Some(w) = &cfg.websearch {
+        out.push(json!({"name": w.binding, "type": "websearch"}));
+    }
+    for n in &cfg.agent_memory {
+        out.push(json!({"name": n.binding, "type": "agent_memory", "namespace": n.namespace}));
+    }
+    for h in &cfg.hyperdrive {
+        out.push(json!({"name": h.binding, "type": "hyperdrive", "id": h.id}));
+    }
+    for s in &cfg.secrets_store_secrets {
+        out.push(json!({
+            "name": s.binding,
+            "type": "secrets_store_secret",
+            "store_id": s.store_id,
+            "secret_name": s.secret_name,
+        }));
+    }
+    for n in &cfg.artifacts {
+        out.push(json!({"name": n.binding, "type": "artifacts", "namespace": n.namespace}));
+    }
+    for h in &cfg.unsafe_hello_world {
+        out.push(compact(json!({
+            "name": h.binding,
+            "type": "unsafe_hello_world",
+            "enable_timer": h.enable_timer,
+        })));
+    }
+    for f in &cfg.flagship {
+        out.push(json!({"name": f.binding, "type": "flagship", "app_id": f.app_id}));
+    }
+    for r in &cfg.ratelimits {
+        out.push(json!({
+            "name": r.name,
+            "type": "ratelimit",
+            "namespace_id": r.namespace_id,
+            "simple": {"limit": r.simple.limit, "period": r.simple.period},
+        }));
+    }
+    for v in &cfg.vpc_services {
+        out.push(json!({"name": v.binding, "type": "vpc_service", "service_id": v.service_id}));
+    }
+    for v in &cfg.vpc_networks {
+        out.push(match (&v.tunnel_id, &v.network_id) {
+            (Some(t), _) => json!({"name": v.binding, "type": "vpc_network", "tunnel_id": t}),
+            (None, n) => {
+                compact(json!({"name": v.binding, "type": "vpc_network", "network_id": n}))
+            }
         });
     }
     for s in &cfg.services {
-        let mut b = json!({"name": s.binding, "type": "service", "service": s.service});
-        put_opt(&mut b, "environment", s.environment.as_deref());
-        put_opt(&mut b, "entrypoint", s.entrypoint.as_deref());
-        out.push(b);
+        out.push(compact(json!({
+            "name": s.binding,
+            "type": "service",
+            "service": s.service,
+            "environment": s.environment,
+            "entrypoint": s.entrypoint,
+            "props": s.props,
+        })));
+    }
+    for a in &cfg.analytics_engine_datasets {
+        out.push(compact(
+            json!({"name": a.binding, "type": "analytics_engine", "dataset": a.dataset}),
+        ));
+    }
+    for d in &cfg.dispatch_namespaces {
+        let outbound = d.outbound.as_ref().map(|o| {
+            compact(json!({
+                "worker": {"service": o.service, "environment": o.environment},
+                "params": o.parameters.as_ref().map(|ps| {
+                    ps.iter().map(|p| json!({"name": p})).collect::<Vec<_>>()
+                }),
+            }))
+        });
+        out.push(compact(json!({
+            "name": d.binding,
+            "type": "dispatch_namespace",
+            "namespace": d.namespace,
+            "outbound": outbound,
+        })));
+    }
+    for m in &cfg.mtls_certificates {
+        out.push(json!({
+            "name": m.binding,
+            "type": "mtls_certificate",
+            "certificate_id": m.certificate_id,
+        }));
+    }
+    for p in &cfg.pipelines {
+        out.push(compact(json!({
+            "name": p.binding,
+            "type": "pipelines",
+            "pipeline": p.pipeline,
+            "stream": p.stream,
+        })));
+    }
+    for w in &cfg.worker_loaders {
+        out.push(json!({"name": w.binding, "type": "worker_loader"}));
+    }
+    for l in cfg.logfwdr.iter().flat_map(|l| &l.bindings) {
+        out.push(json!({"name": l.name, "type": "logfwdr", "destination": l.destination}));
+    }
+    if let Some(b) = &cfg.browser {
+        out.push(json!({"name": b.binding, "type": "browser"}));
+    }
+    if let Some(a) = &cfg.ai {
+        out.push(compact(
+            json!({"name": a.binding, "staging": a.staging, "type": "ai"}),
+        ));
+    }
+    for (kind, b) in [
+        ("images", &cfg.images),
+        ("stream", &cfg.stream),
+        ("media", &cfg.media),
+    ] {
+        if let Some(b) = b {
+            out.push(json!({"name": b.binding, "type": kind}));
+        }
+    }
+    if let Some(v) = &cfg.version_metadata {
+        out.push(json!({"name": v.binding, "type": "version_metadata"}));
+    }
+    if let Some(b) = cfg.assets.as_ref().and_then(|a| a.binding.as_ref()) {
+        out.push(json!({"name": b, "type": "assets"}));
+    }
+    for u in cfg.unsafe_.iter().flat_map(|u| &u.bindings) {
+        let mut b = Map::new();
+        b.insert("name".into(), u.name.clone().into());
+        b.insert("type".into(), u.kind.clone().into());
+        b.extend(u.rest.clone());
+        out.push(Value::Object(b));
     }
     out
+}
+
+fn inherit(name: &str) -> Value {
+    json!({"name": name, "type": "inherit"})
 }
 
 /// Config migrations as JSON objects (with `tag`, only the keys that are set).
@@ -177,8 +359,49 @@ pub fn triggers(cfg: &WranglerConfig) -> (TriggerSpec, Vec<String>) {
         routes,
         crons: cfg.triggers.as_ref().map(|t| t.crons.clone()),
         consumers,
+        producers: cfg
+            .queues
+            .producers
+            .iter()
+            .map(|p| p.queue.clone())
+            .collect(),
+        workflows: workflows(cfg),
     };
     (spec, warnings)
+}
+
+/// The workflows this Worker defines (no `script_name`, or its own name), each
+/// with the body of wrangler's `PUT /accounts/<id>/workflows/<name>`.
+fn workflows(cfg: &WranglerConfig) -> Vec<(String, Value)> {
+    let script = cfg.name.as_deref().unwrap_or_default();
+    cfg.workflows
+        .iter()
+        .filter(|w| w.script_name.as_deref().is_none_or(|s| s == script))
+        .map(|w| {
+            let body = compact(json!({
+                "script_name": script,
+                "class_name": w.class_name,
+                "limits": w.limits.as_ref().map(|l| compact(json!(l))),
+            }));
+            (w.name.clone(), body)
+        })
+        .collect()
+}
+
+/// wrangler's refusal of `limits` on a workflow another Worker defines.
+pub fn check_workflows(cfg: &WranglerConfig) -> Result<(), String> {
+    let script = cfg.name.as_deref().unwrap_or_default();
+    for w in &cfg.workflows {
+        if let Some(other) = w.script_name.as_deref().filter(|s| *s != script)
+            && w.limits.is_some()
+        {
+            return Err(format!(
+                "Workflow \"{}\" has \"limits\" configured but references external script \"{other}\". Configure limits on the worker that defines the workflow.",
+                w.name
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `observability` as configured (wrangler passes it through).
@@ -198,12 +421,6 @@ fn placement(cfg: &WranglerConfig) -> Option<Value> {
         (_, Some(hint)) => Some(json!({"mode": "smart", "hint": hint})),
         (Some("smart"), None) => Some(json!({"mode": "smart"})),
         _ => None,
-    }
-}
-
-fn put_opt(b: &mut Value, key: &str, v: Option<&str>) {
-    if let (Some(v), Some(o)) = (v, b.as_object_mut()) {
-        o.insert(key.into(), v.into());
     }
 }
 

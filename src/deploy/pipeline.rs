@@ -64,6 +64,12 @@ pub fn run(project: &Project, opts: &DeployOptions) -> anyhow::Result<()> {
         );
     }
 
+    refuse_dropped_settings(project)?;
+    metadata::check_workflows(cfg).map_err(|m| {
+        UserError::usage(format!("{config_file}: {m}")).hint(
+            "remove `limits` here and set it in the config of the Worker that defines the workflow",
+        )
+    })?;
     let main_path = project.existing_main()?;
     run_validation(project, opts)?;
 
@@ -139,6 +145,49 @@ pub fn run(project: &Project, opts: &DeployOptions) -> anyhow::Result<()> {
     upload_and_report(project, &name, meta, &bundle)
 }
 
+/// The upload replaces the Worker's bindings (`bindings_inherit=strict`): a
+/// binding left out is deleted on Cloudflare. Refuse, naming each key, rather
+/// than upload without something the config declares.
+fn refuse_dropped_settings(project: &Project) -> anyhow::Result<()> {
+    let mut blockers = project.deploy_blockers.clone();
+    if project.config.assets.is_some() {
+        blockers.push(format!(
+            "{}: `assets`: static assets are not uploaded by pywrangler-rs yet",
+            project.wrangler_path.display()
+        ));
+    }
+    if project
+        .config
+        .unsafe_
+        .as_ref()
+        .is_some_and(|u| u.capnp.is_some())
+    {
+        blockers.push(format!(
+            "{}: `unsafe.capnp` is not supported by pywrangler-rs",
+            project.wrangler_path.display()
+        ));
+    }
+    if blockers.is_empty() {
+        return Ok(());
+    }
+    let mut message = format!(
+        "{} would be left out of the upload, and Cloudflare removes what an upload leaves out:",
+        if blockers.len() == 1 {
+            "a config setting".to_string()
+        } else {
+            format!("{} config settings", blockers.len())
+        }
+    );
+    for b in &blockers {
+        message.push_str("\n  ");
+        message.push_str(b);
+    }
+    Err(UserError::usage(message)
+        .hint("fix or remove each key named above (check its spelling against the wrangler configuration reference)")
+        .hint("if the setting is right and pywrangler-rs lacks it, deploy this Worker with `npx wrangler deploy`")
+        .into())
+}
+
 fn run_validation(project: &Project, opts: &DeployOptions) -> anyhow::Result<()> {
     if opts.skip_validation {
         printer::warn(
@@ -199,6 +248,7 @@ fn upload_and_report(
         .unwrap_or_else(|| api::DEFAULT_BASE_URL.to_string());
     let client = Client::new(&base, creds)?;
     let account_id = api::account::resolve(&client, cfg.account_id.as_deref())?;
+    super::preflight::check(&client, &account_id, cfg).map_err(|e| with_api_hints(e, &client))?;
     let (triggers, warnings) = metadata::triggers(cfg);
     for w in warnings {
         printer::warn(w);

@@ -47,6 +47,10 @@ pub struct TriggerSpec {
     /// `None` leaves schedules alone; `Some(vec![])` clears them.
     pub crons: Option<Vec<String>>,
     pub consumers: Vec<QueueConsumerSpec>,
+    /// Queue names this Worker produces to (listed as targets, as wrangler does).
+    pub producers: Vec<String>,
+    /// Workflows defined by this Worker: `(name, body of PUT /workflows/<name>)`.
+    pub workflows: Vec<(String, Value)>,
 }
 
 /// One queue consumer to attach this Worker to.
@@ -334,6 +338,7 @@ fn triggers(client: &Client, a: &str, name: &str, t: &TriggerSpec) -> anyhow::Re
         )?;
         targets.extend(crons.iter().map(|c| format!("schedule: {c}")));
     }
+    targets.extend(t.producers.iter().map(|q| format!("Producer for {q}")));
     for c in &t.consumers {
         let queues = client.get(
             &format!("/accounts/{a}/queues"),
@@ -378,6 +383,16 @@ fn triggers(client: &Client, a: &str, name: &str, t: &TriggerSpec) -> anyhow::Re
         };
         client.send(method, &path, &[], &[], RequestBody::Json(body))?;
         targets.push(format!("Consumer for {}", c.queue));
+    }
+    for (workflow, body) in &t.workflows {
+        client.send(
+            Method::PUT,
+            &format!("/accounts/{a}/workflows/{workflow}"),
+            &[],
+            &[],
+            RequestBody::Json(body.clone()),
+        )?;
+        targets.push(format!("workflow: {workflow}"));
     }
     Ok(targets)
 }

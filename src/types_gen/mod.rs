@@ -108,6 +108,10 @@ pub fn render(input: &TypesInput<'_>) -> Rendered {
             BindingKind::DurableObject => ("DurableObjectNamespace".into(), do_note(cfg, name)),
             BindingKind::QueueProducer => ("Queue".into(), queue_note(cfg, name)),
             BindingKind::Service => ("Fetcher".into(), service_note(cfg, name)),
+            other => {
+                let (ty, note) = other_kind(other);
+                (ty.into(), note.into())
+            }
         };
         add(name, ty, note, &mut skipped);
     }
@@ -153,6 +157,47 @@ pub fn render(input: &TypesInput<'_>) -> Rendered {
         stub: out,
         bindings: attrs.len(),
         skipped,
+    }
+}
+
+/// Stub type and comment for the binding kinds without per-binding notes.
+fn other_kind(kind: BindingKind) -> (&'static str, &'static str) {
+    use BindingKind as K;
+    match kind {
+        K::Workflow => ("Workflow", "workflow"),
+        K::Assets => ("Fetcher", "static assets"),
+        K::SendEmail => ("SendEmail", "send_email"),
+        K::AnalyticsEngine => ("AnalyticsEngineDataset", "analytics engine dataset"),
+        K::Hyperdrive => ("Hyperdrive", "hyperdrive"),
+        K::SecretsStoreSecret => ("SecretsStoreSecret", "secrets store secret"),
+        K::RateLimit => ("RateLimit", "rate limit"),
+        K::VersionMetadata => ("WorkerVersionMetadata", "version metadata"),
+        K::WorkerLoader => ("WorkerLoader", "worker loader"),
+        K::Ai => ("Ai", "Workers AI (Cloudflare only)"),
+        K::Vectorize => ("VectorizeIndex", "Vectorize index (Cloudflare only)"),
+        K::Browser => ("Fetcher", "Browser Rendering (Cloudflare only)"),
+        K::DispatchNamespace => ("DispatchNamespace", "dispatch namespace"),
+        K::MtlsCertificate => ("Fetcher", "mTLS certificate"),
+        K::Pipeline => ("Pipeline", "pipeline"),
+        K::Images => ("CloudflareBinding", "Images (Cloudflare only)"),
+        K::Media => ("CloudflareBinding", "Media (Cloudflare only)"),
+        K::Stream => ("CloudflareBinding", "Stream (Cloudflare only)"),
+        K::AiSearchNamespace | K::AiSearch => ("CloudflareBinding", "AI Search (Cloudflare only)"),
+        K::AgentMemory => ("CloudflareBinding", "agent memory (Cloudflare only)"),
+        K::Artifacts => ("CloudflareBinding", "artifacts (Cloudflare only)"),
+        K::Flagship => ("CloudflareBinding", "flagship (Cloudflare only)"),
+        K::VpcService | K::VpcNetwork => ("Fetcher", "VPC (Cloudflare only)"),
+        K::WebSearch => ("CloudflareBinding", "web search (Cloudflare only)"),
+        K::Logfwdr => ("CloudflareBinding", "logfwdr"),
+        K::UnsafeHelloWorld | K::Unsafe => ("Any", "unsafe binding"),
+        K::Var
+        | K::Secret
+        | K::KvNamespace
+        | K::R2Bucket
+        | K::D1Database
+        | K::DurableObject
+        | K::QueueProducer
+        | K::Service => ("Any", "binding"),
     }
 }
 
@@ -214,6 +259,37 @@ mod tests {
         assert!(!is_identifier("1abc"));
         assert!(!is_identifier("class"));
         assert!(!is_identifier(""));
+    }
+
+    #[test]
+    fn every_binding_kind_gets_a_typed_attribute() {
+        let cfg: WranglerConfig = serde_json::from_value(serde_json::json!({
+            "ai": {"binding": "AI"},
+            "workflows": [{"binding": "WF", "name": "w", "class_name": "W"}],
+            "ratelimits": [{"name": "RL", "namespace_id": "1", "simple": {"limit": 1, "period": 10}}],
+            "version_metadata": {"binding": "VM"},
+            "assets": {"directory": "public", "binding": "ASSETS"},
+        }))
+        .expect("config");
+        let r = render(&TypesInput {
+            config: &cfg,
+            source: "wrangler.jsonc".into(),
+            env: None,
+            dev_var_secrets: vec![],
+        });
+        for line in [
+            "    WF: Workflow  # workflow\n",
+            "    ASSETS: Fetcher  # static assets\n",
+            "    RL: RateLimit  # rate limit\n",
+            "    VM: WorkerVersionMetadata  # version metadata\n",
+            "    AI: Ai  # Workers AI (Cloudflare only)\n",
+        ] {
+            assert!(r.stub.contains(line), "missing {line:?} in\n{}", r.stub);
+        }
+        assert!(
+            r.stub.contains("\nclass Workflow:\n"),
+            "the prelude declares it"
+        );
     }
 
     #[test]

@@ -318,3 +318,97 @@ class Fetcher:
 
     def fetch(self, resource: str | Request | Any, /, **kwargs: Any) -> Awaitable[Response]: ...
     def __getattr__(self, name: str) -> Callable[..., Awaitable[Any]]: ...
+
+# --- Workflows -------------------------------------------------------------
+
+class WorkflowInstanceCreateOptions(TypedDict, total=False):
+    id: str
+    params: Any
+
+class WorkflowInstanceStatus(TypedDict, total=False):
+    status: Literal["queued", "running", "paused", "errored", "terminated", "complete", "waiting", "waitingForPause", "unknown"]
+    error: Any
+    output: Any
+
+class WorkflowInstance:
+    id: str
+    def status(self) -> Awaitable[WorkflowInstanceStatus]: ...
+    def pause(self) -> Awaitable[None]: ...
+    def resume(self) -> Awaitable[None]: ...
+    def terminate(self) -> Awaitable[None]: ...
+    def restart(self) -> Awaitable[None]: ...
+    def sendEvent(self, event: dict[str, Any], /) -> Awaitable[None]: ...
+
+class Workflow:
+    def create(self, options: WorkflowInstanceCreateOptions | None = None, /, **kwargs: Unpack[WorkflowInstanceCreateOptions]) -> Awaitable[WorkflowInstance]: ...
+    def createBatch(self, batch: list[WorkflowInstanceCreateOptions], /) -> Awaitable[list[WorkflowInstance]]: ...
+    def get(self, id: str, /) -> Awaitable[WorkflowInstance]: ...
+
+# --- Other bindings --------------------------------------------------------
+
+class SendEmail:
+    def send(self, message: Any, /) -> Awaitable[Any]: ...
+
+class AnalyticsEngineDataPoint(TypedDict, total=False):
+    indexes: list[str | bytes]
+    blobs: list[str | bytes | None]
+    doubles: list[float]
+
+class AnalyticsEngineDataset:
+    def writeDataPoint(self, event: AnalyticsEngineDataPoint | None = None, /, **kwargs: Unpack[AnalyticsEngineDataPoint]) -> None: ...
+
+class Hyperdrive:
+    connectionString: str
+    host: str
+    port: int
+    user: str
+    password: str
+    database: str
+
+class SecretsStoreSecret:
+    def get(self) -> Awaitable[str]: ...
+
+class RateLimitOptions(TypedDict):
+    key: str
+
+class RateLimitOutcome(TypedDict):
+    success: bool
+
+class RateLimit:
+    def limit(self, options: RateLimitOptions | None = None, /, **kwargs: Unpack[RateLimitOptions]) -> Awaitable[RateLimitOutcome]: ...
+
+class WorkerVersionMetadata:
+    id: str
+    tag: str
+    timestamp: str
+
+class WorkerLoader:
+    def get(self, name: str, get_code: Callable[[], Any], /) -> Any: ...
+    def load(self, code: dict[str, Any], /) -> Any: ...
+
+class Ai:
+    """Workers AI: runs on Cloudflare only."""
+
+    def run(self, model: str, inputs: dict[str, Any], options: dict[str, Any] | None = None, /) -> Awaitable[Any]: ...
+    def __getattr__(self, name: str) -> Any: ...
+
+class VectorizeIndex:
+    """Vectorize: runs on Cloudflare only."""
+
+    def query(self, vector: Sequence[float], options: dict[str, Any] | None = None, /) -> Awaitable[Any]: ...
+    def insert(self, vectors: Sequence[dict[str, Any]], /) -> Awaitable[Any]: ...
+    def upsert(self, vectors: Sequence[dict[str, Any]], /) -> Awaitable[Any]: ...
+    def getByIds(self, ids: Sequence[str], /) -> Awaitable[Any]: ...
+    def deleteByIds(self, ids: Sequence[str], /) -> Awaitable[Any]: ...
+    def describe(self) -> Awaitable[Any]: ...
+
+class DispatchNamespace:
+    def get(self, name: str, args: dict[str, Any] | None = None, options: dict[str, Any] | None = None, /) -> Fetcher: ...
+
+class Pipeline:
+    def send(self, records: Sequence[Any], /) -> Awaitable[None]: ...
+
+class CloudflareBinding:
+    """A binding to a Cloudflare service without a typed Python surface here."""
+
+    def __getattr__(self, name: str) -> Any: ...

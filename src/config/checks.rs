@@ -91,6 +91,18 @@ pub fn is_valid_r2_bucket_name(name: &str) -> bool {
         && b.iter().all(|c| edge(c) || *c == b'-')
 }
 
+/// wrangler's `isValidWorkflowName`: 1-64 characters of `[a-zA-Z0-9_-]`, not
+/// starting with `-`. The name goes into the API path deploy PUTs.
+pub fn is_valid_workflow_name(name: &str) -> bool {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    name.len() <= 64
+        && name.chars().next().is_some_and(word)
+        && name.chars().all(|c| word(c) || c == '-')
+}
+
+/// wrangler's `workflowNameFormatMessage`.
+const WORKFLOW_FORMAT: &str = "Workflow names must be 1-64 characters long, start with a letter, number, or underscore, and may only contain letters, numbers, underscores, or hyphens.";
+
 /// A value as JSON (`"x/../y"`), as wrangler prints it in its messages.
 fn quoted(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\""))
@@ -159,6 +171,7 @@ fn check_resource_names(
     enum Rule {
         Worker,
         Bucket,
+        Workflow,
         NonEmpty,
     }
     let mut names: Vec<(String, &str, Rule)> = Vec::new();
@@ -184,6 +197,12 @@ fn check_resource_names(
                 n,
                 Rule::Worker,
             ));
+        }
+    }
+    for (i, w) in cfg.workflows.iter().enumerate() {
+        names.push((format!("/workflows/{i}/name"), &w.name, Rule::Workflow));
+        if let Some(n) = &w.script_name {
+            names.push((format!("/workflows/{i}/script_name"), n, Rule::Worker));
         }
     }
     for (i, t) in cfg.tail_consumers.iter().enumerate() {
@@ -239,6 +258,14 @@ fn check_resource_names(
             Rule::Bucket if !is_valid_r2_bucket_name(value) => (
                 format!("{field}={} is invalid. {BUCKET_FORMAT}", quoted(value)),
                 "rename the bucket in the config to match the bucket's real name (e.g. \"my-bucket\")",
+            ),
+            Rule::Workflow if !is_valid_workflow_name(value) => (
+                format!(
+                    "\"{}\" binding \"name\" field is invalid ({}). {WORKFLOW_FORMAT}",
+                    dotted(pointer.trim_end_matches("/name")),
+                    quoted(value)
+                ),
+                "rename the workflow: letters, digits, `_` and `-`, e.g. \"my-workflow\"",
             ),
             Rule::Worker if value.is_empty() || !is_valid_worker_name(value) => (
                 name_message(&field, value),

@@ -62,6 +62,16 @@ fn worker_name_rule_is_wranglers() {
 }
 
 #[test]
+fn workflow_name_rule_is_wranglers() {
+    for ok in ["a", "My_Workflow-2", "_x", &"w".repeat(64)] {
+        assert!(is_valid_workflow_name(ok), "{ok:?}");
+    }
+    for bad in ["", "-a", "a/b", "a.b", "a b", &"w".repeat(65)] {
+        assert!(!is_valid_workflow_name(bad), "{bad:?}");
+    }
+}
+
+#[test]
 fn bucket_rule_is_wranglers() {
     for ok in ["abc", "my-bucket", "0-9", &"a".repeat(63)] {
         assert!(is_valid_r2_bucket_name(ok), "{ok:?}");
@@ -198,6 +208,14 @@ fn resource_names_follow_wranglers_rules() {
         (
             "  \"d1_databases\": [{ \"binding\": \"DB\", \"database_name\": \"a\\nb\" }]",
             "`d1_databases[0].database_name` is \"a\\nb\", which contains a control character",
+        ),
+        (
+            "  \"workflows\": [{ \"binding\": \"WF\", \"name\": \"../wf\", \"class_name\": \"W\" }]",
+            "wrangler.jsonc:5:44: \"workflows[0]\" binding \"name\" field is invalid (\"../wf\"). Workflow names must be 1-64 characters long",
+        ),
+        (
+            "  \"workflows\": [{ \"binding\": \"WF\", \"name\": \"wf\", \"class_name\": \"W\", \"script_name\": \"a b\" }]",
+            "Expected \"workflows[0].script_name\"",
         ),
         (
             "  \"account_id\": \"../zones\"",

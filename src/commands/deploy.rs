@@ -19,6 +19,8 @@ pub fn run(args: DeployArgs) -> anyhow::Result<Exit> {
         args.config.config.as_deref(),
         args.config.env.as_deref(),
     )?;
+    // Before the sync, so a missing entry module fails at once.
+    project.existing_main()?;
     if !args.no_sync {
         // As the original does: deploy what the lock says, not a stale tree.
         let sync = crate::sync::SyncOptions::default();

@@ -3,9 +3,12 @@
 //! the document's pointer map, unknown keys become warnings, and `--env`
 //! follows wrangler's inheritance rules.
 
+use std::collections::HashMap;
+
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use super::checks::{self, FileRefs};
 use super::error::{ConfigError, Location};
 use super::model::WranglerConfig;
 use super::python_version::{PythonVersion, PythonVersionError};
@@ -105,6 +108,7 @@ pub struct Resolved {
     pub config: WranglerConfig,
     pub python: PythonVersion,
     pub warnings: Vec<String>,
+    pub files: FileRefs,
     /// Keys deploy would leave out of the upload (each naming file:line:col):
     /// a key it does not understand in a binding position, or a setting whose
     /// omission changes the Worker. Deploy refuses while any remain.
@@ -136,6 +140,7 @@ pub fn resolve(doc: &SourceDoc, env: Option<&str>) -> Result<Resolved, ConfigErr
         let python = detect_python(doc, &top, &[""])?;
         validate(doc, &top, "", &[""])?;
         return Ok(Resolved {
+            files: checks::file_refs(doc, &top, "", &[""]),
             config: top,
             python,
             warnings,
@@ -182,6 +187,7 @@ pub fn resolve(doc: &SourceDoc, env: Option<&str>) -> Result<Resolved, ConfigErr
     let python = detect_python(doc, &config, &scopes)?;
     validate(doc, &config, &env_ptr, &scopes)?;
     Ok(Resolved {
+        files: checks::file_refs(doc, &config, &env_ptr, &scopes),
         config,
         python,
         warnings,
@@ -433,7 +439,7 @@ fn shape_hint(key: &str) -> Option<String> {
 }
 
 /// Pointer of `key` in the first scope that sets it (env before top level).
-fn pointer_in(doc: &SourceDoc, scopes: &[&str], key: &str) -> String {
+pub(super) fn pointer_in(doc: &SourceDoc, scopes: &[&str], key: &str) -> String {
     for scope in scopes {
         let p = push_pointer(scope, key);
         if doc.has(&p) {
@@ -494,7 +500,8 @@ fn validate(
         }
         Some(_) => {}
     }
-    let mut seen: Vec<(&str, String)> = Vec::new();
+    // A map, not a scan per name: configs with tens of thousands of vars exist.
+    let mut seen: HashMap<&str, String> = HashMap::new();
     for (name, _kind, rel) in cfg.binding_names() {
         let pointer = format!("{binding_scope}{rel}");
         if name.is_empty() {
@@ -504,7 +511,7 @@ fn validate(
                 Some("give every binding a name, e.g. \"binding\": \"MY_KV\"".into()),
             ));
         }
-        if let Some((_, first)) = seen.iter().find(|(n, _)| *n == name) {
+        if let Some(first) = seen.get(name) {
             return Err(ConfigError::invalid(
                 doc.value_location(&pointer),
                 format!(
@@ -514,7 +521,7 @@ fn validate(
                 Some("give each binding (vars, secrets, KV, R2, D1, DO, queues, services) a unique name".into()),
             ));
         }
-        seen.push((name, pointer));
+        seen.insert(name, pointer);
     }
-    Ok(())
+    checks::check(doc, cfg, binding_scope, scopes)
 }

@@ -6,6 +6,7 @@
 //! [`load_wrangler`] for those that only need the wrangler config (`types`).
 
 mod bindings;
+mod checks;
 mod dev_vars;
 mod error;
 mod load;
@@ -16,6 +17,7 @@ mod source;
 
 use std::path::{Path, PathBuf};
 
+pub use checks::FileRefs;
 pub use dev_vars::{dev_vars_path, read_dev_vars};
 pub use error::ConfigError;
 pub use model::*;
@@ -50,6 +52,8 @@ pub struct WranglerFile {
     /// Non-fatal problems (unknown keys, keys an env does not inherit), each
     /// naming file:line:col; commands print them with `printer::warn`.
     pub warnings: Vec<String>,
+    /// Where `main` and other file settings are written, for later checks.
+    pub files: FileRefs,
     /// What `deploy` would leave out of the upload; it refuses while any remain.
     pub deploy_blockers: Vec<String>,
 }
@@ -65,6 +69,7 @@ pub fn load_wrangler(path: &Path, env: Option<&str>) -> Result<WranglerFile, Con
         config: resolved.config,
         python: resolved.python,
         warnings: resolved.warnings,
+        files: resolved.files,
         deploy_blockers: resolved.deploy_blockers,
     })
 }
@@ -113,6 +118,8 @@ pub struct Project {
     pub python: PythonVersion,
     /// Non-fatal problems naming file:line:col; print with `printer::warn`.
     pub warnings: Vec<String>,
+    /// Where `main` and other file settings are written, for later checks.
+    pub files: FileRefs,
     /// What `deploy` would leave out of the upload; it refuses while any remain.
     pub deploy_blockers: Vec<String>,
 }
@@ -146,6 +153,7 @@ impl Project {
             config: w.config,
             python: w.python,
             warnings: w.warnings,
+            files: w.files,
             deploy_blockers: w.deploy_blockers,
         })
     }
@@ -155,9 +163,17 @@ impl Project {
         config_dir(&self.wrangler_path)
     }
 
-    /// The entry module's path.
-    pub fn main_path(&self) -> PathBuf {
-        main_path(&self.config_dir(), &self.config)
+    /// The entry module, checked to exist (inside `base_dir` when that is
+    /// set). Commands that run or upload the Worker call this before any work,
+    /// so a missing `main` is an error at its file:line:col.
+    pub fn existing_main(&self) -> Result<PathBuf, ConfigError> {
+        checks::existing_main(&self.config_dir(), &self.config, &self.files)
+    }
+
+    /// Check that every D1 `migrations_dir` that is set exists (`dev` applies
+    /// them at start-up).
+    pub fn check_migrations_dirs(&self) -> Result<(), ConfigError> {
+        checks::existing_migrations_dirs(&self.config_dir(), &self.config, &self.files)
     }
 
     /// Root of the uploaded Python modules: `base_dir`, else the directory of `main`.

@@ -26,10 +26,14 @@ pub struct Pyproject {
     pub raw: toml::Table,
 }
 
+/// A minimal `[project]` table, for hints.
+const PROJECT_EXAMPLE: &str =
+    "\n    [project]\n    name = \"my-worker\"\n    version = \"0.1.0\"\n    dependencies = []";
+
 #[derive(Deserialize)]
 struct RawPyproject {
     #[serde(default)]
-    project: Option<RawProject>,
+    project: Option<toml::Spanned<RawProject>>,
     #[serde(default)]
     tool: Option<RawTool>,
 }
@@ -44,6 +48,8 @@ struct RawProject {
     dependencies: Vec<String>,
     #[serde(default, rename = "requires-python")]
     requires_python: Option<String>,
+    #[serde(default)]
+    dynamic: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -73,7 +79,32 @@ impl Pyproject {
         };
         let raw: toml::Table = toml::from_str(text).map_err(located)?;
         let typed: RawPyproject = toml::from_str(text).map_err(located)?;
-        let project = typed.project;
+        let Some(project) = typed.project else {
+            return Err(ConfigError::invalid(
+                Location::at(path, text, 0),
+                "pyproject.toml has no [project] table: pywrangler-rs installs the Worker's packages from [project] dependencies",
+                Some(format!(
+                    "add a [project] table to pyproject.toml:{PROJECT_EXAMPLE}"
+                )),
+            ));
+        };
+        let at = Location::at(path, text, project.span().start);
+        let project = project.into_inner();
+        if project.name.is_none() {
+            return Err(ConfigError::invalid(
+                at,
+                "[project] has no `name` (uv needs it to resolve the dependencies)",
+                Some("add `name = \"my-worker\"` under [project]".into()),
+            ));
+        }
+        if project.version.is_none() && !project.dynamic.iter().any(|d| d == "version") {
+            return Err(ConfigError::invalid(
+                at,
+                "[project] has no `version` (uv needs it to resolve the dependencies)",
+                Some("add `version = \"0.1.0\"` under [project]".into()),
+            ));
+        }
+        let project = Some(project);
         let tool = typed.tool;
         Ok(Pyproject {
             name: project.as_ref().and_then(|p| p.name.clone()),
@@ -97,10 +128,7 @@ impl Pyproject {
 
     /// Read and parse `path`.
     pub fn read(path: &Path) -> Result<Pyproject, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = super::source::read_text(path)?;
         Pyproject::parse(path, &text)
     }
 }
@@ -138,8 +166,35 @@ mylib = { path = "../mylib" }
         assert_eq!(p.requires_python.as_deref(), Some(">=3.12"));
         assert_eq!(p.allow_build, Some(true));
         assert!(p.uv_sources);
-        let bare = Pyproject::parse(Path::new("pyproject.toml"), "").expect("empty is fine");
-        assert_eq!(bare, Pyproject::default());
+    }
+
+    /// Regression: an empty pyproject.toml, or one without `[project]`, got
+    /// uv's "packages are not currently supported" from `sync`.
+    #[test]
+    fn a_missing_project_table_says_so() {
+        let path = Path::new("pyproject.toml");
+        for text in ["", "\n", "[tool.pywrangler]\nallow-build = true\n"] {
+            let err = Pyproject::parse(path, text).expect_err("no [project]");
+            assert!(
+                err.to_string()
+                    .starts_with("pyproject.toml:1:1: pyproject.toml has no [project] table"),
+                "{err}"
+            );
+            assert!(
+                err.hint().unwrap_or_default().contains("[project]\n"),
+                "{err}"
+            );
+        }
+        let err = Pyproject::parse(path, "[tool.x]\n\n[project]\nversion = \"1\"\n")
+            .expect_err("no name");
+        assert_eq!(
+            err.to_string(),
+            "pyproject.toml:3:1: [project] has no `name` (uv needs it to resolve the dependencies)"
+        );
+        let err = Pyproject::parse(path, "[project]\nname = \"w\"\n").expect_err("no version");
+        assert!(err.to_string().contains("has no `version`"), "{err}");
+        let dynamic = "[project]\nname = \"w\"\ndynamic = [\"version\"]\n";
+        assert!(Pyproject::parse(path, dynamic).is_ok());
     }
 
     #[test]

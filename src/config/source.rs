@@ -76,11 +76,7 @@ impl SourceDoc {
 
     /// Read and parse `path`.
     pub fn read(path: &Path) -> Result<SourceDoc, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        SourceDoc::parse(path, text)
+        SourceDoc::parse(path, read_text(path)?)
     }
 
     /// Where the value at JSON `pointer` starts (or its nearest existing parent).
@@ -110,6 +106,61 @@ impl SourceDoc {
             p = &p[..cut];
         }
     }
+}
+
+/// Byte order marks of encodings other than UTF-8 (wrangler's list).
+const FOREIGN_BOMS: [(&[u8], &str); 4] = [
+    (&[0x00, 0x00, 0xfe, 0xff], "UTF-32 BE"),
+    (&[0xff, 0xfe, 0x00, 0x00], "UTF-32 LE"),
+    (&[0xfe, 0xff], "UTF-16 BE"),
+    (&[0xff, 0xfe], "UTF-16 LE"),
+];
+
+/// Read a config file as UTF-8 text. A UTF-8 byte order mark is dropped (as
+/// wrangler and uv do); UTF-16/32 files, invalid UTF-8 and NUL bytes (which
+/// neither JSON nor TOML allow; usually UTF-16 without a BOM) are errors
+/// naming the file and position instead of a parser's puzzled message.
+pub fn read_text(path: &Path) -> Result<String, ConfigError> {
+    let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let not_utf8 = |location: Location, message: String| {
+        ConfigError::invalid(
+            location,
+            message,
+            Some("save the file as UTF-8 (your editor's \"Save with encoding\")".into()),
+        )
+    };
+    for (bom, encoding) in FOREIGN_BOMS {
+        if bytes.starts_with(bom) {
+            return Err(not_utf8(
+                Location::at(path, "", 0),
+                format!(
+                    "the file is encoded as {encoding} (it starts with a {encoding} byte order mark), not UTF-8"
+                ),
+            ));
+        }
+    }
+    let body = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
+    let text = match String::from_utf8(body.to_vec()) {
+        Ok(text) => text,
+        Err(e) => {
+            let valid = e.utf8_error().valid_up_to();
+            let prefix = String::from_utf8_lossy(&body[..valid]);
+            return Err(not_utf8(
+                Location::at(path, &prefix, valid),
+                format!("the file is not valid UTF-8 (byte 0x{:02x})", body[valid]),
+            ));
+        }
+    };
+    if let Some(offset) = text.find('\0') {
+        return Err(not_utf8(
+            Location::at(path, &text, offset),
+            "the file contains a NUL byte; is it UTF-16?".to_string(),
+        ));
+    }
+    Ok(text)
 }
 
 /// Append one reference token to a JSON pointer (RFC 6901 escaping).

@@ -26,7 +26,7 @@ const FULL: &str = r#"{
   "account_id": "acc",
   "vars": { "GREETING": "hi", "CONF": { "a": 1, "b": [true, null] }, "N": 3 },
   "kv_namespaces": [{ "binding": "KV", "id": "kv-id", "preview_id": "kv-prev" }],
-  "r2_buckets": [{ "binding": "BUCKET", "bucket_name": "b", "jurisdiction": "eu" }],
+  "r2_buckets": [{ "binding": "BUCKET", "bucket_name": "bkt", "jurisdiction": "eu" }],
   "d1_databases": [{ "binding": "DB", "database_name": "d", "database_id": "uuid", "migrations_dir": "db/migrations" }],
   "durable_objects": { "bindings": [{ "name": "MY_DO", "class_name": "MyDO", "script_name": "other" }] },
   "migrations": [
@@ -331,7 +331,7 @@ fn every_wrangler_binding_kind_loads_without_warnings() {
   "compatibility_date": "2025-11-02",
   "compatibility_flags": ["python_workers"],
   "kv_namespaces": [{ "binding": "KV", "id": "k", "remote": true }],
-  "r2_buckets": [{ "binding": "R2", "bucket_name": "b", "remote": false }],
+  "r2_buckets": [{ "binding": "R2", "bucket_name": "bkt", "remote": false }],
   "d1_databases": [{ "binding": "DB", "database_id": "d", "database_internal_env": "x", "remote": true }],
   "services": [{ "binding": "SVC", "service": "s", "props": { "a": 1 }, "remote": true }],
   "queues": { "producers": [{ "binding": "Q", "queue": "q", "remote": true }],
@@ -489,7 +489,7 @@ fn project_discovery_and_precedence() {
     write(
         root,
         "pyproject.toml",
-        "[project]\nname = \"p\"\ndependencies = [\"six\"]\n",
+        "[project]\nname = \"p\"\nversion = \"1\"\ndependencies = [\"six\"]\n",
     );
     let err = Project::load(&sub, None, None).expect_err("no wrangler");
     assert!(

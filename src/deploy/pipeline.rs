@@ -34,7 +34,11 @@ pub fn run(project: &Project, opts: &DeployOptions) -> anyhow::Result<()> {
     }
     let cfg = &project.config;
     let config_file = project.wrangler_path.display().to_string();
-    let Some(name) = project.worker_name().map(str::to_string) else {
+    let Some(name) = project
+        .worker_name()
+        .filter(|n| !n.is_empty())
+        .map(str::to_string)
+    else {
         return Err(UserError::usage(format!("{config_file} has no `name`"))
             .hint("add `\"name\": \"my-worker\"` to the wrangler config")
             .into());
@@ -66,7 +70,7 @@ pub fn run(project: &Project, opts: &DeployOptions) -> anyhow::Result<()> {
             "remove `limits` here and set it in the config of the Worker that defines the workflow",
         )
     })?;
-    let main_path = project.main_path();
+    let main_path = project.existing_main()?;
     run_validation(project, opts)?;
 
     let input = BundleInput {

@@ -137,8 +137,16 @@ impl SessionFlags {
 
     /// Load the project and resolve this build's settings.
     pub fn resolve(&self) -> anyhow::Result<WorkerSettings> {
+        resolve(&self.load_project()?, self)
+    }
+
+    /// Load the project and check the files its config names, before any
+    /// sync or build: a missing `main` or `migrations_dir` is a config error.
+    fn load_project(&self) -> anyhow::Result<Project> {
         let project = Project::load(&self.cwd, self.config.as_deref(), self.env.as_deref())?;
-        resolve(&project, self)
+        project.existing_main()?;
+        project.check_migrations_dirs()?;
+        Ok(project)
     }
 
     /// Like [`resolve`](Self::resolve), after bringing `python_modules/` up
@@ -146,7 +154,7 @@ impl SessionFlags {
     /// A failed sync is a warning: `dev` stays usable offline with the
     /// `python_modules/` it has.
     pub fn resolve_and_sync(&self) -> anyhow::Result<WorkerSettings> {
-        let project = Project::load(&self.cwd, self.config.as_deref(), self.env.as_deref())?;
+        let project = self.load_project()?;
         let opts = crate::sync::SyncOptions::default();
         let t = std::time::Instant::now();
         let synced = crate::sync::ensure_synced(&project, &opts);

@@ -2,6 +2,8 @@
 //! so keys that are not identifiers still work), arrays `list[...]` of the
 //! union of their element types. Identical shapes share one `TypedDict`.
 
+use std::collections::{HashMap, HashSet};
+
 use serde_json::Value;
 
 /// Collects the `TypedDict` declarations that JSON var types refer to.
@@ -9,6 +11,10 @@ use serde_json::Value;
 pub struct Shapes {
     /// `(name, body)` in declaration order.
     decls: Vec<(String, String)>,
+    /// Body to declared name, and the names taken: lookups stay O(1) with
+    /// thousands of JSON vars.
+    by_body: HashMap<String, String>,
+    names: HashSet<String>,
 }
 
 impl Shapes {
@@ -22,9 +28,10 @@ impl Shapes {
             Value::String(_) => "str".into(),
             Value::Array(items) => {
                 let mut types: Vec<String> = Vec::new();
+                let mut seen = HashSet::new();
                 for (i, item) in items.iter().enumerate() {
                     let t = self.type_of(&format!("{name}_{i}"), item);
-                    if !types.contains(&t) {
+                    if seen.insert(t.clone()) {
                         types.push(t);
                     }
                 }
@@ -43,15 +50,17 @@ impl Shapes {
                     })
                     .collect();
                 let body = format!("{{{}}}", fields.join(", "));
-                if let Some((existing, _)) = self.decls.iter().find(|(_, b)| *b == body) {
+                if let Some(existing) = self.by_body.get(&body) {
                     return existing.clone();
                 }
                 let mut decl_name = name.to_string();
                 let mut n = 2;
-                while self.decls.iter().any(|(d, _)| *d == decl_name) {
+                while self.names.contains(&decl_name) {
                     decl_name = format!("{name}{n}");
                     n += 1;
                 }
+                self.names.insert(decl_name.clone());
+                self.by_body.insert(body.clone(), decl_name.clone());
                 self.decls.push((decl_name.clone(), body));
                 decl_name
             }

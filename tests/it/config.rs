@@ -412,3 +412,135 @@ fn bindings_are_not_inherited_by_envs_warning() {
         "{stderr}"
     );
 }
+
+/// Regression (issue 10, item 2): a Worker name with path segments reached
+/// the API paths of `deploy`; wrangler's name rule now rejects it at load.
+#[test]
+fn worker_name_with_path_segments() {
+    fails(
+        "wrangler.jsonc",
+        "{\n  \"name\": \"x/../../memberships\",\n  \"main\": \"src/entry.py\",\n  \"compatibility_date\": \"2025-11-02\",\n  \"compatibility_flags\": [\"python_workers\"]\n}\n",
+        &[],
+        &[
+            "error: [TEMP]/wrangler.jsonc:2:11: Expected \"name\" to be of type string, alphanumeric and lowercase with dashes only but got \"x/../../memberships\".",
+            "hint: use lowercase letters, digits, `-` and `_`",
+        ],
+    );
+}
+
+/// Run `types` in a project whose wrangler config is `bytes`.
+fn types_on_bytes(file: &str, bytes: &[u8]) -> (i32, String) {
+    let dir = tempdir();
+    write_files(dir.path(), &[("pyproject.toml", PYPROJECT)]);
+    std::fs::write(dir.path().join(file), bytes).expect("write");
+    let out = run(dir.path(), &["types"]);
+    (out.code, filter_path(&out.stderr, dir.path()))
+}
+
+/// Regression (issue 10, item 12): a UTF-8 BOM (which wrangler strips) gave
+/// a syntax error.
+#[test]
+fn utf8_bom_config_is_accepted() {
+    let mut bytes = b"\xef\xbb\xbf".to_vec();
+    bytes.extend_from_slice(jsonc("  \"vars\": { \"A\": \"1\" }").as_bytes());
+    let (code, stderr) = types_on_bytes("wrangler.jsonc", &bytes);
+    assert_eq!(code, 0, "{stderr}");
+}
+
+/// `types` needs no entry module, so a missing `main` file does not stop it
+/// (`dev` and `deploy` check it; see tests/it/dev.rs and deploy.rs).
+#[test]
+fn types_does_not_need_the_main_file() {
+    let (code, stderr) = types_in(&[("wrangler.jsonc", &jsonc("  \"vars\": {}"))], &[]);
+    assert_eq!(code, 0, "{stderr}");
+}
+
+/// Regression (issue 10, item 12): an empty pyproject.toml, or one without
+/// `[project]`, got "packages are not currently supported" from `sync`.
+#[test]
+fn pyproject_without_project_table() {
+    for pyproject in ["", "[tool.pywrangler]\nallow-build = true\n"] {
+        let dir = tempdir();
+        write_files(
+            dir.path(),
+            &[
+                ("pyproject.toml", pyproject),
+                ("wrangler.jsonc", &jsonc("  \"vars\": {}")),
+            ],
+        );
+        let out = run(dir.path(), &["sync"]);
+        let stderr = filter_path(&out.stderr, dir.path());
+        assert_eq!(out.code, 2, "{stderr}");
+        assert!(
+            stderr.contains(
+                "error: [TEMP]/pyproject.toml:1:1: pyproject.toml has no [project] table"
+            ),
+            "{stderr}"
+        );
+        assert!(stderr.contains("hint: add a [project] table"), "{stderr}");
+        assert!(!stderr.contains("not currently supported"), "{stderr}");
+    }
+}
+
+/// Every load-time check of issue 10 in one snapshot: what the user sees,
+/// message and hint, for each kind of bad value.
+#[test]
+fn load_time_checks_snapshot() {
+    let utf16: Vec<u8> = [0xff, 0xfe]
+        .into_iter()
+        .chain(jsonc("").encode_utf16().flat_map(u16::to_le_bytes))
+        .collect();
+    let cases: Vec<(&str, &str, Vec<u8>)> = vec![
+        (
+            "name with path segments",
+            "wrangler.toml",
+            b"name = \"x/../../memberships\"\nmain = \"src/entry.py\"\ncompatibility_date = \"2025-11-02\"\ncompatibility_flags = [\"python_workers\"]\n".to_vec(),
+        ),
+        (
+            "R2 bucket name",
+            "wrangler.jsonc",
+            jsonc("  \"r2_buckets\": [{ \"binding\": \"B\", \"bucket_name\": \"My_Bucket\" }]").into_bytes(),
+        ),
+        (
+            "service name",
+            "wrangler.jsonc",
+            jsonc("  \"services\": [{ \"binding\": \"S\", \"service\": \"a/b\" }]").into_bytes(),
+        ),
+        (
+            "empty queue",
+            "wrangler.jsonc",
+            jsonc("  \"queues\": { \"producers\": [{ \"binding\": \"Q\", \"queue\": \"\" }] }").into_bytes(),
+        ),
+        (
+            "NUL in a var",
+            "wrangler.jsonc",
+            jsonc("  \"vars\": { \"A\": \"x\\u0000\" }").into_bytes(),
+        ),
+        (
+            "future compatibility date",
+            "wrangler.jsonc",
+            jsonc("").replace("2025-11-02", "2999-01-01").into_bytes(),
+        ),
+        (
+            "cron",
+            "wrangler.jsonc",
+            jsonc("  \"triggers\": { \"crons\": [\"*/5 * * *\"] }").into_bytes(),
+        ),
+        ("UTF-16", "wrangler.jsonc", utf16),
+        (
+            "Latin-1",
+            "wrangler.toml",
+            b"# caf\xe9\nmain = \"src/entry.py\"\n".to_vec(),
+        ),
+    ];
+    let mut all = String::new();
+    for (what, file, bytes) in cases {
+        let (code, stderr) = types_on_bytes(file, &bytes);
+        all.push_str(&format!("--- {what} (exit {code})\n{stderr}"));
+    }
+    let today = chrono::Utc::now()
+        .date_naive()
+        .format("%Y-%m-%d")
+        .to_string();
+    insta::assert_snapshot!(all.replace(&today, "[TODAY]"));
+}

@@ -218,7 +218,7 @@ fn every_binding_kind_reaches_the_metadata() {
         "compatibility_flags": ["python_workers"],
         "vars": {"GREETING": "hi", "CONF": {"a": 1}},
         "kv_namespaces": [{"binding": "KV", "id": "kv-id"}],
-        "r2_buckets": [{"binding": "BUCKET", "bucket_name": "b", "jurisdiction": "eu"}],
+        "r2_buckets": [{"binding": "BUCKET", "bucket_name": "bkt", "jurisdiction": "eu"}],
         "d1_databases": [{"binding": "DB", "database_name": "d", "database_id": "d1-id"}],
         "durable_objects": {"bindings": [{"name": "MY_DO", "class_name": "MyDO"}, {"name": "EXT_DO", "class_name": "Other", "script_name": "other"}]},
         "queues": {"producers": [{"binding": "Q", "queue": "q"}], "consumers": [{"queue": "q", "max_batch_size": 10, "max_batch_timeout": 5}]},
@@ -240,7 +240,7 @@ fn every_binding_kind_reaches_the_metadata() {
         "GREETING": {"name": "GREETING", "type": "plain_text", "text": "hi"},
         "CONF": {"name": "CONF", "type": "json", "json": {"a": 1}},
         "KV": {"name": "KV", "type": "kv_namespace", "namespace_id": "kv-id"},
-        "BUCKET": {"name": "BUCKET", "type": "r2_bucket", "bucket_name": "b", "jurisdiction": "eu"},
+        "BUCKET": {"name": "BUCKET", "type": "r2_bucket", "bucket_name": "bkt", "jurisdiction": "eu"},
         "DB": {"name": "DB", "type": "d1", "id": "d1-id"},
         "MY_DO": {"name": "MY_DO", "type": "durable_object_namespace", "class_name": "MyDO"},
         "EXT_DO": {"name": "EXT_DO", "type": "durable_object_namespace", "class_name": "Other", "script_name": "other"},
@@ -1059,4 +1059,58 @@ fn upload_metadata_matches_what_wrangler_sent() {
         m
     };
     assert_eq!(strip(ours), strip(&expected));
+}
+
+/// Regression (issue 10, item 2): `"name": "x/../../memberships"` sent
+/// requests to other API endpoints; it is now a config error before any call.
+#[test]
+fn a_worker_name_with_path_segments_makes_no_api_call() {
+    let dir = tempdir();
+    let mut cfg = basic();
+    cfg["name"] = json!("x/../../memberships");
+    project(dir.path(), &cfg);
+    let cf = FakeCf::start();
+    let run = deploy(dir.path(), &cf, &[]);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains(
+            "Expected \"name\" to be of type string, alphanumeric and lowercase with dashes only but got \"x/../../memberships\"."
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(cf.calls().is_empty(), "{:?}", cf.calls());
+}
+
+/// Regression (issue 10, item 12): a missing entry module is a config error
+/// naming the `main` setting, before the sync and any API call.
+#[test]
+fn a_missing_main_file_stops_deploy_before_the_sync() {
+    let dir = tempdir();
+    plain_project(dir.path(), ENTRY);
+    std::fs::remove_file(dir.path().join("src/entry.py")).expect("rm");
+    // The sync would fail on this; the main check comes first.
+    write_files(dir.path(), &[("requirements.txt", "six==1.16.0\n")]);
+    let cf = FakeCf::start();
+    let run = Run::from_output(
+        cmd(dir.path())
+            .args(["deploy", "--skip-validation"])
+            .env("CLOUDFLARE_API_TOKEN", fake_cf::TOKEN)
+            .env("CLOUDFLARE_API_BASE_URL", cf.base_url())
+            .output()
+            .expect("binary runs"),
+    );
+    run.expect_code(2);
+    let stderr = run
+        .stderr
+        .replace(&dir.path().display().to_string(), "[TEMP]");
+    assert!(
+        stderr.contains("error: [TEMP]/wrangler.jsonc:1:")
+            && stderr.contains(
+                "The entry-point file at \"src/entry.py\" was not found ([TEMP]/src/entry.py)"
+            ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("requirements.txt"), "{stderr}");
+    assert!(cf.calls().is_empty(), "{:?}", cf.calls());
 }

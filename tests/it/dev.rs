@@ -1625,3 +1625,44 @@ fn worker_sql_cannot_touch_host_files_and_runaway_queries_end() {
     );
     assert_eq!(dev.get("/ok"), (200, "42".to_string()));
 }
+
+/// Regression (issue 10, item 12): with `main` pointing at a missing file,
+/// `dev` started and answered every request with a 500. It now stops at once
+/// with the config position, before syncing or building.
+#[test]
+fn dev_with_a_missing_main_file_fails_before_serving() {
+    let dir = project(&[("wrangler.toml", HELLO_CONFIG)]);
+    let run = support::run(dir.path(), &["dev", "--port", "0", "--no-reload"]);
+    let stderr = support::filter_path(&run.stderr, dir.path());
+    assert_eq!(run.code, 2, "{stderr}");
+    assert!(
+        stderr.contains(
+            "error: [TEMP]/wrangler.toml:2:8: The entry-point file at \"src/entry.py\" was not found ([TEMP]/src/entry.py)"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Serving on"), "{stderr}");
+}
+
+/// Regression (issue 10, item 12): a `migrations_dir` that is set but missing
+/// was skipped silently, so `dev` served a database without its tables.
+#[test]
+fn dev_with_a_missing_migrations_dir_fails_before_serving() {
+    let config = format!(
+        "{HELLO_CONFIG}\n[[d1_databases]]\nbinding = \"DB\"\ndatabase_name = \"notes\"\nmigrations_dir = \"migratoins\"\n"
+    );
+    let dir = project(&[("wrangler.toml", &config), ("src/entry.py", HELLO)]);
+    let run = support::run(dir.path(), &["dev", "--port", "0", "--no-reload"]);
+    let stderr = support::filter_path(&run.stderr, dir.path());
+    assert_eq!(run.code, 2, "{stderr}");
+    assert!(
+        stderr.contains(
+            "error: [TEMP]/wrangler.toml:9:18: `migrations_dir` \"migratoins\" of D1 binding `DB` does not exist ([TEMP]/migratoins)"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("npx wrangler d1 migrations create notes <message>"),
+        "{stderr}"
+    );
+}

@@ -11,6 +11,7 @@ pub mod reload;
 pub mod server;
 pub mod settings;
 pub mod stream;
+pub mod workflows;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -114,6 +115,7 @@ async fn serve(
     };
     tokio::spawn(background::queue_loop(shared.clone()));
     tokio::spawn(background::alarm_loop(shared.clone()));
+    tokio::spawn(workflows::workflow_loop(shared.clone()));
     if test_scheduled {
         tokio::spawn(background::cron_loop(shared.clone()));
     }

@@ -14,6 +14,7 @@ pub mod r2_cond;
 pub mod r2_multipart;
 pub mod r2_store;
 pub mod sqlite;
+pub mod workflows;
 
 #[cfg(test)]
 mod tests;
@@ -86,6 +87,8 @@ pub struct BindingsConfig {
     pub queue_producers: Vec<(String, String, i64)>,
     /// Service bindings: binding → (service, entrypoint).
     pub services: Vec<(String, String, Option<String>)>,
+    /// Workflows run by this worker.
+    pub workflows: Vec<workflows::WorkflowConfig>,
 }
 
 /// Calls back into the worker (Durable Object RPC, service bindings), supplied
@@ -141,6 +144,7 @@ pub struct LocalBindings {
     r2: HashMap<String, r2::R2Bucket>,
     durable: durable::DurableStorage,
     queues: Arc<queue::QueueStore>,
+    workflows: HashMap<String, Arc<workflows::WorkflowStore>>,
     outbound: OnceLock<OpResult<outbound::Outbound>>,
     dispatch: OnceLock<Arc<dyn WorkerDispatch>>,
 }
@@ -217,6 +221,14 @@ impl LocalBindings {
                 r2::R2Bucket::open(&root, bucket, clock.clone())?,
             );
         }
+        let mut wf = HashMap::new();
+        for w in &config.workflows {
+            if !wf.contains_key(&w.name) {
+                let store =
+                    workflows::WorkflowStore::open(&root, &w.name, w.step_limit, clock.clone())?;
+                wf.insert(w.name.clone(), Arc::new(store));
+            }
+        }
         let durable = durable::DurableStorage::new(&root.join("do"));
         let queues = Arc::new(queue::QueueStore::open(
             &root.join("queues").join("queues.sqlite"),
@@ -229,6 +241,7 @@ impl LocalBindings {
             r2,
             durable,
             queues,
+            workflows: wf,
             outbound: OnceLock::new(),
             dispatch: OnceLock::new(),
         })
@@ -242,6 +255,22 @@ impl LocalBindings {
     /// The queue store (the server's consumer loop reads from it).
     pub fn queues(&self) -> Arc<queue::QueueStore> {
         self.queues.clone()
+    }
+
+    /// Each configured workflow with its store (the workflow engine runs them).
+    pub fn workflows(&self) -> Vec<(workflows::WorkflowConfig, Arc<workflows::WorkflowStore>)> {
+        let mut seen = Vec::new();
+        let mut out = Vec::new();
+        for w in &self.config.workflows {
+            if seen.contains(&w.name) {
+                continue;
+            }
+            seen.push(w.name.clone());
+            if let Some(store) = self.workflows.get(&w.name) {
+                out.push((w.clone(), store.clone()));
+            }
+        }
+        out
     }
 
     /// Durable Object storage (the alarm loop reads from it).
@@ -316,6 +345,26 @@ impl LocalBindings {
                 self.queues.handle(rest, &queue, args, delay)
             }
             "do" => self.durable_op(rest, args, body),
+            "workflow" => {
+                // Binding ops name the binding; the engine's step ops (made
+                // from inside `run()`) name the workflow.
+                let name = if binding.is_empty() {
+                    args.get("workflow").and_then(Value::as_str).unwrap_or("")
+                } else {
+                    self.config
+                        .workflows
+                        .iter()
+                        .find(|w| w.binding == binding)
+                        .map(|w| w.name.as_str())
+                        .unwrap_or("")
+                };
+                self.workflows
+                    .get(name)
+                    .ok_or_else(|| {
+                        no_binding("workflow", if binding.is_empty() { name } else { binding })
+                    })?
+                    .handle(rest, args)
+            }
             "service" => self.service_call(binding, args, body),
             _ => Err(OpError::UnknownOp(op.to_string())),
         }

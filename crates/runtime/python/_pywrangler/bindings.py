@@ -92,6 +92,10 @@ def make_binding(name, raw):
         return AnalyticsEngineDataset(name)
     if t == "pipelines":
         return Pipeline(name)
+    if t == "workflow":
+        from .workflows import Workflow
+
+        return Workflow(name, raw.get("name") or name)
     if t == "remote_only":
         return RemoteOnlyBinding(name, raw.get("what") or "binding")
     return UnsupportedBinding(name, t)

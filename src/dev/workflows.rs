@@ -5,6 +5,7 @@
 //! (`bindings/workflows.rs`). Instances left running by a stopped `dev`
 //! are due again at start-up, so they resume.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,12 +20,24 @@ const TICK: Duration = Duration::from_millis(100);
 
 /// Run due workflow instances, forever.
 pub async fn workflow_loop(shared: Arc<Shared>) {
+    // Workflows whose interrupted instances were rescheduled by this process.
+    let mut resumed: HashSet<String> = HashSet::new();
     loop {
         tokio::time::sleep(TICK).await;
         let Some(generation) = shared.ready() else {
             continue;
         };
         for (wf, store) in generation.bindings.workflows() {
+            if resumed.insert(wf.name.clone()) {
+                match store.resume_interrupted() {
+                    Ok(0) => {}
+                    Ok(n) => crate::printer::info(format!(
+                        "Resuming {n} instance(s) of workflow {}",
+                        wf.name
+                    )),
+                    Err(e) => crate::printer::warn(format!("workflow {}: {e}", wf.name)),
+                }
+            }
             let due = match store.take_due() {
                 Ok(d) => d,
                 Err(e) => {

@@ -69,8 +69,7 @@ pub struct WorkflowStore {
 }
 
 impl WorkflowStore {
-    /// Open `<root>/workflows/<name>.sqlite`; instances that were running
-    /// when the last `dev` stopped are scheduled to run again.
+    /// Open (or create) `<root>/workflows/<name>.sqlite`.
     pub fn open(root: &Path, name: &str, step_limit: u64, clock: Clock) -> OpResult<Self> {
         let path = root
             .join("workflows")
@@ -100,17 +99,23 @@ impl WorkflowStore {
                 PRIMARY KEY (instance, key)
             );",
         )?;
-        let now = clock();
-        conn.execute(
-            "UPDATE instances SET wake_at = ?1
-             WHERE status IN ('queued', 'running') AND wake_at IS NULL",
-            [now],
-        )?;
         Ok(WorkflowStore {
             conn: Mutex::new(conn),
             clock,
             step_limit,
         })
+    }
+
+    /// Schedule instances that were running when the last `dev` stopped
+    /// (called once per process: a reload's new store must not re-run an
+    /// instance the previous build is still running).
+    pub fn resume_interrupted(&self) -> OpResult<usize> {
+        let now = (self.clock)();
+        Ok(self.lock().execute(
+            "UPDATE instances SET wake_at = ?1
+             WHERE status IN ('queued', 'running') AND wake_at IS NULL",
+            [now],
+        )?)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -617,6 +622,11 @@ mod tests {
             // `dev` stops while the instance runs.
         }
         let s = store(dir.path(), now.clone());
+        assert!(
+            s.take_due().unwrap().is_empty(),
+            "not before resume_interrupted"
+        );
+        assert_eq!(s.resume_interrupted().unwrap(), 1);
         let due = s.take_due().unwrap();
         assert_eq!(due.len(), 1, "a running instance resumes after a restart");
         let got = op(

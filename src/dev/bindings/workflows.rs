@@ -20,6 +20,9 @@ pub const DEFAULT_STEP_LIMIT: u64 = 10_000;
 const MAX_ID_LEN: usize = 100;
 const MAX_STEP_NAME: usize = 256;
 
+/// A `steps` row: state, value, error, attempts, wake-up time.
+type StepRow = (String, Option<String>, Option<String>, i64, Option<i64>);
+
 /// One configured workflow: its binding(s) share it by `name`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WorkflowConfig {
@@ -356,7 +359,7 @@ impl WorkflowStore {
         if !self.running(&conn, instance)? {
             return Ok(json!({ "status": "aborted" }));
         }
-        let row: Option<(String, Option<String>, Option<String>, i64, Option<i64>)> = conn
+        let row: Option<StepRow> = conn
             .query_row(
                 "SELECT state, value, error, attempts, until FROM steps WHERE instance = ?1 AND key = ?2",
                 params![instance, key],
@@ -543,6 +546,7 @@ fn step_ids(args: &Value) -> OpResult<(&str, &str)> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicI64, Ordering};

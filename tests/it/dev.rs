@@ -1471,7 +1471,7 @@ fn workflows_run_steps_durably_and_survive_a_restart() {
     status_of(&dev, "WF", "stopped", "terminated");
 
     // An instance sleeping when `dev` stops resumes after the restart.
-    dev.get("/create?id=resumed&nap=2+seconds");
+    dev.get("/create?id=resumed&nap=5+seconds");
     status_of(&dev, "WF", "resumed", "waiting");
     drop(dev);
     let dev = Dev::start(dir.path(), &[]);

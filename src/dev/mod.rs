@@ -13,6 +13,7 @@ pub mod request_body;
 pub mod server;
 pub mod settings;
 pub mod stream;
+pub mod workflows;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -145,6 +146,7 @@ async fn serve(
     let mut background = vec![
         tokio::spawn(background::queue_loop(shared.clone())),
         tokio::spawn(background::alarm_loop(shared.clone())),
+        tokio::spawn(workflows::workflow_loop(shared.clone())),
     ];
     if test_scheduled {
         background.push(tokio::spawn(background::cron_loop(shared.clone())));

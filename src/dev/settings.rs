@@ -307,6 +307,7 @@ fn resolve(project: &Project, flags: &SessionFlags) -> anyhow::Result<WorkerSett
             });
         env.insert(r.name.clone(), json!({"type": "ratelimit"}));
     }
+    workflow_bindings(cfg, &mut b, &mut env);
     let local_only = other_bindings(cfg, &mut env)?;
     let consumers = cfg
         .queues
@@ -414,6 +415,8 @@ fn other_bindings(
                 json!({"type": "remote_only", "what": what})
             }
             K::Assets => continue,
+            // Workflows of this worker run locally (`workflow_bindings`).
+            K::Workflow if env.contains_key(name) => continue,
             K::Workflow
             | K::SendEmail
             | K::SecretsStoreSecret
@@ -440,6 +443,46 @@ fn other_bindings(
         ));
     }
     Ok(warnings)
+}
+
+/// Workflows whose class lives in this worker run on the local engine; those
+/// of other workers are left to [`other_bindings`] (not emulated).
+fn workflow_bindings(
+    cfg: &WranglerConfig,
+    b: &mut BindingsConfig,
+    env: &mut BTreeMap<String, Value>,
+) {
+    let flag = |f: &str| cfg.compatibility_flags.iter().any(|x| x == f);
+    let implicit = !flag("no_python_workflows_implicit_dependencies")
+        && (flag("python_workflows_implicit_dependencies")
+            || cfg
+                .compatibility_date
+                .as_deref()
+                .is_some_and(|d| d >= "2026-02-25"));
+    for w in &cfg.workflows {
+        if w.script_name
+            .as_ref()
+            .is_some_and(|s| Some(s) != cfg.name.as_ref())
+        {
+            continue;
+        }
+        b.workflows
+            .push(super::bindings::workflows::WorkflowConfig {
+                binding: w.binding.clone(),
+                name: w.name.clone(),
+                class_name: w.class_name.clone(),
+                step_limit: w
+                    .limits
+                    .as_ref()
+                    .and_then(|l| l.steps)
+                    .unwrap_or(super::bindings::workflows::DEFAULT_STEP_LIMIT),
+                implicit_dependencies: implicit,
+            });
+        env.insert(
+            w.binding.clone(),
+            json!({"type": "workflow", "name": w.name, "class_name": w.class_name}),
+        );
+    }
 }
 
 /// What a Cloudflare-only binding is, for messages.
@@ -505,7 +548,7 @@ fn hyperdrive_local_string(cfg: &WranglerConfig, binding: &str) -> anyhow::Resul
 }
 
 /// A random (version 4) UUID, as miniflare gives `version_metadata.id`.
-fn uuid_v4() -> String {
+pub(crate) fn uuid_v4() -> String {
     let h = crate::dev::bindings::sqlite::random_hex(16);
     let mut b: Vec<char> = h.chars().collect();
     b[12] = '4';

@@ -1666,3 +1666,152 @@ fn dev_with_a_missing_migrations_dir_fails_before_serving() {
         "{stderr}"
     );
 }
+
+const WORKFLOW_CONFIG: &str = r#"name = "wf"
+main = "src/entry.py"
+compatibility_date = "2026-08-01"
+compatibility_flags = ["python_workers"]
+
+[[kv_namespaces]]
+binding = "KV"
+id = "kv-wf"
+
+[[workflows]]
+binding = "WF"
+name = "my-wf"
+class_name = "MyWorkflow"
+
+[[workflows]]
+binding = "BAD"
+name = "bad-wf"
+class_name = "FailingWorkflow"
+"#;
+
+const WORKFLOW_WORKER: &str = r#"import json
+from urllib.parse import urlparse, parse_qs
+from workers import WorkerEntrypoint, WorkflowEntrypoint, Response
+
+
+class MyWorkflow(WorkflowEntrypoint):
+    async def run(self, event, step):
+        @step.do("count")
+        async def count():
+            # A side effect: must run once per instance, however often run() replays.
+            n = int(await self.env.KV.get("count") or "0") + 1
+            await self.env.KV.put("count", str(n))
+            return n
+
+        n = await count()
+
+        @step.do("flaky", config={"retries": {"limit": 2, "delay": 10, "backoff": "constant"}})
+        async def flaky(ctx):
+            key = "flaky-" + event.instanceId
+            await self.env.KV.put(key, str(int(await self.env.KV.get(key) or "0") + 1))
+            if ctx["attempt"] < 2:
+                raise ValueError("the first attempt fails")
+            return ctx["attempt"]
+
+        attempts = await flaky()
+        await step.sleep("nap", event.payload.get("nap", "1 second"))
+        cb = await step.do("callback form", lambda: "cb")
+        return {"params": event.payload, "count": n, "attempts": attempts, "cb": cb, "id": event.instanceId}
+
+
+class FailingWorkflow(WorkflowEntrypoint):
+    async def run(self, event, step):
+        @step.do("always", config={"retries": {"limit": 1, "delay": "10 millis"}})
+        async def always():
+            print("always fails")
+            raise ValueError("always")
+
+        return await always()
+
+
+class Default(WorkerEntrypoint):
+    async def fetch(self, request):
+        url = urlparse(request.url)
+        q = {k: v[0] for k, v in parse_qs(url.query).items()}
+        wf = getattr(self.env, q.get("wf", "WF"))
+        if url.path == "/create":
+            params = {"nap": q["nap"]} if "nap" in q else {}
+            inst = await wf.create(id=q.get("id"), params=params)
+            return Response(inst.id)
+        if url.path == "/status":
+            inst = await wf.get(q["id"])
+            return Response(json.dumps(await inst.status()))
+        if url.path == "/terminate":
+            await (await wf.get(q["id"])).terminate()
+            return Response("ok")
+        if url.path == "/kv":
+            return Response(await self.env.KV.get(q["key"]) or "")
+        try:
+            await wf.get("nope")
+        except Exception as e:
+            return Response(str(e))
+        return Response("?")
+"#;
+
+#[test]
+fn workflows_run_steps_durably_and_survive_a_restart() {
+    let dir = project(&[
+        ("wrangler.toml", WORKFLOW_CONFIG),
+        ("src/entry.py", WORKFLOW_WORKER),
+    ]);
+    let status_of = |dev: &Dev, wf: &str, id: &str, want: &str| -> serde_json::Value {
+        let path = format!("/status?wf={wf}&id={id}");
+        let (s, body) = dev.wait_for(&path, Duration::from_secs(60), |s, b| {
+            s == 200 && b.contains(&format!("\"status\": \"{want}\""))
+        });
+        assert_eq!(s, 200, "{body}\n{}", dev.log());
+        let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+        assert_eq!(v["status"], want, "{v}\n{}", dev.log());
+        v
+    };
+    let dev = Dev::start(dir.path(), &[]);
+    assert_eq!(dev.get("/create?id=first"), (200, "first".to_string()));
+    let done = status_of(&dev, "WF", "first", "complete");
+    assert_eq!(
+        done["output"],
+        serde_json::json!({"params": {}, "count": 1, "attempts": 2, "cb": "cb", "id": "first"}),
+        "{}",
+        dev.log()
+    );
+    assert_eq!(done["error"], serde_json::Value::Null);
+    // run() was replayed after the retry delay and after the sleep, yet each
+    // finished step ran once: `count` once, `flaky` twice (fail, then pass).
+    assert_eq!(dev.get("/kv?key=count").1, "1");
+    assert_eq!(dev.get("/kv?key=flaky-first").1, "2");
+
+    // A step that fails beyond its retries errors the instance.
+    let (_, bad) = dev.get("/create?wf=BAD");
+    let errored = status_of(&dev, "BAD", &bad, "errored");
+    assert_eq!(
+        errored["error"],
+        serde_json::json!({"name": "ValueError", "message": "always"})
+    );
+    assert_eq!(dev.get("/").1, "instance.not_found");
+
+    // Terminate stops a sleeping instance.
+    dev.get("/create?id=stopped&nap=60+seconds");
+    status_of(&dev, "WF", "stopped", "waiting");
+    assert_eq!(dev.get("/terminate?id=stopped").1, "ok");
+    status_of(&dev, "WF", "stopped", "terminated");
+
+    // An instance sleeping when `dev` stops resumes after the restart.
+    dev.get("/create?id=resumed&nap=5+seconds");
+    status_of(&dev, "WF", "resumed", "waiting");
+    drop(dev);
+    let dev = Dev::start(dir.path(), &[]);
+    let again = status_of(&dev, "WF", "first", "complete");
+    assert_eq!(again["output"], done["output"]);
+    let resumed = status_of(&dev, "WF", "resumed", "complete");
+    assert_eq!(resumed["output"]["count"], 3, "{resumed}");
+    assert_eq!(dev.get("/kv?key=count").1, "3", "{}", dev.log());
+    assert_eq!(dev.get("/kv?key=flaky-resumed").1, "2");
+    status_of(&dev, "WF", "stopped", "terminated");
+    assert!(
+        dir.path()
+            .join(".wrangler/state/v3/workflows/my-wf.sqlite")
+            .is_file()
+    );
+}

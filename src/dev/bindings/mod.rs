@@ -16,6 +16,7 @@ pub mod r2_store;
 pub mod ratelimit;
 pub mod sql_guard;
 pub mod sqlite;
+pub mod workflows;
 
 #[cfg(test)]
 mod sql_tests;
@@ -95,6 +96,8 @@ pub struct BindingsConfig {
     /// Longest one D1 query or Durable Object `sql.exec` may run (None:
     /// D1's 30 s, [`sql_guard::DEFAULT_TIME_LIMIT`]).
     pub sql_time_limit: Option<std::time::Duration>,
+    /// Workflows run by this worker.
+    pub workflows: Vec<workflows::WorkflowConfig>,
 }
 
 /// Calls back into the worker (Durable Object RPC, service bindings), supplied
@@ -151,6 +154,7 @@ pub struct LocalBindings {
     ratelimits: HashMap<String, ratelimit::RateLimiter>,
     durable: durable::DurableStorage,
     queues: Arc<queue::QueueStore>,
+    workflows: HashMap<String, Arc<workflows::WorkflowStore>>,
     outbound: OnceLock<OpResult<outbound::Outbound>>,
     dispatch: OnceLock<Arc<dyn WorkerDispatch>>,
 }
@@ -233,6 +237,14 @@ impl LocalBindings {
                 r2::R2Bucket::open(&root, bucket, clock.clone())?,
             );
         }
+        let mut wf = HashMap::new();
+        for w in &config.workflows {
+            if !wf.contains_key(&w.name) {
+                let store =
+                    workflows::WorkflowStore::open(&root, &w.name, w.step_limit, clock.clone())?;
+                wf.insert(w.name.clone(), Arc::new(store));
+            }
+        }
         let mut ratelimits = HashMap::new();
         for rl in &config.ratelimits {
             ratelimits.insert(
@@ -253,6 +265,7 @@ impl LocalBindings {
             ratelimits,
             durable,
             queues,
+            workflows: wf,
             outbound: OnceLock::new(),
             dispatch: OnceLock::new(),
         })
@@ -266,6 +279,22 @@ impl LocalBindings {
     /// The queue store (the server's consumer loop reads from it).
     pub fn queues(&self) -> Arc<queue::QueueStore> {
         self.queues.clone()
+    }
+
+    /// Each configured workflow with its store (the workflow engine runs them).
+    pub fn workflows(&self) -> Vec<(workflows::WorkflowConfig, Arc<workflows::WorkflowStore>)> {
+        let mut seen = Vec::new();
+        let mut out = Vec::new();
+        for w in &self.config.workflows {
+            if seen.contains(&w.name) {
+                continue;
+            }
+            seen.push(w.name.clone());
+            if let Some(store) = self.workflows.get(&w.name) {
+                out.push((w.clone(), store.clone()));
+            }
+        }
+        out
     }
 
     /// Durable Object storage (the alarm loop reads from it).
@@ -352,6 +381,26 @@ impl LocalBindings {
                 .ok_or_else(|| no_binding("rate limit", binding))?
                 .handle(rest, args),
             "do" => self.durable_op(rest, args, body),
+            "workflow" => {
+                // Binding ops name the binding; the engine's step ops (made
+                // from inside `run()`) name the workflow.
+                let name = if binding.is_empty() {
+                    args.get("workflow").and_then(Value::as_str).unwrap_or("")
+                } else {
+                    self.config
+                        .workflows
+                        .iter()
+                        .find(|w| w.binding == binding)
+                        .map(|w| w.name.as_str())
+                        .unwrap_or("")
+                };
+                self.workflows
+                    .get(name)
+                    .ok_or_else(|| {
+                        no_binding("workflow", if binding.is_empty() { name } else { binding })
+                    })?
+                    .handle(rest, args)
+            }
             "service" => self.service_call(binding, args, body),
             _ => Err(OpError::UnknownOp(op.to_string())),
         }

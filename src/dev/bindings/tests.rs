@@ -38,6 +38,13 @@ fn config(dir: &std::path::Path) -> BindingsConfig {
         services: vec![("OTHER".into(), "elsewhere".into(), None)],
         ratelimits: Vec::new(),
         sql_time_limit: None,
+        workflows: vec![super::workflows::WorkflowConfig {
+            binding: "WF".into(),
+            name: "my-wf".into(),
+            class_name: "Flow".into(),
+            step_limit: super::workflows::DEFAULT_STEP_LIMIT,
+            implicit_dependencies: true,
+        }],
     }
 }
 
@@ -1759,4 +1766,25 @@ fn r2_bucket_from_an_earlier_layout_is_imported_once() {
         ok(&again, "r2.get", "BUCKET", json!({"key":"a.txt"}), b"").body,
         b"old body"
     );
+}
+
+#[test]
+fn workflow_ops_reach_the_store_by_binding_and_by_workflow_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = open_at(dir.path(), Arc::new(AtomicI64::new(0)));
+    let call = |header: Value| b.call(&header, Vec::new());
+    let created =
+        call(json!({"v": 1, "op": "workflow.create", "binding": "WF", "args": {"id": "i1"}}))
+            .unwrap();
+    assert_eq!(created.value, json!({"id": "i1"}));
+    let (wf, store) = b.workflows().pop().unwrap();
+    assert_eq!(wf.class_name, "Flow");
+    assert_eq!(store.take_due().unwrap().len(), 1);
+    let step = json!({"v": 1, "op": "workflow.step.get",
+                      "args": {"workflow": "my-wf", "instance": "i1", "key": "k-1", "name": "s"}});
+    assert_eq!(call(step).unwrap().value["status"], "pending");
+    let e = call(json!({"v": 1, "op": "workflow.get", "binding": "NOPE", "args": {"id": "i1"}}))
+        .unwrap_err();
+    assert!(e.to_string().contains("NOPE"), "{e}");
+    assert!(dir.path().join("v3/workflows/my-wf.sqlite").is_file());
 }

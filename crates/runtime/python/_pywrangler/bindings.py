@@ -94,6 +94,10 @@ def make_binding(name, raw):
         return Pipeline(name)
     if t == "ratelimit":
         return RateLimit(name)
+    if t == "workflow":
+        from .workflows import Workflow
+
+        return Workflow(name, raw.get("name") or name)
     if t == "remote_only":
         return RemoteOnlyBinding(name, raw.get("what") or "binding")
     return UnsupportedBinding(name, t)

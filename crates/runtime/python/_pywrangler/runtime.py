@@ -86,7 +86,7 @@ def snapshot_init():
 
         # Everything `configure` and the event paths import lazily goes into
         # the snapshot too, or every restored instance imports it again.
-        from . import bindings, events  # noqa: F401
+        from . import bindings, events, workflows  # noqa: F401
         import workers._http, workers._rpc, workers.asgi, workers.wsgi  # noqa: F401
 
         loop.main_loop()
@@ -566,6 +566,12 @@ def _ev_alarm(header, body):
     return _ok(None)
 
 
+def _ev_workflow(header, body):
+    from . import workflows
+
+    return _ok(workflows.run_event(header, _workflows, sys.modules[__name__]))
+
+
 _KINDS = {
     "preload": _ev_preload,
     "load_main": _ev_load_main,
@@ -575,4 +581,5 @@ _KINDS = {
     "queue": _ev_queue,
     "rpc": _ev_rpc,
     "alarm": _ev_alarm,
+    "workflow": _ev_workflow,
 }

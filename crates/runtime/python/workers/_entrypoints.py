@@ -77,8 +77,8 @@ class DurableObject(_Base):
 
 
 class WorkflowEntrypoint(_Base):
-    """Base class of Workflows (`async def run(self, event, step)`). Running
-    workflows is not supported by the local runtime yet."""
+    """Base class of Workflows (`async def run(self, event, step)`), run by
+    `dev`'s local engine (`_pywrangler/workflows.py`)."""
 
 
 def handler(func):

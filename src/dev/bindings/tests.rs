@@ -1772,7 +1772,7 @@ fn r2_bucket_from_an_earlier_layout_is_imported_once() {
 fn workflow_ops_reach_the_store_by_binding_and_by_workflow_name() {
     let dir = tempfile::tempdir().unwrap();
     let b = open_at(dir.path(), Arc::new(AtomicI64::new(0)));
-    let call = |header: Value| b.call(&header, Vec::new());
+    let call = |header: Value| b.call(&header, Vec::new(), None);
     let created =
         call(json!({"v": 1, "op": "workflow.create", "binding": "WF", "args": {"id": "i1"}}))
             .unwrap();

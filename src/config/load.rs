@@ -87,7 +87,13 @@ const UNSUPPORTED_KEYS: &[&str] = &[
 
 /// Unsupported keys whose omission changes what runs on Cloudflare (a Worker
 /// deployed without them would lose its containers or site): deploy refuses them.
-const DEPLOY_BLOCKING_KEYS: &[&str] = &["containers", "site", "wasm_modules", "text_blobs", "data_blobs"];
+const DEPLOY_BLOCKING_KEYS: &[&str] = &[
+    "containers",
+    "site",
+    "wasm_modules",
+    "text_blobs",
+    "data_blobs",
+];
 
 fn not_inherited(key: &str) -> bool {
     BINDING_KEYS.contains(&key) || NOT_INHERITED_EXTRA.contains(&key)
@@ -103,6 +109,8 @@ pub struct Resolved {
     /// a key it does not understand in a binding position, or a setting whose
     /// omission changes the Worker. Deploy refuses while any remain.
     pub deploy_blockers: Vec<String>,
+    /// Where `assets.directory` is written, when assets are configured.
+    pub assets_directory_at: Option<Location>,
 }
 
 /// Type, env-resolve and validate `doc`.
@@ -129,11 +137,13 @@ pub fn resolve(doc: &SourceDoc, env: Option<&str>) -> Result<Resolved, ConfigErr
     let Some(env_name) = env else {
         let python = detect_python(doc, &top, &[""])?;
         validate(doc, &top, "", &[""])?;
+        let assets_directory_at = super::assets::validate(doc, &top, &[""], &mut warnings)?;
         return Ok(Resolved {
             config: top,
             python,
             warnings,
             deploy_blockers: blockers.into_iter().map(|(_, m)| m).collect(),
+            assets_directory_at,
         });
     };
 
@@ -175,11 +185,13 @@ pub fn resolve(doc: &SourceDoc, env: Option<&str>) -> Result<Resolved, ConfigErr
     let scopes = [env_ptr.as_str(), ""];
     let python = detect_python(doc, &config, &scopes)?;
     validate(doc, &config, &env_ptr, &scopes)?;
+    let assets_directory_at = super::assets::validate(doc, &config, &scopes, &mut warnings)?;
     Ok(Resolved {
         config,
         python,
         warnings,
         deploy_blockers: blockers.into_iter().map(|(_, m)| m).collect(),
+        assets_directory_at,
     })
 }
 
@@ -297,7 +309,9 @@ fn typed_blocking<T: DeserializeOwned>(
             let why = if unsupported {
                 format!("{loc}: `{dotted}` is not supported by pywrangler-rs")
             } else if tokens.len() == 1 {
-                format!("{loc}: `{dotted}` looks like a binding, but it is not a binding kind pywrangler-rs knows")
+                format!(
+                    "{loc}: `{dotted}` looks like a binding, but it is not a binding kind pywrangler-rs knows"
+                )
             } else {
                 format!("{loc}: `{dotted}` is not a key pywrangler-rs knows for `{top}`")
             };
@@ -336,7 +350,11 @@ fn typed_blocking<T: DeserializeOwned>(
 /// An object with a `binding` or `name`, or a list of them: the shape of
 /// every binding kind, so an unknown key holding one is probably a binding.
 fn looks_like_binding(value: Option<&Value>) -> bool {
-    let named = |v: &Value| v.get("binding").or_else(|| v.get("name")).is_some_and(Value::is_string);
+    let named = |v: &Value| {
+        v.get("binding")
+            .or_else(|| v.get("name"))
+            .is_some_and(Value::is_string)
+    };
     match value {
         Some(Value::Array(items)) => items.first().is_some_and(named),
         Some(v @ Value::Object(_)) => named(v),

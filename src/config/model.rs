@@ -524,45 +524,125 @@ impl WranglerConfig {
             }
         }
         use BindingKind as K;
-        list(out, "workflows", &self.workflows, K::Workflow, |b| &b.binding);
+        list(out, "workflows", &self.workflows, K::Workflow, |b| {
+            &b.binding
+        });
         if let Some(b) = self.assets.as_ref().and_then(|a| a.binding.as_deref()) {
             out.push((b, K::Assets, "/assets/binding".into()));
         }
-        list(out, "send_email", &self.send_email, K::SendEmail, |b| &b.name);
+        list(out, "send_email", &self.send_email, K::SendEmail, |b| {
+            &b.name
+        });
         let ae = &self.analytics_engine_datasets;
-        list(out, "analytics_engine_datasets", ae, K::AnalyticsEngine, |b| &b.binding);
-        list(out, "hyperdrive", &self.hyperdrive, K::Hyperdrive, |b| &b.binding);
+        list(
+            out,
+            "analytics_engine_datasets",
+            ae,
+            K::AnalyticsEngine,
+            |b| &b.binding,
+        );
+        list(out, "hyperdrive", &self.hyperdrive, K::Hyperdrive, |b| {
+            &b.binding
+        });
         let ss = &self.secrets_store_secrets;
-        list(out, "secrets_store_secrets", ss, K::SecretsStoreSecret, |b| &b.binding);
-        list(out, "ratelimits", &self.ratelimits, K::RateLimit, |b| &b.name);
+        list(
+            out,
+            "secrets_store_secrets",
+            ss,
+            K::SecretsStoreSecret,
+            |b| &b.binding,
+        );
+        list(out, "ratelimits", &self.ratelimits, K::RateLimit, |b| {
+            &b.name
+        });
         let vm = self.version_metadata.as_ref();
-        one(out, "version_metadata", vm, K::VersionMetadata, |b| &b.binding);
-        list(out, "worker_loaders", &self.worker_loaders, K::WorkerLoader, |b| &b.binding);
+        one(out, "version_metadata", vm, K::VersionMetadata, |b| {
+            &b.binding
+        });
+        list(
+            out,
+            "worker_loaders",
+            &self.worker_loaders,
+            K::WorkerLoader,
+            |b| &b.binding,
+        );
         one(out, "ai", self.ai.as_ref(), K::Ai, |b| &b.binding);
-        list(out, "vectorize", &self.vectorize, K::Vectorize, |b| &b.binding);
-        one(out, "browser", self.browser.as_ref(), K::Browser, |b| &b.binding);
-        one(out, "images", self.images.as_ref(), K::Images, |b| &b.binding);
+        list(out, "vectorize", &self.vectorize, K::Vectorize, |b| {
+            &b.binding
+        });
+        one(out, "browser", self.browser.as_ref(), K::Browser, |b| {
+            &b.binding
+        });
+        one(out, "images", self.images.as_ref(), K::Images, |b| {
+            &b.binding
+        });
         one(out, "media", self.media.as_ref(), K::Media, |b| &b.binding);
-        one(out, "stream", self.stream.as_ref(), K::Stream, |b| &b.binding);
+        one(out, "stream", self.stream.as_ref(), K::Stream, |b| {
+            &b.binding
+        });
         let mtls = &self.mtls_certificates;
-        list(out, "mtls_certificates", mtls, K::MtlsCertificate, |b| &b.binding);
+        list(out, "mtls_certificates", mtls, K::MtlsCertificate, |b| {
+            &b.binding
+        });
         let dn = &self.dispatch_namespaces;
-        list(out, "dispatch_namespaces", dn, K::DispatchNamespace, |b| &b.binding);
-        list(out, "pipelines", &self.pipelines, K::Pipeline, |b| &b.binding);
+        list(out, "dispatch_namespaces", dn, K::DispatchNamespace, |b| {
+            &b.binding
+        });
+        list(out, "pipelines", &self.pipelines, K::Pipeline, |b| {
+            &b.binding
+        });
         if let Some(l) = &self.logfwdr {
-            list(out, "logfwdr/bindings", &l.bindings, K::Logfwdr, |b| &b.name);
+            list(out, "logfwdr/bindings", &l.bindings, K::Logfwdr, |b| {
+                &b.name
+            });
         }
         let asn = &self.ai_search_namespaces;
-        list(out, "ai_search_namespaces", asn, K::AiSearchNamespace, |b| &b.binding);
-        list(out, "ai_search", &self.ai_search, K::AiSearch, |b| &b.binding);
-        list(out, "agent_memory", &self.agent_memory, K::AgentMemory, |b| &b.binding);
-        list(out, "artifacts", &self.artifacts, K::Artifacts, |b| &b.binding);
+        list(
+            out,
+            "ai_search_namespaces",
+            asn,
+            K::AiSearchNamespace,
+            |b| &b.binding,
+        );
+        list(out, "ai_search", &self.ai_search, K::AiSearch, |b| {
+            &b.binding
+        });
+        list(
+            out,
+            "agent_memory",
+            &self.agent_memory,
+            K::AgentMemory,
+            |b| &b.binding,
+        );
+        list(out, "artifacts", &self.artifacts, K::Artifacts, |b| {
+            &b.binding
+        });
         list(out, "flagship", &self.flagship, K::Flagship, |b| &b.binding);
-        list(out, "vpc_services", &self.vpc_services, K::VpcService, |b| &b.binding);
-        list(out, "vpc_networks", &self.vpc_networks, K::VpcNetwork, |b| &b.binding);
-        one(out, "websearch", self.websearch.as_ref(), K::WebSearch, |b| &b.binding);
+        list(
+            out,
+            "vpc_services",
+            &self.vpc_services,
+            K::VpcService,
+            |b| &b.binding,
+        );
+        list(
+            out,
+            "vpc_networks",
+            &self.vpc_networks,
+            K::VpcNetwork,
+            |b| &b.binding,
+        );
+        one(
+            out,
+            "websearch",
+            self.websearch.as_ref(),
+            K::WebSearch,
+            |b| &b.binding,
+        );
         let hw = &self.unsafe_hello_world;
-        list(out, "unsafe_hello_world", hw, K::UnsafeHelloWorld, |b| &b.binding);
+        list(out, "unsafe_hello_world", hw, K::UnsafeHelloWorld, |b| {
+            &b.binding
+        });
         if let Some(u) = &self.unsafe_ {
             list(out, "unsafe/bindings", &u.bindings, K::Unsafe, |b| &b.name);
         }

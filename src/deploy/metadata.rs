@@ -151,7 +151,9 @@ pub fn bindings(cfg: &WranglerConfig) -> Vec<Value> {
         out.push(json!({"name": v.binding, "type": "vectorize", "index_name": v.index_name}));
     }
     for n in &cfg.ai_search_namespaces {
-        out.push(json!({"name": n.binding, "type": "ai_search_namespace", "namespace": n.namespace}));
+        out.push(
+            json!({"name": n.binding, "type": "ai_search_namespace", "namespace": n.namespace}),
+        );
     }
     for a in &cfg.ai_search {
         out.push(json!({"name": a.binding, "type": "ai_search", "instance_name": a.instance_name}));
@@ -200,7 +202,9 @@ pub fn bindings(cfg: &WranglerConfig) -> Vec<Value> {
     for v in &cfg.vpc_networks {
         out.push(match (&v.tunnel_id, &v.network_id) {
             (Some(t), _) => json!({"name": v.binding, "type": "vpc_network", "tunnel_id": t}),
-            (None, n) => compact(json!({"name": v.binding, "type": "vpc_network", "network_id": n})),
+            (None, n) => {
+                compact(json!({"name": v.binding, "type": "vpc_network", "network_id": n}))
+            }
         });
     }
     for s in &cfg.services {
@@ -214,7 +218,9 @@ pub fn bindings(cfg: &WranglerConfig) -> Vec<Value> {
         })));
     }
     for a in &cfg.analytics_engine_datasets {
-        out.push(compact(json!({"name": a.binding, "type": "analytics_engine", "dataset": a.dataset})));
+        out.push(compact(
+            json!({"name": a.binding, "type": "analytics_engine", "dataset": a.dataset}),
+        ));
     }
     for d in &cfg.dispatch_namespaces {
         let outbound = d.outbound.as_ref().map(|o| {
@@ -257,9 +263,15 @@ pub fn bindings(cfg: &WranglerConfig) -> Vec<Value> {
         out.push(json!({"name": b.binding, "type": "browser"}));
     }
     if let Some(a) = &cfg.ai {
-        out.push(compact(json!({"name": a.binding, "staging": a.staging, "type": "ai"})));
+        out.push(compact(
+            json!({"name": a.binding, "staging": a.staging, "type": "ai"}),
+        ));
     }
-    for (kind, b) in [("images", &cfg.images), ("stream", &cfg.stream), ("media", &cfg.media)] {
+    for (kind, b) in [
+        ("images", &cfg.images),
+        ("stream", &cfg.stream),
+        ("media", &cfg.media),
+    ] {
         if let Some(b) = b {
             out.push(json!({"name": b.binding, "type": kind}));
         }
@@ -347,7 +359,12 @@ pub fn triggers(cfg: &WranglerConfig) -> (TriggerSpec, Vec<String>) {
         routes,
         crons: cfg.triggers.as_ref().map(|t| t.crons.clone()),
         consumers,
-        producers: cfg.queues.producers.iter().map(|p| p.queue.clone()).collect(),
+        producers: cfg
+            .queues
+            .producers
+            .iter()
+            .map(|p| p.queue.clone())
+            .collect(),
         workflows: workflows(cfg),
     };
     (spec, warnings)

@@ -267,6 +267,12 @@ fn resolve(project: &Project, flags: &SessionFlags) -> anyhow::Result<WorkerSett
             json!({"type": "service", "service": s.service, "entrypoint": s.entrypoint}),
         );
     }
+    if let Some(assets) = crate::assets::AssetsOptions::from_project(project)? {
+        if let Some(name) = &assets.binding {
+            env.insert(name.clone(), json!({"type": "assets"}));
+        }
+        b.assets = Some(std::sync::Arc::new(assets));
+    }
     let consumers = cfg
         .queues
         .consumers

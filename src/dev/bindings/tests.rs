@@ -36,6 +36,7 @@ fn config(dir: &std::path::Path) -> BindingsConfig {
         durable_objects: vec![("COUNTER".into(), "Counter".into())],
         queue_producers: vec![("Q".into(), "jobs".into(), 0)],
         services: vec![("OTHER".into(), "elsewhere".into(), None)],
+        ..BindingsConfig::default()
     }
 }
 

@@ -606,13 +606,16 @@ fn open_asset_session(st: &mut State, body: Option<&Value>) -> (u16, Value) {
     envelope(200, json!({"jwt": jwt, "buckets": buckets}))
 }
 
+/// A status and JSON body.
+type Reply = (u16, Value);
+
 /// `POST /workers/assets/upload[?base64=true|/<hash>]`: check and store files.
 fn upload_assets(
     st: &mut State,
     jwt: &str,
     query: &str,
     parts: Vec<RawPart>,
-) -> Result<(Vec<AssetPart>, (u16, Value)), (u16, String)> {
+) -> Result<(Vec<AssetPart>, Reply), (u16, String)> {
     use base64::Engine;
     let single = st.single_asset_uploads;
     let base64 = query.split('&').any(|q| q == "base64=true");

@@ -254,18 +254,8 @@ fn is_empty(v: &Value) -> bool {
 }
 
 /// Deserialize `value` (found at `base` in `doc`) into `T`, mapping errors
-/// to positions and collecting unknown keys as warnings.
-pub fn typed<T: DeserializeOwned>(
-    doc: &SourceDoc,
-    value: &Value,
-    base: &str,
-    warnings: &mut Vec<String>,
-) -> Result<T, ConfigError> {
-    typed_blocking(doc, value, base, warnings, &mut Vec::new())
-}
-
-/// [`typed`] for a wrangler config scope: also collects, as
-/// `(top-level key, message)`, the ignored keys deploy must not drop.
+/// to positions and collecting unknown keys as warnings; the ignored keys
+/// deploy must not drop are also collected as `(top-level key, message)`.
 fn typed_blocking<T: DeserializeOwned>(
     doc: &SourceDoc,
     value: &Value,

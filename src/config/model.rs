@@ -338,6 +338,10 @@ pub struct ObservabilityLogs {
     pub enabled: Option<bool>,
     pub head_sampling_rate: Option<f64>,
     pub invocation_logs: Option<bool>,
+    /// Keep them in Workers Logs (`false` with `destinations` only exports).
+    pub persist: Option<bool>,
+    /// Logpush/OTel destinations to export to.
+    pub destinations: Option<Vec<String>>,
 }
 
 /// `python_modules`.

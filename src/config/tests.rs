@@ -291,7 +291,7 @@ fn unknown_keys_warn_with_positions() {
   "compatibility_date": "2025-01-01",
   "compatibility_flags": ["python_workers"],
   "mian": 1,
-  "ai": { "binding": "AI" },
+  "site": { "bucket": "./public" },
   "kv_namespaces": [{ "binding": "KV", "idd": "x" }]
 }"#;
     let w = load_str("wrangler.jsonc", text, None).expect("warnings only");
@@ -304,12 +304,117 @@ fn unknown_keys_warn_with_positions() {
     let all = w.warnings.join("\n");
     assert!(all.contains(":5:3: unknown key `mian`"), "{all}");
     assert!(
-        all.contains(":6:3: `ai` is not supported by pywrangler-rs yet"),
+        all.contains(":6:3: `site` is not supported by pywrangler-rs yet"),
         "{all}"
     );
     assert!(
         all.contains(":7:40: unknown key `kv_namespaces[0].idd`"),
         "{all}"
+    );
+    // A typo at the top level only warns; what deploy would drop blocks it.
+    let blockers = w.deploy_blockers.join("\n");
+    assert_eq!(w.deploy_blockers.len(), 2, "{blockers}");
+    assert!(
+        blockers.contains(":6:3: `site` is not supported"),
+        "{blockers}"
+    );
+    assert!(
+        blockers.contains(":7:40: `kv_namespaces[0].idd` is not a key pywrangler-rs knows"),
+        "{blockers}"
+    );
+}
+
+#[test]
+fn every_wrangler_binding_kind_loads_without_warnings() {
+    let text = r#"{
+  "main": "src/entry.py",
+  "compatibility_date": "2025-11-02",
+  "compatibility_flags": ["python_workers"],
+  "kv_namespaces": [{ "binding": "KV", "id": "k", "remote": true }],
+  "r2_buckets": [{ "binding": "R2", "bucket_name": "b", "remote": false }],
+  "d1_databases": [{ "binding": "DB", "database_id": "d", "database_internal_env": "x", "remote": true }],
+  "services": [{ "binding": "SVC", "service": "s", "props": { "a": 1 }, "remote": true }],
+  "queues": { "producers": [{ "binding": "Q", "queue": "q", "remote": true }],
+              "consumers": [{ "queue": "q", "type": "worker", "visibility_timeout_ms": 5 }] },
+  "workflows": [{ "binding": "WF", "name": "wf", "class_name": "W", "limits": { "steps": 3 } }],
+  "assets": { "directory": "public", "binding": "ASSETS", "html_handling": "none",
+              "not_found_handling": "404-page", "run_worker_first": ["/api/*"] },
+  "send_email": [{ "name": "EMAIL", "allowed_sender_addresses": ["a@b.c"] }],
+  "analytics_engine_datasets": [{ "binding": "AE" }],
+  "hyperdrive": [{ "binding": "HD", "id": "h", "localConnectionString": "postgres://x" }],
+  "secrets_store_secrets": [{ "binding": "SS", "store_id": "s", "secret_name": "n" }],
+  "ratelimits": [{ "name": "RL", "namespace_id": "1", "simple": { "limit": 1, "period": 10 } }],
+  "version_metadata": { "binding": "VM" },
+  "worker_loaders": [{ "binding": "LOADER" }],
+  "ai": { "binding": "AI", "remote": true },
+  "vectorize": [{ "binding": "VEC", "index_name": "i" }],
+  "browser": { "binding": "BROWSER" },
+  "images": { "binding": "IMAGES" },
+  "media": { "binding": "MEDIA" },
+  "stream": { "binding": "STREAM" },
+  "mtls_certificates": [{ "binding": "CERT", "certificate_id": "c" }],
+  "dispatch_namespaces": [{ "binding": "DN", "namespace": "n", "outbound": { "service": "o", "parameters": ["p"] } }],
+  "pipelines": [{ "binding": "PIPE", "pipeline": "p" }],
+  "logfwdr": { "bindings": [{ "name": "LOG", "destination": "d" }] },
+  "ai_search_namespaces": [{ "binding": "ASN", "namespace": "n" }],
+  "ai_search": [{ "binding": "AS", "instance_name": "i" }],
+  "agent_memory": [{ "binding": "MEM", "namespace": "n" }],
+  "artifacts": [{ "binding": "ART", "namespace": "n" }],
+  "flagship": [{ "binding": "FLAG", "app_id": "a" }],
+  "vpc_services": [{ "binding": "VPC", "service_id": "s" }],
+  "vpc_networks": [{ "binding": "VPCN", "network_id": "n" }],
+  "websearch": { "binding": "WEB" },
+  "unsafe_hello_world": [{ "binding": "HELLO", "enable_timer": true }],
+  "unsafe": { "bindings": [{ "name": "U", "type": "x", "extra": 1 }], "metadata": { "k": 1 } },
+  "streaming_tail_consumers": [{ "service": "t" }]
+}"#;
+    let w = load_str("wrangler.jsonc", text, None).expect("loads");
+    assert!(w.warnings.is_empty(), "{:?}", w.warnings);
+    assert!(w.deploy_blockers.is_empty(), "{:?}", w.deploy_blockers);
+    assert_eq!(w.config.binding_names().len(), 34);
+    assert_eq!(
+        w.config
+            .assets
+            .as_ref()
+            .and_then(|a| a.run_worker_first.clone()),
+        Some(RunWorkerFirst::Rules(vec!["/api/*".into()]))
+    );
+    let u = &w.config.unsafe_.as_ref().expect("unsafe").bindings[0];
+    assert_eq!(u.rest.get("extra"), Some(&serde_json::json!(1)));
+}
+
+#[test]
+fn binding_names_are_unique_across_every_kind() {
+    let text = r#"{
+  "main": "src/entry.py",
+  "compatibility_date": "2025-11-02",
+  "compatibility_flags": ["python_workers"],
+  "vars": { "AI": "x" },
+  "ai": { "binding": "AI" }
+}"#;
+    let err = load_str("wrangler.jsonc", text, None).expect_err("duplicate");
+    assert!(
+        err.to_string()
+            .contains("binding name `AI` is already used"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_env_deploy_is_not_blocked_by_the_top_levels_bindings() {
+    let text = r#"{
+  "main": "src/entry.py",
+  "compatibility_date": "2025-11-02",
+  "compatibility_flags": ["python_workers"],
+  "kv_namespaces": [{ "binding": "KV", "idd": "x" }],
+  "env": { "prod": { "kv_namespaces": [{ "binding": "KV", "id": "k" }], "d1_databases": [{ "binding": "DB", "database_id": "d", "typo": 1 }] } }
+}"#;
+    let w = load_str("wrangler.jsonc", text, Some("prod")).expect("loads");
+    assert_eq!(w.deploy_blockers.len(), 1, "{:?}", w.deploy_blockers);
+    assert!(
+        w.deploy_blockers[0].contains("env.prod.d1_databases[0].typo"),
+        "{:?}",
+        w.deploy_blockers
     );
 }
 

@@ -7,6 +7,7 @@ pub mod bundle;
 pub mod form;
 pub mod metadata;
 pub mod pipeline;
+pub mod preflight;
 pub mod size;
 pub mod upload;
 pub mod validate;

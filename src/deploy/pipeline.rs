@@ -247,6 +247,7 @@ fn upload_and_report(
         .unwrap_or_else(|| api::DEFAULT_BASE_URL.to_string());
     let client = Client::new(&base, creds)?;
     let account_id = api::account::resolve(&client, cfg.account_id.as_deref())?;
+    super::preflight::check(&client, &account_id, cfg).map_err(|e| with_api_hints(e, &client))?;
     if let Some(a) = assets {
         let jwt = assets::upload(&client, &account_id, name, a)
             .map_err(|e| with_api_hints(e, &client))?;

@@ -267,6 +267,7 @@ fn resolve(project: &Project, flags: &SessionFlags) -> anyhow::Result<WorkerSett
             json!({"type": "service", "service": s.service, "entrypoint": s.entrypoint}),
         );
     }
+    let local_only = other_bindings(cfg, &mut env)?;
     if let Some(assets) = crate::assets::AssetsOptions::from_project(project)? {
         if let Some(name) = &assets.binding {
             env.insert(name.clone(), json!({"type": "assets"}));
@@ -306,6 +307,168 @@ fn resolve(project: &Project, flags: &SessionFlags) -> anyhow::Result<WorkerSett
             .unwrap_or_default(),
         cpu_limit: Duration::from_millis(cpu_ms.max(1)),
         durable_classes,
-        warnings: project.warnings.clone(),
+        warnings: project.warnings.iter().cloned().chain(local_only).collect(),
     })
+}
+
+/// `env` entries of the binding kinds beyond KV, D1, R2, Durable Objects,
+/// queues and services; returns warnings for those that cannot work locally.
+fn other_bindings(
+    cfg: &WranglerConfig,
+    env: &mut BTreeMap<String, Value>,
+) -> anyhow::Result<Vec<String>> {
+    use crate::config::BindingKind as K;
+    let mut remote_only = Vec::new();
+    let mut not_emulated = Vec::new();
+    for (name, kind, _) in cfg.binding_names() {
+        let entry = match kind {
+            K::Var
+            | K::Secret
+            | K::KvNamespace
+            | K::R2Bucket
+            | K::D1Database
+            | K::DurableObject
+            | K::QueueProducer
+            | K::Service => continue,
+            K::VersionMetadata => json!({
+                "type": "version_metadata",
+                "id": uuid_v4(),
+                "tag": "",
+                "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            }),
+            K::Hyperdrive => json!({
+                "type": "hyperdrive",
+                "connection_string": hyperdrive_local_string(cfg, name)?,
+            }),
+            K::AnalyticsEngine => json!({"type": "analytics_engine"}),
+            K::Pipeline => json!({"type": "pipelines"}),
+            K::Ai
+            | K::Vectorize
+            | K::Browser
+            | K::Images
+            | K::Media
+            | K::Stream
+            | K::MtlsCertificate
+            | K::DispatchNamespace
+            | K::AiSearchNamespace
+            | K::AiSearch
+            | K::AgentMemory
+            | K::Artifacts
+            | K::Flagship
+            | K::VpcService
+            | K::VpcNetwork
+            | K::WebSearch
+            | K::Logfwdr => {
+                let what = remote_only_label(kind);
+                remote_only.push(format!("{name} ({what})"));
+                json!({"type": "remote_only", "what": what})
+            }
+            K::Assets => continue,
+            K::Workflow
+            | K::SendEmail
+            | K::SecretsStoreSecret
+            | K::RateLimit
+            | K::WorkerLoader
+            | K::UnsafeHelloWorld
+            | K::Unsafe => {
+                not_emulated.push(name.to_string());
+                json!({"type": kind_tag(kind)})
+            }
+        };
+        env.insert(name.to_string(), entry);
+    }
+    let mut warnings = Vec::new();
+    if !remote_only.is_empty() {
+        warnings.push(format!(
+            "these bindings run only on Cloudflare, so calls to them fail under `pywrangler-rs dev`: {}",
+            remote_only.join(", ")
+        ));
+    }
+    if !not_emulated.is_empty() {
+        warnings.push(format!(
+            "these bindings are not emulated by `pywrangler-rs dev` yet, so calls to them fail locally: {}",
+            not_emulated.join(", ")
+        ));
+    }
+    Ok(warnings)
+}
+
+/// What a Cloudflare-only binding is, for messages.
+fn remote_only_label(kind: crate::config::BindingKind) -> &'static str {
+    use crate::config::BindingKind as K;
+    match kind {
+        K::Ai => "Workers AI",
+        K::Vectorize => "Vectorize",
+        K::Browser => "Browser Rendering",
+        K::Images => "Images",
+        K::Media => "Media Transformations",
+        K::Stream => "Stream",
+        K::MtlsCertificate => "mTLS certificate",
+        K::DispatchNamespace => "dispatch namespace",
+        K::AiSearchNamespace | K::AiSearch => "AI Search",
+        K::AgentMemory => "agent memory",
+        K::Artifacts => "artifacts",
+        K::Flagship => "Flagship",
+        K::VpcService | K::VpcNetwork => "Workers VPC",
+        K::WebSearch => "web search",
+        K::Logfwdr => "logfwdr",
+        _ => "Cloudflare",
+    }
+}
+
+/// The `type` tag the guest sees for a kind it does not emulate.
+fn kind_tag(kind: crate::config::BindingKind) -> &'static str {
+    use crate::config::BindingKind as K;
+    match kind {
+        K::Workflow => "workflow",
+        K::SendEmail => "send_email",
+        K::SecretsStoreSecret => "secrets_store_secret",
+        K::RateLimit => "ratelimit",
+        K::WorkerLoader => "worker_loader",
+        _ => "unsafe",
+    }
+}
+
+/// Hyperdrive's local database, found as wrangler finds it: the environment
+/// variable first, then the deprecated one, then `localConnectionString`.
+fn hyperdrive_local_string(cfg: &WranglerConfig, binding: &str) -> anyhow::Result<String> {
+    let from_env = [
+        format!("CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_{binding}"),
+        format!("WRANGLER_HYPERDRIVE_LOCAL_CONNECTION_STRING_{binding}"),
+    ]
+    .into_iter()
+    .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()));
+    let configured = cfg
+        .hyperdrive
+        .iter()
+        .find(|h| h.binding == binding)
+        .and_then(|h| h.local_connection_string.clone());
+    from_env.or(configured).ok_or_else(|| {
+        UserError::usage(format!(
+            "When developing locally, you should use a local Postgres connection string to emulate Hyperdrive functionality. \
+             Please setup Postgres locally and set the value of the 'CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_{binding}' variable \
+             or \"{binding}\"'s \"localConnectionString\" to the Postgres connection string."
+        ))
+        .hint(format!(
+            "e.g. add \"localConnectionString\": \"postgres://user:password@127.0.0.1:5432/db\" to the `hyperdrive` entry `{binding}`"
+        ))
+        .into()
+    })
+}
+
+/// A random (version 4) UUID, as miniflare gives `version_metadata.id`.
+fn uuid_v4() -> String {
+    let h = crate::dev::bindings::sqlite::random_hex(16);
+    let mut b: Vec<char> = h.chars().collect();
+    b[12] = '4';
+    b[16] = ['8', '9', 'a', 'b'][usize::from(b[16].to_digit(16).unwrap_or(0) as u8 & 3)];
+    let s: String = b.into_iter().collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &s[0..8],
+        &s[8..12],
+        &s[12..16],
+        &s[16..20],
+        &s[20..32]
+    )
 }

@@ -260,6 +260,37 @@ mod tests {
     }
 
     #[test]
+    fn every_binding_kind_gets_a_typed_attribute() {
+        let cfg: WranglerConfig = serde_json::from_value(serde_json::json!({
+            "ai": {"binding": "AI"},
+            "workflows": [{"binding": "WF", "name": "w", "class_name": "W"}],
+            "ratelimits": [{"name": "RL", "namespace_id": "1", "simple": {"limit": 1, "period": 10}}],
+            "version_metadata": {"binding": "VM"},
+            "assets": {"directory": "public", "binding": "ASSETS"},
+        }))
+        .expect("config");
+        let r = render(&TypesInput {
+            config: &cfg,
+            source: "wrangler.jsonc".into(),
+            env: None,
+            dev_var_secrets: vec![],
+        });
+        for line in [
+            "    WF: Workflow  # workflow\n",
+            "    ASSETS: Fetcher  # static assets\n",
+            "    RL: RateLimit  # rate limit\n",
+            "    VM: WorkerVersionMetadata  # version metadata\n",
+            "    AI: Ai  # Workers AI (Cloudflare only)\n",
+        ] {
+            assert!(r.stub.contains(line), "missing {line:?} in\n{}", r.stub);
+        }
+        assert!(
+            r.stub.contains("\nclass Workflow:\n"),
+            "the prelude declares it"
+        );
+    }
+
+    #[test]
     fn env_lists_each_binding_once_and_skips_bad_names() {
         let cfg = WranglerConfig {
             vars: [

@@ -376,7 +376,9 @@ fn unknown_keys_warn_and_succeed() {
     let (code, stderr) = types_in(
         &[(
             "wrangler.jsonc",
-            &jsonc("  \"kv_namespace\": [],\n  \"vectorize\": [],\n  \"vars\": { \"A\": \"1\" }"),
+            &jsonc(
+                "  \"kv_namespace\": [],\n  \"tsconfig\": \"t.json\",\n  \"vars\": { \"A\": \"1\" }",
+            ),
         )],
         &[],
     );
@@ -387,7 +389,7 @@ fn unknown_keys_warn_and_succeed() {
     );
     assert!(
         stderr.contains(
-            "warning: [TEMP]/wrangler.jsonc:7:3: `vectorize` is not supported by pywrangler-rs yet"
+            "warning: [TEMP]/wrangler.jsonc:7:3: `tsconfig` is not supported by pywrangler-rs yet"
         ),
         "{stderr}"
     );

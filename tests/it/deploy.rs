@@ -779,6 +779,286 @@ fn deploy_runs_sync_first_and_stops_on_its_error() {
     );
 }
 
+/// A config declaring every binding kind wrangler 4 sends beyond the classic
+/// ones, each with its optional fields set.
+fn every_new_kind() -> Value {
+    let mut cfg = basic();
+    let o = cfg.as_object_mut().expect("object");
+    let extra = json!({
+        "workflows": [
+            {"binding": "WF", "name": "my-wf", "class_name": "MyWorkflow", "limits": {"steps": 50}},
+            {"binding": "EXT_WF", "name": "ext-wf", "class_name": "Ext", "script_name": "other"}
+        ],
+        "send_email": [
+            {"name": "EMAIL", "destination_address": "a@example.com"},
+            {"name": "EMAIL2", "allowed_destination_addresses": ["b@example.com"], "allowed_sender_addresses": ["c@example.com"]}
+        ],
+        "analytics_engine_datasets": [{"binding": "AE", "dataset": "ds"}],
+        "hyperdrive": [{"binding": "HD", "id": "hd-id", "localConnectionString": "postgres://u:p@127.0.0.1:5432/db"}],
+        "secrets_store_secrets": [{"binding": "SS", "store_id": "store", "secret_name": "s"}],
+        "ratelimits": [{"name": "RL", "namespace_id": "1001", "simple": {"limit": 10, "period": 60}}],
+        "version_metadata": {"binding": "VM"},
+        "worker_loaders": [{"binding": "LOADER"}],
+        "ai": {"binding": "AI", "staging": true},
+        "vectorize": [{"binding": "VEC", "index_name": "idx"}],
+        "browser": {"binding": "BROWSER"},
+        "images": {"binding": "IMAGES"},
+        "media": {"binding": "MEDIA"},
+        "stream": {"binding": "STREAM"},
+        "mtls_certificates": [{"binding": "CERT", "certificate_id": "cert-id"}],
+        "dispatch_namespaces": [{"binding": "DISPATCH", "namespace": "ns", "outbound": {"service": "out", "environment": "prod", "parameters": ["p1"]}}],
+        "pipelines": [{"binding": "PIPE", "pipeline": "pipe"}],
+        "ai_search_namespaces": [{"binding": "AIS_NS", "namespace": "ns1"}],
+        "ai_search": [{"binding": "AIS", "instance_name": "inst"}],
+        "artifacts": [{"binding": "ART", "namespace": "art-ns"}],
+        "flagship": [{"binding": "FLAGS", "app_id": "app"}],
+        "vpc_services": [{"binding": "VPC", "service_id": "svc-id"}],
+        "vpc_networks": [{"binding": "VPCN", "tunnel_id": "tun"}],
+        "services": [{"binding": "SVC", "service": "other", "props": {"tenant": 1}}],
+        "unsafe": {"bindings": [{"name": "U", "type": "plain_text", "text": "u"}], "metadata": {"logpush": false}},
+        "streaming_tail_consumers": [{"service": "tail"}],
+    });
+    o.extend(extra.as_object().expect("object").clone());
+    cfg
+}
+
+#[test]
+fn every_wrangler_binding_kind_is_sent_in_wranglers_shape() {
+    let dir = tempdir();
+    project(dir.path(), &every_new_kind());
+    let cf = FakeCf::start();
+    let run = deploy(dir.path(), &cf, &[]);
+    run.expect_code(0);
+    assert!(
+        !run.stderr.contains("ignored"),
+        "no key may be ignored:\n{}",
+        run.stderr
+    );
+    let md = &cf.uploads()[0].metadata;
+    let types: Vec<&str> = md["bindings"]
+        .as_array()
+        .expect("bindings")
+        .iter()
+        .map(|b| b["type"].as_str().expect("type"))
+        .collect();
+    // wrangler's fixed grouping order (createWorkerUploadForm), unsafe last.
+    assert_eq!(
+        types,
+        [
+            "plain_text",
+            "send_email",
+            "send_email",
+            "workflow",
+            "workflow",
+            "vectorize",
+            "ai_search_namespace",
+            "ai_search",
+            "hyperdrive",
+            "secrets_store_secret",
+            "artifacts",
+            "flagship",
+            "ratelimit",
+            "vpc_service",
+            "vpc_network",
+            "service",
+            "analytics_engine",
+            "dispatch_namespace",
+            "mtls_certificate",
+            "pipelines",
+            "worker_loader",
+            "browser",
+            "ai",
+            "images",
+            "stream",
+            "media",
+            "version_metadata",
+            "plain_text",
+        ]
+    );
+    let by_name = fake_cf::bindings_by_name(md);
+    let expect = json!({
+        "GREETING": {"name": "GREETING", "type": "plain_text", "text": "hi"},
+        "WF": {"type": "workflow", "name": "WF", "workflow_name": "my-wf", "class_name": "MyWorkflow"},
+        "EXT_WF": {"type": "workflow", "name": "EXT_WF", "workflow_name": "ext-wf", "class_name": "Ext", "script_name": "other"},
+        "EMAIL": {"name": "EMAIL", "type": "send_email", "destination_address": "a@example.com"},
+        "EMAIL2": {"name": "EMAIL2", "type": "send_email", "allowed_destination_addresses": ["b@example.com"], "allowed_sender_addresses": ["c@example.com"]},
+        "AE": {"name": "AE", "type": "analytics_engine", "dataset": "ds"},
+        "HD": {"name": "HD", "type": "hyperdrive", "id": "hd-id"},
+        "SS": {"name": "SS", "type": "secrets_store_secret", "store_id": "store", "secret_name": "s"},
+        "RL": {"name": "RL", "type": "ratelimit", "namespace_id": "1001", "simple": {"limit": 10, "period": 60}},
+        "VM": {"name": "VM", "type": "version_metadata"},
+        "LOADER": {"name": "LOADER", "type": "worker_loader"},
+        "AI": {"name": "AI", "staging": true, "type": "ai"},
+        "VEC": {"name": "VEC", "type": "vectorize", "index_name": "idx"},
+        "BROWSER": {"name": "BROWSER", "type": "browser"},
+        "IMAGES": {"name": "IMAGES", "type": "images"},
+        "MEDIA": {"name": "MEDIA", "type": "media"},
+        "STREAM": {"name": "STREAM", "type": "stream"},
+        "CERT": {"name": "CERT", "type": "mtls_certificate", "certificate_id": "cert-id"},
+        "DISPATCH": {"name": "DISPATCH", "type": "dispatch_namespace", "namespace": "ns", "outbound": {"worker": {"service": "out", "environment": "prod"}, "params": [{"name": "p1"}]}},
+        "PIPE": {"name": "PIPE", "type": "pipelines", "pipeline": "pipe"},
+        "AIS_NS": {"name": "AIS_NS", "type": "ai_search_namespace", "namespace": "ns1"},
+        "AIS": {"name": "AIS", "type": "ai_search", "instance_name": "inst"},
+        "ART": {"name": "ART", "type": "artifacts", "namespace": "art-ns"},
+        "FLAGS": {"name": "FLAGS", "type": "flagship", "app_id": "app"},
+        "VPC": {"name": "VPC", "type": "vpc_service", "service_id": "svc-id"},
+        "VPCN": {"name": "VPCN", "type": "vpc_network", "tunnel_id": "tun"},
+        "SVC": {"name": "SVC", "type": "service", "service": "other", "props": {"tenant": 1}},
+        "U": {"name": "U", "type": "plain_text", "text": "u"},
+    });
+    assert_eq!(serde_json::to_value(&by_name).expect("json"), expect);
+    // `unsafe.metadata` is merged over what was built.
+    assert_eq!(md["logpush"], json!(false));
+    assert_eq!(md["streaming_tail_consumers"], json!([{"service": "tail"}]));
+    // The workflow this Worker defines is created; the other Worker's is not.
+    let calls = cf.calls();
+    let wf: Vec<_> = calls
+        .iter()
+        .filter(|c| c.path.contains("/workflows/"))
+        .collect();
+    assert_eq!(wf.len(), 1, "{:#?}", cf.call_lines());
+    assert_eq!(wf[0].method, "PUT");
+    assert!(wf[0].path.ends_with("/workflows/my-wf"), "{}", wf[0].path);
+    assert_eq!(
+        wf[0].json,
+        Some(json!({"script_name": "hello", "class_name": "MyWorkflow", "limits": {"steps": 50}}))
+    );
+    assert!(run.stdout.contains("workflow: my-wf"), "{}", run.stdout);
+}
+
+/// Regression: keys deploy did not understand were only warned about and left
+/// out of an upload that deletes what it omits (`bindings_inherit=strict`).
+#[test]
+fn a_key_deploy_does_not_know_in_a_binding_fails_before_any_upload() {
+    let dir = tempdir();
+    let mut cfg = basic();
+    cfg["kv_namespaces"] = json!([{"binding": "KV", "id": "kv-id", "namespace_idd": "x"}]);
+    cfg["new_binding_kind"] = json!([{"binding": "NEW", "id": "n"}]);
+    project(dir.path(), &cfg);
+    let cf = FakeCf::start();
+    let run = deploy(dir.path(), &cf, &[]);
+    run.expect_code(2);
+    assert!(
+        run.stderr
+            .contains("2 config settings would be left out of the upload"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(
+            "wrangler.jsonc:10:7: `kv_namespaces[0].namespace_idd` is not a key pywrangler-rs knows for `kv_namespaces`"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("`new_binding_kind` looks like a binding"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("npx wrangler deploy"), "{}", run.stderr);
+    assert!(cf.calls().is_empty(), "{:#?}", cf.call_lines());
+}
+
+#[test]
+fn a_workflow_of_another_worker_with_limits_is_refused() {
+    let dir = tempdir();
+    let mut cfg = basic();
+    cfg["workflows"] = json!([{"binding": "WF", "name": "w", "class_name": "W", "script_name": "other", "limits": {"steps": 5}}]);
+    project(dir.path(), &cfg);
+    let cf = FakeCf::start();
+    let run = deploy(dir.path(), &cf, &[]);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains(
+            "Workflow \"w\" has \"limits\" configured but references external script \"other\""
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(cf.calls().is_empty());
+}
+
+/// wrangler's pre-upload checks: a missing queue or R2 bucket stops the
+/// deploy before anything is uploaded, with the command that creates it.
+#[test]
+fn a_missing_queue_or_bucket_stops_the_deploy_before_the_upload() {
+    for (key, value, message) in [
+        (
+            "queues",
+            json!({"producers": [{"binding": "Q", "queue": "missing-q"}]}),
+            "Queue \"missing-q\" does not exist. To create it, run: npx wrangler queues create missing-q",
+        ),
+        (
+            "r2_buckets",
+            json!([{"binding": "B", "bucket_name": "missing-b"}]),
+            "R2 bucket \"missing-b\" (binding B) does not exist. To create it, run: npx wrangler r2 bucket create missing-b",
+        ),
+    ] {
+        let dir = tempdir();
+        let mut cfg = basic();
+        cfg[key] = value;
+        project(dir.path(), &cfg);
+        let cf = FakeCf::start();
+        let run = deploy(dir.path(), &cf, &[]);
+        run.expect_code(1);
+        assert!(run.stderr.contains(message), "{}", run.stderr);
+        assert!(cf.uploads().is_empty(), "{:#?}", cf.call_lines());
+    }
+}
+
+/// The metadata wrangler 4.86.0 sent for the same config, recorded against a
+/// fake API (`tests/it/fixtures/wrangler-4.86.0-all-kinds/`): every binding
+/// kind in wrangler's shape and order, and the same top-level settings.
+#[test]
+fn upload_metadata_matches_what_wrangler_sent() {
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/fixtures/wrangler-4.86.0-all-kinds");
+    let read = |name: &str| std::fs::read_to_string(fixture.join(name)).expect("fixture");
+    let theirs: Value = serde_json::from_str(&read("metadata.json")).expect("json");
+    let mut cfg: Value =
+        jsonc_parser::parse_to_serde_value::<Value>(&read("wrangler.jsonc"), &Default::default())
+            .expect("jsonc");
+    // Static assets need the upload session; they are compared elsewhere.
+    cfg.as_object_mut().expect("object").remove("assets");
+    cfg.as_object_mut().expect("object").remove("$schema");
+    let dir = tempdir();
+    project(dir.path(), &cfg);
+    write_files(dir.path(), &[("src/entry.py", &read("entry.py"))]);
+    let cf = FakeCf::start();
+    cf.allow_binding_type("some_future_binding");
+    let run = deploy(dir.path(), &cf, &[]);
+    run.expect_code(0);
+    let ours = &cf.uploads()[0].metadata;
+
+    let mut expected = theirs.clone();
+    let o = expected.as_object_mut().expect("object");
+    o.remove("assets");
+    if let Some(Value::Array(b)) = o.get_mut("bindings") {
+        b.retain(|b| b["type"] != "assets");
+    }
+    let types = |m: &Value| -> Vec<String> {
+        m["bindings"]
+            .as_array()
+            .expect("bindings")
+            .iter()
+            .map(|b| b["type"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    assert_eq!(types(ours), types(&expected), "binding order differs");
+    assert_eq!(
+        fake_cf::bindings_by_name(ours),
+        fake_cf::bindings_by_name(&expected)
+    );
+    let strip = |m: &Value| {
+        let mut m = m.clone();
+        m.as_object_mut().expect("object").remove("bindings");
+        m
+    };
+    assert_eq!(strip(ours), strip(&expected));
+}
+
 // ------------------------------------------------------------------ static assets
 
 const SITE: &[(&str, &str)] = &[

@@ -1227,6 +1227,119 @@ fn durable_object_calls_itself_through_its_own_stub() {
     );
 }
 
+/// Every binding kind is in `env` under `dev`: the ones with a local meaning
+/// work as miniflare's do, Cloudflare-only ones fail with one clear message
+/// (never `env has no binding named …`), and `dev` says so at start.
+#[test]
+fn every_binding_kind_is_in_env_with_its_local_meaning() {
+    let config = r#"{
+  "name": "kinds",
+  "main": "src/entry.py",
+  "compatibility_date": "2026-08-01",
+  "compatibility_flags": ["python_workers"],
+  "ai": { "binding": "AI" },
+  "vectorize": [{ "binding": "VEC", "index_name": "i" }],
+  "version_metadata": { "binding": "VM" },
+  "hyperdrive": [{ "binding": "HD", "id": "h", "localConnectionString": "postgres://me:s%40cret@127.0.0.1:6543/appdb" }],
+  "analytics_engine_datasets": [{ "binding": "AE" }],
+  "send_email": [{ "name": "EMAIL" }]
+}"#;
+    let entry = r#"import json, re
+from workers import WorkerEntrypoint, Response
+
+class Default(WorkerEntrypoint):
+    async def fetch(self, request):
+        out = {}
+        try:
+            await self.env.AI.run("@cf/meta/llama", {"prompt": "hi"})
+        except Exception as e:
+            out["ai"] = str(e)
+        try:
+            self.env.VEC.query([0.1])
+        except Exception as e:
+            out["vec"] = str(e)
+        vm = self.env.VM
+        out["vm_id"] = bool(re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", vm.id))
+        out["vm_tag"] = vm.tag
+        hd = self.env.HD
+        out["hd"] = [hd.host, hd.port, hd.user, hd.password, hd.database]
+        out["ae"] = self.env.AE.writeDataPoint({"blobs": ["a"], "doubles": [1.0]})
+        try:
+            await self.env.EMAIL.send({})
+        except Exception as e:
+            out["email"] = str(e)
+        return Response(json.dumps(out))
+"#;
+    let dir = project(&[("wrangler.jsonc", config), ("src/entry.py", entry)]);
+    let dev = Dev::start(dir.path(), &[]);
+    let (status, body) = dev.get("/");
+    assert_eq!(status, 200, "{body}\n{}", dev.log());
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert!(
+        v["ai"]
+            .as_str()
+            .expect("ai error")
+            .starts_with("env.AI is a Workers AI binding, which runs only on Cloudflare"),
+        "{v}"
+    );
+    assert!(v["vec"].as_str().expect("vec").contains("Vectorize"), "{v}");
+    assert_eq!(v["vm_id"], true, "{v}");
+    assert_eq!(v["vm_tag"], "", "{v}");
+    assert_eq!(
+        v["hd"],
+        serde_json::json!(["127.0.0.1", 6543, "me", "s@cret", "appdb"])
+    );
+    assert_eq!(v["ae"], serde_json::Value::Null);
+    assert!(
+        v["email"]
+            .as_str()
+            .expect("email")
+            .contains("not emulated by pywrangler-rs dev yet"),
+        "{v}"
+    );
+    let log = dev.log();
+    assert!(
+        log.contains("run only on Cloudflare") && log.contains("AI (Workers AI)"),
+        "{log}"
+    );
+    assert!(
+        log.contains("not emulated") && log.contains("EMAIL"),
+        "{log}"
+    );
+}
+
+/// wrangler's rule: a hyperdrive binding needs a local database under `dev`.
+#[test]
+fn hyperdrive_without_a_local_connection_string_stops_dev() {
+    let config = r#"{
+  "name": "hd",
+  "main": "src/entry.py",
+  "compatibility_date": "2026-08-01",
+  "compatibility_flags": ["python_workers"],
+  "hyperdrive": [{ "binding": "HD", "id": "h" }]
+}"#;
+    let dir = project(&[("wrangler.jsonc", config), ("src/entry.py", HELLO)]);
+    let index = dir.path().join(".empty-index");
+    std::fs::create_dir_all(&index).expect("index dir");
+    let out = support::cmd(dir.path())
+        .env("PYWRANGLER_PYODIDE_INDEX", &index)
+        .env_remove("CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_HD")
+        .args(["dev", "--port", "0"])
+        .output()
+        .expect("runs");
+    let run = support::Run::from_output(out);
+    run.expect_code(2);
+    assert!(
+        run.stderr
+            .contains("When developing locally, you should use a local Postgres connection string")
+            && run
+                .stderr
+                .contains("'CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_HD'"),
+        "{}",
+        run.stderr
+    );
+}
+
 // ------------------------------------------------------------------ static assets
 
 const ASSETS_WORKER: &str = r#"from urllib.parse import urlparse

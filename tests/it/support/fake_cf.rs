@@ -62,6 +62,12 @@ const BINDING_TYPES: &[&str] = &[
     "ai_search_namespace",
     "media",
     "stream",
+    "vpc_network",
+    "artifacts",
+    "flagship",
+    "agent_memory",
+    "websearch",
+    "unsafe_hello_world",
 ];
 
 const MODULE_TYPES: &[&str] = &[
@@ -169,6 +175,8 @@ struct State {
     single_asset_uploads: bool,
     /// Most files per bucket.
     bucket_size: usize,
+    /// Binding types accepted besides [`BINDING_TYPES`] (a newer API's kinds).
+    extra_binding_types: Vec<String>,
 }
 
 /// A running fake API; shut down when dropped.
@@ -304,6 +312,14 @@ impl FakeCf {
     }
 
     /// Reject uploads whose parts total more than `bytes` (code 10027).
+    pub fn allow_binding_type(&self, ty: &str) {
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extra_binding_types
+            .push(ty.to_string());
+    }
+
     pub fn set_size_limit(&self, bytes: usize) {
         self.lock().size_limit = Some(bytes);
     }
@@ -735,7 +751,7 @@ fn validate(st: &State, u: &Upload) -> Result<(), (u16, i64, String)> {
     {
         let ty = b.get("type").and_then(Value::as_str).unwrap_or("");
         let name = b.get("name").and_then(Value::as_str).unwrap_or("");
-        if !BINDING_TYPES.contains(&ty) {
+        if !BINDING_TYPES.contains(&ty) && !st.extra_binding_types.iter().any(|t| t == ty) {
             return Err((
                 400,
                 10021,
@@ -850,6 +866,7 @@ fn route(
             envelope(200, json!({"id": id, "number": script.versions, "resources": {"script": {"etag": "etag"}}, "startup_time_ms": 7}))
         }
         // Resource look-ups wrangler makes before provisioning: everything exists.
+        ("GET", ["accounts", _, "r2", "buckets", b]) if b.starts_with("missing") => failure(404, 10006, "The specified bucket does not exist."),
         ("GET", ["accounts", _, "r2", "buckets", b]) => envelope(200, json!({"name": b})),
         ("GET", ["accounts", _, "d1", "database", id]) => envelope(200, json!({"uuid": id, "name": "d"})),
         ("GET", ["accounts", _, "storage", "kv", "namespaces", id]) => envelope(200, json!({"id": id, "title": "kv"})),
@@ -892,14 +909,24 @@ fn route(
         }
         ("PUT", ["accounts", _, "workers", "scripts", _, "routes" | "schedules"]) => envelope(200, body.cloned().unwrap_or(Value::Null)),
         ("GET", ["accounts", _, "queues"]) => {
-            let name = query
+            // Every queue exists but those named `missing…`; several `name=` are an OR.
+            let queues: Vec<Value> = query
                 .split('&')
-                .find_map(|kv| kv.strip_prefix("name="))
-                .unwrap_or("");
-            envelope(200, json!([{"queue_id": format!("qid-{name}"), "queue_name": name, "consumers": [], "producers": []}]))
+                .filter_map(|kv| kv.strip_prefix("name="))
+                .filter(|name| !name.starts_with("missing"))
+                .map(|name| json!({"queue_id": format!("qid-{name}"), "queue_name": name, "consumers": [], "producers": []}))
+                .collect();
+            envelope(200, Value::Array(queues))
         }
         ("POST", ["accounts", _, "queues", _, "consumers"]) | ("PUT", ["accounts", _, "queues", _, "consumers", _]) => {
             envelope(200, body.cloned().unwrap_or(Value::Null))
+        }
+        ("PUT", ["accounts", _, "workflows", name]) => {
+            let field = |k: &str| body.and_then(|b| b.get(k)).and_then(Value::as_str).unwrap_or("");
+            if field("script_name").is_empty() || field("class_name").is_empty() {
+                return failure(400, 10021, "workflow needs script_name and class_name");
+            }
+            envelope(200, json!({"id": format!("wf-{name}"), "name": name, "script_name": field("script_name"), "class_name": field("class_name")}))
         }
         _ => failure(404, 7003, &format!("No route for {method} {path}")),
     }

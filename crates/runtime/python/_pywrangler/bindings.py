@@ -86,6 +86,16 @@ def make_binding(name, raw):
         return ServiceBinding(name, raw.get("service") or name, raw.get("entrypoint"))
     if t == "assets":
         return Fetcher(name)
+    if t == "version_metadata":
+        return WorkerVersionMetadata(raw.get("id", ""), raw.get("tag", ""), raw.get("timestamp", ""))
+    if t == "hyperdrive":
+        return Hyperdrive(raw.get("connection_string", ""))
+    if t == "analytics_engine":
+        return AnalyticsEngineDataset(name)
+    if t == "pipelines":
+        return Pipeline(name)
+    if t == "remote_only":
+        return RemoteOnlyBinding(name, raw.get("what") or "binding")
     return UnsupportedBinding(name, t)
 
 
@@ -128,8 +138,96 @@ class UnsupportedBinding:
         if attr.startswith("__"):
             raise AttributeError(attr)
         raise NotImplementedError(
-            f"binding {self._name!r} of type {self._kind!r} is not supported by the local runtime"
+            f"binding {self._name!r} of type {self._kind!r} is not emulated by pywrangler-rs dev yet; "
+            "it works once deployed"
         )
+
+
+class RemoteOnlyBinding:
+    """A binding to a service that runs only on Cloudflare (Workers AI,
+    Vectorize, Browser Rendering, ...): present in `env`, but every use fails
+    with one message saying so."""
+
+    def __init__(self, name, what):
+        self._name = name
+        self._what = what
+
+    def __getattr__(self, attr):
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        raise RuntimeError(
+            f"env.{self._name} is a {self._what} binding, which runs only on Cloudflare: "
+            "pywrangler-rs dev cannot run it locally. Deploy the Worker to use it "
+            "(wrangler users reach it from `wrangler dev` with `\"remote\": true` on the binding)."
+        )
+
+    def __repr__(self):
+        return f"<{self._what} binding {self._name} (Cloudflare only)>"
+
+
+class WorkerVersionMetadata:
+    """`version_metadata`: as miniflare, a random id per start, an empty tag
+    and the start time."""
+
+    def __init__(self, id, tag, timestamp):
+        self.id = id
+        self.tag = tag
+        self.timestamp = timestamp
+
+    def __repr__(self):
+        return f"WorkerVersionMetadata(id={self.id!r}, tag={self.tag!r}, timestamp={self.timestamp!r})"
+
+
+class Hyperdrive:
+    """`hyperdrive`: locally, the parts of the configured local connection string."""
+
+    def __init__(self, connection_string):
+        from urllib.parse import unquote, urlsplit
+
+        self.connectionString = connection_string
+        u = urlsplit(connection_string)
+        self.host = u.hostname or ""
+        default_port = 3306 if u.scheme == "mysql" else 5432
+        self.port = u.port or default_port
+        self.user = unquote(u.username or "")
+        self.password = unquote(u.password or "")
+        self.database = unquote(u.path.lstrip("/"))
+
+    def __repr__(self):
+        return f"<Hyperdrive {self.host}:{self.port}/{self.database}>"
+
+
+class AnalyticsEngineDataset:
+    """`analytics_engine_datasets`: writes are accepted and dropped, as in
+    miniflare's local dataset."""
+
+    def __init__(self, name):
+        self._name = name
+
+    def writeDataPoint(self, event=None, **kwargs):
+        point = _opts(event, kwargs)
+        for key in point:
+            if key not in ("indexes", "blobs", "doubles"):
+                raise TypeError(f"writeDataPoint: unknown field {key!r} (use indexes, blobs, doubles)")
+        return None
+
+    def __repr__(self):
+        return f"<AnalyticsEngineDataset {self._name}>"
+
+
+class Pipeline:
+    """`pipelines`: `send()` is accepted and dropped, as in miniflare."""
+
+    def __init__(self, name):
+        self._name = name
+
+    async def send(self, records):
+        if not isinstance(records, (list, tuple)):
+            raise TypeError("send: records must be a list")
+        return None
+
+    def __repr__(self):
+        return f"<Pipeline {self._name}>"
 
 
 # ------------------------------------------------------------------ KV

@@ -75,7 +75,7 @@ out["cf_env"] = import_from_javascript("cloudflare:workers").env.TOKEN
         self.assertEqual(out["types"], ["str", "str"])
         self.assertEqual(out["has"], [True, False, False])
         self.assertIn("env has no binding named 'NOPE'", out["missing"])
-        self.assertIn("'AI' of type 'ai' is not supported", out["ai"])
+        self.assertIn("'AI' of type 'ai' is not emulated by pywrangler-rs dev yet", out["ai"])
         self.assertEqual((out["module_env"], out["cf_env"]), ("world", "s3cret"))
 
     def test_kv(self):

@@ -38,7 +38,8 @@ pub fn route(opts: &AssetsOptions, req: &AssetRequest<'_>) -> Option<AssetReply>
     let (pathname, _) = split_query(req.path_and_query);
     match routing::route(&opts.worker_first, pathname) {
         Route::Worker => None,
-        Route::Assets => Some(answer(opts, req, opts.not_found_handling)),
+        // A `!/` rule: the assets answer even when nothing matches.
+        Route::Assets => Some(fetch(opts, req)),
         Route::AssetsFirst { not_found_applies } => {
             let navigate = (req.header)("sec-fetch-mode").is_some_and(|m| m == "navigate");
             let not_found = if not_found_applies || (navigate && opts.navigation_prefers_assets) {
@@ -46,30 +47,35 @@ pub fn route(opts: &AssetsOptions, req: &AssetRequest<'_>) -> Option<AssetReply>
             } else {
                 NotFoundHandling::None
             };
-            let reply = answer(opts, req, not_found);
             // No asset: the router falls through to the Worker.
-            (reply.status != NO_INTENT).then_some(reply)
+            answer(opts, req, not_found)
         }
     }
 }
 
-/// `env.ASSETS.fetch(...)`: the asset worker alone (no router).
+/// `env.ASSETS.fetch(...)`: the asset worker alone (no router); 404 when
+/// nothing matches.
 pub fn fetch(opts: &AssetsOptions, req: &AssetRequest<'_>) -> AssetReply {
-    let mut reply = answer(opts, req, opts.not_found_handling);
-    if reply.status == NO_INTENT {
-        reply.status = 404;
-    }
-    reply
+    answer(opts, req, opts.not_found_handling).unwrap_or(AssetReply {
+        status: 404,
+        headers: Vec::new(),
+        body: Vec::new(),
+    })
 }
 
-/// Internal marker status for "no asset here".
-const NO_INTENT: u16 = 0;
-
-fn answer(opts: &AssetsOptions, req: &AssetRequest<'_>, not_found: NotFoundHandling) -> AssetReply {
+/// The asset worker's answer; `None` when no asset matches.
+fn answer(
+    opts: &AssetsOptions,
+    req: &AssetRequest<'_>,
+    not_found: NotFoundHandling,
+) -> Option<AssetReply> {
     let (pathname, search) = split_query(req.path_and_query);
     let disk = match DiskLookup::new(&opts.dir) {
         Ok(d) => d,
-        Err(e) => return text(500, format!("cannot read the assets directory: {e}")),
+        Err(e) => {
+            let message = format!("cannot read the assets directory: {e}");
+            return Some(text(500, message));
+        }
     };
     let outcome = Resolver {
         html_handling: opts.html_handling,
@@ -77,49 +83,43 @@ fn answer(opts: &AssetsOptions, req: &AssetRequest<'_>, not_found: NotFoundHandl
         lookup: &disk,
     }
     .resolve(req.method, pathname, search);
-    match outcome {
-        Outcome::NoIntent => AssetReply {
-            status: NO_INTENT,
-            headers: Vec::new(),
-            body: Vec::new(),
-        },
-        Outcome::MethodNotAllowed => text(405, "Method Not Allowed".into()),
-        Outcome::Redirect(location) => AssetReply {
-            status: 307,
-            headers: vec![("Location".into(), location)],
-            body: Vec::new(),
-        },
-        Outcome::Serve(intent) => {
-            let Some((key, file)) = disk.file_of(&intent.etag) else {
-                return text(500, "the asset disappeared while it was served".into());
-            };
-            let body = match std::fs::read(&file) {
-                Ok(b) => b,
-                Err(e) => return text(500, format!("cannot read {}: {e}", file.display())),
-            };
-            let private =
-                (req.header)("authorization").is_some() || (req.header)("range").is_some();
-            let headers =
-                serve::asset_headers(&intent.etag, content_type(&key).as_deref(), private);
-            if serve::not_modified((req.header)("if-none-match").as_deref(), &intent.etag) {
-                return AssetReply {
-                    status: 304,
-                    headers,
-                    body: Vec::new(),
-                };
-            }
-            let body = if req.method.eq_ignore_ascii_case("HEAD") {
-                Vec::new()
-            } else {
-                body
-            };
-            AssetReply {
-                status: intent.status,
-                headers,
-                body,
-            }
+    let intent = match outcome {
+        Outcome::NoIntent => return None,
+        Outcome::MethodNotAllowed => return Some(text(405, "Method Not Allowed".into())),
+        Outcome::Redirect(location) => {
+            return Some(AssetReply {
+                status: 307,
+                headers: vec![("Location".into(), location)],
+                body: Vec::new(),
+            });
         }
+        Outcome::Serve(intent) => intent,
+    };
+    let Some((key, file)) = disk.file_of(&intent.etag) else {
+        return Some(text(
+            500,
+            "the asset disappeared while it was served".into(),
+        ));
+    };
+    let body = match std::fs::read(&file) {
+        Ok(b) => b,
+        Err(e) => return Some(text(500, format!("cannot read {}: {e}", file.display()))),
+    };
+    let private = (req.header)("authorization").is_some() || (req.header)("range").is_some();
+    let headers = serve::asset_headers(&intent.etag, content_type(&key).as_deref(), private);
+    if serve::not_modified((req.header)("if-none-match").as_deref(), &intent.etag) {
+        return Some(AssetReply {
+            status: 304,
+            headers,
+            body: Vec::new(),
+        });
     }
+    let head = req.method.eq_ignore_ascii_case("HEAD");
+    Some(AssetReply {
+        status: intent.status,
+        headers,
+        body: if head { Vec::new() } else { body },
+    })
 }
 
 fn text(status: u16, body: String) -> AssetReply {
@@ -279,6 +279,14 @@ mod tests {
             route(&opts, &get("/app.js", &none)).map(|r| r.status),
             Some(200)
         );
+        // A `!` rule's miss is the asset worker's 404, not the Worker.
+        opts.not_found_handling = NotFoundHandling::None;
+        opts.worker_first = WorkerFirst::Rules(StaticRouting {
+            user_worker: vec!["/*".into()],
+            asset_worker: vec!["/static/*".into()],
+        });
+        let gone = route(&opts, &get("/static/gone.css", &none)).map(|r| r.status);
+        assert_eq!(gone, Some(404));
         assert_eq!(path_of_url("http://x.test/a/b?c=1"), "/a/b?c=1");
         assert_eq!(path_of_url("https://x.test"), "/");
         assert_eq!(path_of_url("/rel"), "/rel");

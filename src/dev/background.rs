@@ -139,7 +139,9 @@ pub async fn alarm_loop(shared: Arc<Shared>) {
             let key = (alarm.class.clone(), alarm.id.clone(), alarm.time_ms);
             let g = generation.clone();
             let a = alarm.clone();
+            let busy = super::listen::Busy::enter();
             let result = tokio::task::spawn_blocking(move || {
+                let _busy = busy;
                 let label = format!("[alarm {}:{}] ", a.class, &a.id[..8]);
                 g.run_object(&a.class, &a.id, &label, |inst| inst.alarm(&a.class, &a.id))
             })

@@ -7,8 +7,10 @@ pub mod background;
 pub mod bindings;
 pub mod builder;
 pub mod error_page;
+pub mod listen;
 pub mod pool;
 pub mod reload;
+pub mod request_body;
 pub mod server;
 pub mod settings;
 pub mod stream;
@@ -18,20 +20,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use pywrangler_runtime::{Runtime, RuntimeConfig};
 
 use crate::cli::DevArgs;
 use crate::diagnostics::UserError;
 use builder::{BuildError, Current, Shared};
+use listen::Stopped;
 use settings::SessionFlags;
 
 /// Live instances the wasmtime pool allows (requests, objects, reloads).
 const MAX_INSTANCES: u32 = 96;
-/// Native stack each guest call may use (wasmtime's `max_wasm_stack`).
-const WASM_STACK: usize = 2 << 20;
+/// Native stack each guest call may use (wasmtime's `max_wasm_stack`): room
+/// for CPython's C recursion limit (5000 on WASI), so deep recursion raises
+/// `RecursionError` instead of trapping. Measured need: 3–4 MiB (recursion
+/// through `map` with a raised `sys.setrecursionlimit`; `json.loads` 5000
+/// deep needs 2–3 MiB); 8 MiB leaves a margin for paths not measured.
+const WASM_STACK: usize = 8 << 20;
 
 /// Run `dev` until Ctrl-C.
 pub fn run(args: &DevArgs) -> anyhow::Result<()> {
@@ -46,19 +50,35 @@ pub fn run(args: &DevArgs) -> anyhow::Result<()> {
         UserError::usage(format!("--ip `{}` is not an IP address", args.ip))
             .hint("use e.g. --ip 127.0.0.1 or --ip 0.0.0.0")
     })?;
+    // Instance temp dirs of runs that were killed (`kill -9`) and could not clean up.
+    let swept = pywrangler_runtime::tmpdirs::sweep_stale();
+    if swept > 0 {
+        crate::printer::verbose(format!(
+            "removed {swept} temp dir(s) left by an earlier run that was killed"
+        ));
+    }
     let t = std::time::Instant::now();
     let runtime = Runtime::new(RuntimeConfig {
         max_instances: MAX_INSTANCES,
         // Enough native stack for CPython's C recursion limit, so deep
-        // `json.dumps`/`repr` raise RecursionError instead of trapping; the
-        // most wasmtime allows without a larger async stack.
+        // `json.loads`/`repr` raise RecursionError instead of trapping.
         max_wasm_stack: WASM_STACK,
         ..RuntimeConfig::default()
     })
     .context("starting the Python runtime")?;
     crate::printer::verbose(format!("runtime ready in {:.0?}", t.elapsed()));
     crate::runtime_notice::warn_version_gap(settings.python, runtime.python_version());
-    let first = match builder::build(&flags, &runtime, 0, true) {
+    // Top-level code runs in the guest too: on a thread with the stack an
+    // event gets (the main thread's depends on `ulimit -s`).
+    let first = std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .name("pywrangler-build".into())
+            .stack_size(WASM_STACK * 2)
+            .spawn_scoped(s, || builder::build(&flags, &runtime, 0, true))
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+    })
+    .context("starting the build thread")?;
+    let first = match first {
         Ok(g) => Current::Ready(g),
         Err(BuildError::Fatal(e)) => return Err(e),
         Err(BuildError::Broken(info)) => {
@@ -81,8 +101,18 @@ pub fn run(args: &DevArgs) -> anyhow::Result<()> {
         !args.no_reload,
         args.test_scheduled,
     ));
-    rt.shutdown_timeout(Duration::from_secs(2));
-    result
+    match result {
+        Ok(Stopped::Abandoned) => {
+            // Guests still run on blocking threads and use the runtime's
+            // timers and handles: shutting it down under them would panic
+            // there. The process exits right after this, which stops them.
+            std::mem::forget(rt);
+        }
+        Ok(Stopped::Clean) | Err(_) => rt.shutdown_timeout(Duration::from_secs(2)),
+    }
+    // The instances of an abandoned run were never dropped: remove their /tmp.
+    pywrangler_runtime::tmpdirs::remove_own();
+    result.map(|_| ())
 }
 
 async fn serve(
@@ -90,7 +120,7 @@ async fn serve(
     addr: SocketAddr,
     reload: bool,
     test_scheduled: bool,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Stopped> {
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => l,
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
@@ -113,54 +143,13 @@ async fn serve(
     } else {
         None
     };
-    tokio::spawn(background::queue_loop(shared.clone()));
-    tokio::spawn(background::alarm_loop(shared.clone()));
+    let mut background = vec![
+        tokio::spawn(background::queue_loop(shared.clone())),
+        tokio::spawn(background::alarm_loop(shared.clone())),
+    ];
     if test_scheduled {
-        tokio::spawn(background::cron_loop(shared.clone()));
+        background.push(tokio::spawn(background::cron_loop(shared.clone())));
     }
     eprintln!("Ready on http://{}:{}", local.ip(), local.port());
-    let shutdown = shutdown_signal();
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, remote) = match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        crate::printer::warn(format!("accept failed: {e}"));
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let s = shared.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |req| server::handle(s.clone(), req, remote));
-                    let _ = http1::Builder::new()
-                        .keep_alive(true)
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-            _ = &mut shutdown => {
-                crate::printer::info("Shutting down local server.");
-                return Ok(());
-            }
-        }
-    }
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
+    Ok(listen::serve_until_signal(listener, shared, background).await)
 }

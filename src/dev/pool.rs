@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::thread::ThreadId;
-use std::time::Duration;
 
 use pywrangler_runtime::{
     HostHandler, HostReply, Instance, InstanceOptions, InvokeError, LogLine, LogStream, Snapshot,
@@ -74,7 +73,7 @@ impl HostHandler for Handler {
                     .is_some_and(|i| i.eq_ignore_ascii_case(&id))
         });
         if !own {
-            return self.call(header, body);
+            return self.call_until(header, body, Some(guest.deadline()));
         }
         let Some(call) = bindings::durable_call(&header, body) else {
             return HostReply::error("Error", "malformed do.call");
@@ -97,6 +96,24 @@ impl HostHandler for Handler {
     }
 
     fn call(&self, header: Value, body: Vec<u8>) -> HostReply {
+        self.call_until(header, body, None)
+    }
+}
+
+impl Handler {
+    fn call_until(
+        &self,
+        header: Value,
+        body: Vec<u8>,
+        deadline: Option<std::time::Instant>,
+    ) -> HostReply {
+        if header.get("op").and_then(Value::as_str) == Some("request.read") {
+            let args = header.get("args").cloned().unwrap_or(Value::Null);
+            return match super::request_body::host_read(&args) {
+                Ok((done, chunk)) => HostReply::ok_with_body(json!({"done": done}), chunk),
+                Err(e) => HostReply::error("Error", e),
+            };
+        }
         if let Some(op @ ("response.start" | "response.write")) =
             header.get("op").and_then(Value::as_str)
         {
@@ -106,7 +123,7 @@ impl HostHandler for Handler {
                 Err(e) => HostReply::error("Error", e),
             };
         }
-        match self.0.call(&header, body) {
+        match self.0.call(&header, body, deadline) {
             Ok(Reply { value, body }) => HostReply::ok_with_body(value, body),
             Err(e) => HostReply::error(e.py_type(), e.to_string()),
         }
@@ -170,7 +187,7 @@ impl Generation {
             InstanceOptions::new(Arc::new(Handler(self.bindings.clone(), serving.clone())));
         options.env = self.settings.env.clone();
         options.cpu_limit = self.settings.cpu_limit;
-        options.wall_limit = (self.settings.cpu_limit * 2).max(Duration::from_secs(60));
+        options.wall_limit = self.settings.wall_limit;
         options.log = log_sink(label.clone());
         let inst = self.snapshot.instantiate(options)?;
         Ok(Pooled {
@@ -200,8 +217,10 @@ impl Generation {
             .await
             .map_err(|e| EventError::Lost(e.to_string()))?;
         let generation = self.clone();
+        let busy = super::listen::Busy::enter();
         let joined = tokio::task::spawn_blocking(move || {
             let _permit = permit;
+            let _busy = busy;
             generation.run_here(&label, f)
         })
         .await;

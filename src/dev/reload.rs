@@ -136,8 +136,12 @@ async fn reload(shared: &Arc<Shared>, changed: &[PathBuf]) {
     let sync = changed
         .iter()
         .any(|p| p.file_name().is_some_and(|n| n == "pyproject.toml"));
-    let built =
-        tokio::task::spawn_blocking(move || builder::build(&s.flags, &s.runtime, id, sync)).await;
+    let busy = super::listen::Busy::enter();
+    let built = tokio::task::spawn_blocking(move || {
+        let _busy = busy;
+        builder::build(&s.flags, &s.runtime, id, sync)
+    })
+    .await;
     match built {
         Ok(Ok(generation)) => {
             shared.swap(Current::Ready(generation));

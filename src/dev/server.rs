@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 use super::builder::{Current, Shared};
 use super::error_page::{self, ErrorInfo};
 use super::pool::EventError;
+use super::request_body::{self, Prepared};
 
 type Reply = Response<BoxBody<Bytes, std::io::Error>>;
 
@@ -126,16 +127,15 @@ async fn fetch_inner(
         return reply.into();
     }
     let (parts, body) = req.into_parts();
-    let body = match body.collect().await {
-        Ok(b) => b.to_bytes().to_vec(),
-        Err(e) => {
-            return plain(
-                StatusCode::BAD_REQUEST,
-                format!("could not read the request body: {e}"),
-            )
-            .into();
-        }
+    let limit = shared.flags.max_request_body;
+    let (body, pull) = match request_body::prepare(body, &parts.headers, limit, n).await {
+        Ok(Prepared::Inline(bytes)) => (bytes, None),
+        Ok(Prepared::Pulled(pull)) => (Vec::new(), Some(pull)),
+        Ok(Prepared::TooLarge) => return too_large().into(),
+        Err(e) => return plain(StatusCode::BAD_REQUEST, e).into(),
     };
+    let pulled_id = pull.as_ref().map(request_body::Pull::id);
+    let exceeded = pull.as_ref().map(request_body::Pull::exceeded);
     let host = parts
         .headers
         .get(hyper::header::HOST)
@@ -170,7 +170,13 @@ async fn fetch_inner(
     let mut task = tokio::spawn(async move {
         generation
             .run(label, move |inst| {
-                super::stream::with_sink(sink, || inst.fetch_streaming(request))
+                let (result, left) = request_body::with_pull(pull, || {
+                    super::stream::with_sink(sink, || inst.fetch_streaming(request, pulled_id))
+                });
+                if let Some(left) = left {
+                    tokio::runtime::Handle::current().spawn(left.drain());
+                }
+                result
             })
             .await
     });
@@ -184,6 +190,11 @@ async fn fetch_inner(
     let (head, finished) = tokio::select! {
         joined = &mut task => match head.try_recv() {
             Ok(h) => (h, Some(joined)),
+            // Past the limit while the guest read it: Cloudflare's edge
+            // answers instead of the Worker.
+            Err(_) if exceeded.as_ref().is_some_and(|e| e.load(Ordering::SeqCst)) => {
+                return Outcome::Done(too_large());
+            }
             Err(_) => return Outcome::Done(finish_buffered(joined, json_errors)),
         },
         Ok(h) = &mut head => (h, None),
@@ -458,6 +469,16 @@ fn error_response(info: &ErrorInfo, json: bool) -> Reply {
         .header(hyper::header::CONTENT_TYPE, content_type)
         .body(full(body))
         .unwrap_or_else(|_| Response::new(full(Bytes::from_static(b"error"))))
+}
+
+/// Cloudflare's 413 page; the connection is closed after it, as the edge does.
+fn too_large() -> Reply {
+    Response::builder()
+        .status(StatusCode::PAYLOAD_TOO_LARGE)
+        .header(hyper::header::CONTENT_TYPE, "text/html")
+        .header(hyper::header::CONNECTION, "close")
+        .body(full(request_body::TOO_LARGE_PAGE))
+        .unwrap_or_else(|e| plain(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()))
 }
 
 fn plain(status: StatusCode, text: String) -> Reply {

@@ -15,6 +15,12 @@ use crate::cli::{DevArgs, LogLevel};
 use crate::config::{Project, WranglerConfig};
 use crate::diagnostics::UserError;
 
+/// Env var: the wall-clock limit per event in milliseconds (default: 60 s or
+/// twice `limits.cpu_ms`, whichever is longer). Cloudflare sets none for a
+/// request whose client stays connected; locally it keeps a stuck event from
+/// holding an instance slot forever, and tests lower it.
+pub const WALL_LIMIT_ENV: &str = "PYWRANGLER_DEV_WALL_LIMIT_MS";
+
 /// How one queue is consumed locally.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Consumer {
@@ -53,8 +59,11 @@ pub struct WorkerSettings {
     pub consumers: Vec<Consumer>,
     /// `triggers.crons`.
     pub crons: Vec<String>,
-    /// CPU limit per event (`limits.cpu_ms`, default 30 s).
+    /// CPU limit per event (`limits.cpu_ms`, default 30 s): time the guest
+    /// computes; waiting (sleeps, fetch, bindings) does not count.
     pub cpu_limit: Duration,
+    /// Wall-clock limit per event, waiting included ([`WALL_LIMIT_ENV`]).
+    pub wall_limit: Duration,
     /// Durable Object classes exported by the Worker.
     pub durable_classes: Vec<String>,
     /// Config warnings to print once.
@@ -78,6 +87,8 @@ pub struct SessionFlags {
     pub persist_to: Option<PathBuf>,
     /// Worker log filter.
     pub log_level: LogFilter,
+    /// Largest request body accepted (413 above it).
+    pub max_request_body: u64,
 }
 
 impl SessionFlags {
@@ -111,6 +122,9 @@ impl SessionFlags {
             env: args.config.env.clone(),
             vars,
             log_level,
+            max_request_body: super::request_body::limit_from_env().map_err(|e| {
+                UserError::usage(e).hint("unset it to use Cloudflare's 100 MB limit")
+            })?,
         })
     }
 
@@ -267,6 +281,16 @@ fn resolve(project: &Project, flags: &SessionFlags) -> anyhow::Result<WorkerSett
             json!({"type": "service", "service": s.service, "entrypoint": s.entrypoint}),
         );
     }
+    for r in &cfg.ratelimits {
+        b.ratelimits
+            .push(crate::dev::bindings::ratelimit::RateLimitConfig {
+                binding: r.name.clone(),
+                namespace_id: r.namespace_id.clone(),
+                limit: r.simple.limit,
+                period: r.simple.period,
+            });
+        env.insert(r.name.clone(), json!({"type": "ratelimit"}));
+    }
     let local_only = other_bindings(cfg, &mut env)?;
     if let Some(assets) = crate::assets::AssetsOptions::from_project(project)? {
         if let Some(name) = &assets.binding {
@@ -290,6 +314,20 @@ fn resolve(project: &Project, flags: &SessionFlags) -> anyhow::Result<WorkerSett
         })
         .collect();
     let cpu_ms = cfg.limits.as_ref().and_then(|l| l.cpu_ms).unwrap_or(30_000);
+    let cpu_limit = Duration::from_millis(cpu_ms.max(1));
+    let wall_limit = match std::env::var(WALL_LIMIT_ENV) {
+        Ok(v) if !v.trim().is_empty() => match v.trim().parse::<u64>() {
+            Ok(ms) if ms > 0 => Duration::from_millis(ms),
+            _ => {
+                return Err(UserError::usage(format!(
+                    "${WALL_LIMIT_ENV} is `{v}`, not a number of milliseconds"
+                ))
+                .hint(format!("set it to e.g. 60000, or unset {WALL_LIMIT_ENV}"))
+                .into());
+            }
+        },
+        _ => (cpu_limit * 2).max(Duration::from_secs(60)),
+    };
     Ok(WorkerSettings {
         python: project.python,
         root: project.root.clone(),
@@ -305,7 +343,8 @@ fn resolve(project: &Project, flags: &SessionFlags) -> anyhow::Result<WorkerSett
             .as_ref()
             .map(|t| t.crons.clone())
             .unwrap_or_default(),
-        cpu_limit: Duration::from_millis(cpu_ms.max(1)),
+        cpu_limit,
+        wall_limit,
         durable_classes,
         warnings: project.warnings.iter().cloned().chain(local_only).collect(),
     })
@@ -329,7 +368,8 @@ fn other_bindings(
             | K::D1Database
             | K::DurableObject
             | K::QueueProducer
-            | K::Service => continue,
+            | K::Service
+            | K::RateLimit => continue,
             K::VersionMetadata => json!({
                 "type": "version_metadata",
                 "id": uuid_v4(),
@@ -367,7 +407,6 @@ fn other_bindings(
             K::Workflow
             | K::SendEmail
             | K::SecretsStoreSecret
-            | K::RateLimit
             | K::WorkerLoader
             | K::UnsafeHelloWorld
             | K::Unsafe => {
@@ -423,7 +462,6 @@ fn kind_tag(kind: crate::config::BindingKind) -> &'static str {
         K::Workflow => "workflow",
         K::SendEmail => "send_email",
         K::SecretsStoreSecret => "secrets_store_secret",
-        K::RateLimit => "ratelimit",
         K::WorkerLoader => "worker_loader",
         _ => "unsafe",
     }

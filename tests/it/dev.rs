@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use crate::support;
 
+mod server_hardening;
+
 /// A running `pywrangler-rs dev`; killed on drop.
 struct Dev {
     child: Child,
@@ -19,6 +21,18 @@ struct Dev {
 
 impl Dev {
     fn start(dir: &Path, extra: &[&str]) -> Dev {
+        Dev::spawn(Dev::command(dir, extra))
+    }
+
+    /// [`Dev::start`] with extra environment variables.
+    fn start_with_env(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Dev {
+        let mut cmd = Dev::command(dir, extra);
+        cmd.envs(env.iter().copied());
+        Dev::spawn(cmd)
+    }
+
+    /// The `dev --port 0` command `start` runs, to adjust before [`Dev::spawn`].
+    fn command(dir: &Path, extra: &[&str]) -> std::process::Command {
         let mut cmd = support::cmd(dir);
         // No Pyodide index here: sync takes the runtime SDK from PyPI.
         let index = dir.join(".empty-index");
@@ -28,6 +42,11 @@ impl Dev {
             .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
+        cmd
+    }
+
+    /// Start `cmd` and wait for "Ready on".
+    fn spawn(mut cmd: std::process::Command) -> Dev {
         let mut child = cmd.spawn().expect("dev starts");
         let stderr = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = std::sync::mpsc::channel();
@@ -919,6 +938,8 @@ class Default(WorkerEntrypoint):
             for _ in range(100_000):
                 nested = [nested]
             return Response(json.dumps(nested)[:10])
+        if request.url.endswith("/deep-loads"):
+            return Response(str(json.loads("[" * 5000 + "]" * 5000))[:10])
         n = int(request.url.rsplit("=", 1)[1])
         return Response(str(await self.env.SELF.down(n)))
 
@@ -941,6 +962,16 @@ fn deep_recursion_raises_python_errors_not_crashes() {
     assert!(
         body.contains(
             "RecursionError: maximum recursion depth exceeded while encoding a JSON object"
+        ),
+        "{body}"
+    );
+    // Regression (issue 10, item 10): decoding nests as deep as CPython's C
+    // recursion limit (5000 on WASI) raised `call stack exhausted`.
+    let (s, body) = dev.get("/deep-loads");
+    assert_eq!(s, 500, "{body}");
+    assert!(
+        body.contains(
+            "RecursionError: maximum recursion depth exceeded while decoding a JSON array"
         ),
         "{body}"
     );
@@ -1242,7 +1273,8 @@ fn every_binding_kind_is_in_env_with_its_local_meaning() {
   "version_metadata": { "binding": "VM" },
   "hyperdrive": [{ "binding": "HD", "id": "h", "localConnectionString": "postgres://me:s%40cret@127.0.0.1:6543/appdb" }],
   "analytics_engine_datasets": [{ "binding": "AE" }],
-  "send_email": [{ "name": "EMAIL" }]
+  "send_email": [{ "name": "EMAIL" }],
+  "ratelimits": [{ "name": "RL", "namespace_id": "1001", "simple": { "limit": 2, "period": 60 } }]
 }"#;
     let entry = r#"import json, re
 from workers import WorkerEntrypoint, Response
@@ -1268,6 +1300,17 @@ class Default(WorkerEntrypoint):
             await self.env.EMAIL.send({})
         except Exception as e:
             out["email"] = str(e)
+        import time
+        for attempt in range(3):
+            window = time.time() // 60
+            got = [(await self.env.RL.limit({"key": f"k{attempt}"})).success for _ in range(3)]
+            if time.time() // 60 == window:
+                break
+        out["rl"] = got
+        try:
+            await self.env.RL.limit({"key": "k", "period": 30})
+        except Exception as e:
+            out["rl_bad"] = str(e)
         return Response(json.dumps(out))
 "#;
     let dir = project(&[("wrangler.jsonc", config), ("src/entry.py", entry)]);
@@ -1290,6 +1333,19 @@ class Default(WorkerEntrypoint):
         serde_json::json!(["127.0.0.1", 6543, "me", "s@cret", "appdb"])
     );
     assert_eq!(v["ae"], serde_json::Value::Null);
+    assert_eq!(v["rl"], serde_json::json!([true, true, false]), "{v}");
+    assert!(
+        v["rl_bad"]
+            .as_str()
+            .expect("rl error")
+            .contains("unsupported period: 30"),
+        "{v}"
+    );
+    assert!(
+        dir.path()
+            .join(".wrangler/state/v3/ratelimit/miniflare-RateLimiterObject")
+            .is_dir()
+    );
     assert!(
         v["email"]
             .as_str()
@@ -1338,6 +1394,236 @@ fn hyperdrive_without_a_local_connection_string_stops_dev() {
         "{}",
         run.stderr
     );
+}
+
+const WAITING_WORKER: &str = r#"import asyncio
+import time
+from workers import WorkerEntrypoint, Response, fetch
+
+
+class Default(WorkerEntrypoint):
+    async def fetch(self, request):
+        path = request.url.split("?")[0].rsplit("/", 1)[1]
+        if path == "sleep":
+            time.sleep(120)
+        if path == "asleep":
+            await asyncio.sleep(120)
+        if path == "fetch":
+            try:
+                await fetch(request.url.split("url=", 1)[1])
+            except Exception as e:
+                return Response("caught " + type(e).__name__)
+        if path == "nap":
+            time.sleep(1.5)
+            return Response("rested")
+        return Response("ok")
+"#;
+
+/// Regression (issue 10, item 3): a handler blocked in `time.sleep`,
+/// `asyncio.sleep` or an outbound fetch ran past the wall-clock limit its
+/// error names, and enough of them held every instance slot; sleeping
+/// counted as CPU time.
+#[test]
+fn wall_limit_bites_while_the_worker_waits() {
+    let config = HELLO_CONFIG.replace("hello", "waits") + "\n[limits]\ncpu_ms = 1000\n";
+    let dir = project(&[("wrangler.toml", &config), ("src/entry.py", WAITING_WORKER)]);
+    let dev = Dev::start_with_env(
+        dir.path(),
+        &["--no-reload"],
+        &[("PYWRANGLER_DEV_WALL_LIMIT_MS", "3000")],
+    );
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
+    let get = |path: String| {
+        let r = client.get(dev.url(&path)).send();
+        let r = r.unwrap_or_else(|e| panic!("{path} did not answer within 30 s: {e}"));
+        (r.status().as_u16(), r.text().expect("body"))
+    };
+    // More sleepers than instance slots (8): each ends at the limit, so the
+    // last ones get a slot and end too, all well before 120 s.
+    let sleepers: Vec<_> = (0..10)
+        .map(|i| {
+            let path = if i % 2 == 0 { "/sleep" } else { "/asleep" };
+            let url = dev.url(path);
+            let client = client.clone();
+            std::thread::spawn(move || {
+                let r = client
+                    .get(&url)
+                    .send()
+                    .expect("a sleeper answers within 30 s");
+                (r.status().as_u16(), r.text().expect("body"))
+            })
+        })
+        .collect();
+    for s in sleepers {
+        let (status, body) = s.join().expect("thread");
+        assert_eq!(status, 503, "{body}");
+        assert!(body.contains("wall-clock time limit of 3s"), "{body}");
+    }
+    assert_eq!(get("/".into()), (200, "ok".to_string()));
+    // Sleeping is not CPU time: 1.5 s asleep under a 1 s CPU limit is fine.
+    assert_eq!(
+        get("/nap".into()),
+        (200, "rested".to_string()),
+        "{}",
+        dev.log()
+    );
+    // A fetch that never gets an answer is cut off at the limit too, and the
+    // event fails even though the handler catches the fetch error.
+    let silent = TcpListener::bind("127.0.0.1:0").expect("listener");
+    let url = format!("http://{}/", silent.local_addr().expect("addr"));
+    let (status, body) = get(format!("/fetch?url={url}"));
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("wall-clock time limit of 3s"), "{body}");
+    assert_eq!(get("/".into()), (200, "ok".to_string()));
+}
+
+#[test]
+fn wall_limit_env_that_is_not_a_number_is_a_usage_error() {
+    let dir = project(&[("wrangler.toml", HELLO_CONFIG), ("src/entry.py", HELLO)]);
+    let out = support::cmd(dir.path())
+        .env("PYWRANGLER_DEV_WALL_LIMIT_MS", "soon")
+        .args(["dev", "--port", "0"])
+        .output()
+        .expect("dev runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("$PYWRANGLER_DEV_WALL_LIMIT_MS is `soon`, not a number of milliseconds"),
+        "{stderr}"
+    );
+}
+
+const SQL_CONFIG: &str = r#"name = "sqlsafe"
+main = "src/entry.py"
+compatibility_date = "2026-08-01"
+compatibility_flags = ["python_workers"]
+
+[[d1_databases]]
+binding = "DB"
+database_name = "db"
+database_id = "00000000-0000-0000-0000-0000000000aa"
+
+[[durable_objects.bindings]]
+name = "ROOM"
+class_name = "Room"
+
+[[migrations]]
+tag = "v1"
+new_sqlite_classes = ["Room"]
+"#;
+
+const SQL_WORKER: &str = r#"from urllib.parse import urlparse, parse_qs
+from workers import WorkerEntrypoint, DurableObject, Response
+
+RUNAWAY = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT count(*) AS n FROM c"
+
+
+def message(e):
+    return str(getattr(e, "message", e))
+
+
+class Room(DurableObject):
+    async def attach(self, path):
+        try:
+            self.ctx.storage.sql.exec(f"ATTACH DATABASE '{path}' AS e")
+            return "attached"
+        except Exception as e:
+            return message(e)
+
+    async def runaway(self):
+        try:
+            return str(self.ctx.storage.sql.exec(RUNAWAY).one()["n"])
+        except Exception as e:
+            return message(e)
+
+
+class Default(WorkerEntrypoint):
+    async def fetch(self, request):
+        u = urlparse(request.url)
+        q = {k: v[0] for k, v in parse_qs(u.query).items()}
+        db = self.env.DB
+        try:
+            if u.path == "/attach":
+                await db.exec(f"ATTACH DATABASE '{q['path']}' AS e; CREATE TABLE e.t (x TEXT)")
+            elif u.path == "/vacuum":
+                await db.prepare(f"VACUUM INTO '{q['path']}'").run()
+            elif u.path == "/runaway":
+                return Response(str((await db.prepare(RUNAWAY).first())["n"]))
+            elif u.path == "/ok":
+                return Response(str(await db.prepare("SELECT 41 + 1 AS n").first("n")))
+            elif u.path == "/do/attach":
+                return Response(await self.env.ROOM.getByName("a").attach(q["path"]))
+            elif u.path == "/do/runaway":
+                return Response(await self.env.ROOM.getByName("a").runaway())
+            return Response("done")
+        except Exception as e:
+            return Response(message(e), status=500)
+"#;
+
+/// Regression (issue 10, items 1 and 4): worker SQL created host files
+/// through ATTACH and VACUUM INTO, and a runaway recursive query never
+/// returned and blocked every later D1 call.
+#[test]
+fn worker_sql_cannot_touch_host_files_and_runaway_queries_end() {
+    let dir = project(&[("wrangler.toml", SQL_CONFIG), ("src/entry.py", SQL_WORKER)]);
+    let outside = support::tempdir();
+    let dev = Dev::start_with_env(
+        dir.path(),
+        &["--no-reload"],
+        &[("PYWRANGLER_SQL_TIME_LIMIT_MS", "500")],
+    );
+    let get_with_path = |route: &str, file: &str| {
+        let path = outside.path().join(file);
+        let r = client()
+            .get(dev.url(route))
+            .query(&[("path", path.display().to_string())])
+            .send()
+            .expect("request");
+        let status = r.status().as_u16();
+        (status, r.text().expect("body"), path)
+    };
+    let (s, body, attached) = get_with_path("/attach", "attached.sqlite");
+    assert_eq!(
+        (s, body.as_str()),
+        (500, "D1_EXEC_ERROR: not authorized: SQLITE_AUTH")
+    );
+    let (s, body, vacuumed) = get_with_path("/vacuum", "vacuumed.sqlite");
+    assert_eq!(
+        (s, body.as_str()),
+        (500, "D1_ERROR: not authorized: SQLITE_AUTH")
+    );
+    let (s, body, do_attached) = get_with_path("/do/attach", "do-attached.sqlite");
+    assert_eq!((s, body.as_str()), (200, "not authorized: SQLITE_AUTH"));
+    for file in [attached, vacuumed, do_attached] {
+        assert!(!file.exists(), "worker SQL created {}", file.display());
+    }
+
+    let runaway_url = dev.url("/runaway");
+    let runaway = std::thread::spawn(move || {
+        let r = client().get(runaway_url).send().expect("request");
+        (r.status().as_u16(), r.text().expect("body"))
+    });
+    // Another request's D1 query gets an answer while (or after) the
+    // runaway one holds the database.
+    assert_eq!(dev.get("/ok"), (200, "42".to_string()), "{}", dev.log());
+    assert_eq!(
+        runaway.join().expect("runaway request"),
+        (
+            500,
+            "D1_ERROR: D1 DB exceeded its CPU time limit and was reset.".to_string()
+        )
+    );
+    assert_eq!(
+        dev.get("/do/runaway"),
+        (
+            200,
+            "Durable Object exceeded its CPU time limit and was reset.".to_string()
+        )
+    );
+    assert_eq!(dev.get("/ok"), (200, "42".to_string()));
 }
 
 // ------------------------------------------------------------------ static assets

@@ -41,6 +41,13 @@ pub struct Reentry<'a, 'b> {
 }
 
 impl Reentry<'_, '_> {
+    /// When the calling event reaches its wall-clock limit: a host call that
+    /// waits (an outbound fetch) should give up by then; the event fails with
+    /// the wall-clock `Timeout` when the call returns past it.
+    pub fn deadline(&self) -> Instant {
+        self.caller.data().deadline.wall_end()
+    }
+
     /// Runs one nested event envelope in the calling instance and returns
     /// the reply header and body (a Python error comes back as
     /// [`crate::InvokeError::Python`]).
@@ -184,10 +191,12 @@ impl ResourceLimiter for MemoryCap {
     }
 }
 
-/// CPU/wall accounting for the running event, checked on every epoch tick.
+/// CPU/wall accounting for the running event, checked on every epoch tick,
+/// after every host call and by every WASI wait ([`crate::wait`]).
 pub(crate) struct Deadline {
     pub(crate) started: Instant,
-    pub(crate) host_time: Duration,
+    /// Time blocked in host calls and WASI waits: wall time, not CPU time.
+    pub(crate) waited: Duration,
     pub(crate) cpu_limit: Duration,
     pub(crate) wall_limit: Duration,
     pub(crate) exceeded: Option<(&'static str, Duration)>,
@@ -197,7 +206,7 @@ impl Deadline {
     pub(crate) fn new(cpu_limit: Duration, wall_limit: Duration) -> Self {
         Deadline {
             started: Instant::now(),
-            host_time: Duration::ZERO,
+            waited: Duration::ZERO,
             cpu_limit,
             wall_limit,
             exceeded: None,
@@ -206,16 +215,26 @@ impl Deadline {
 
     pub(crate) fn restart(&mut self) {
         self.started = Instant::now();
-        self.host_time = Duration::ZERO;
+        self.waited = Duration::ZERO;
         self.exceeded = None;
     }
 
-    /// Guest time is wall time minus time spent in host calls.
+    /// When the running event reaches its wall-clock limit.
+    pub(crate) fn wall_end(&self) -> Instant {
+        self.started + self.wall_limit
+    }
+
+    /// Records that the wall-clock limit was reached.
+    pub(crate) fn exceed_wall(&mut self) {
+        self.exceeded = Some(("wall-clock", self.wall_limit));
+    }
+
+    /// Guest (CPU) time is wall time minus time spent waiting.
     pub(crate) fn check(&mut self) -> bool {
         let wall = self.started.elapsed();
         if wall > self.wall_limit {
-            self.exceeded = Some(("wall-clock", self.wall_limit));
-        } else if wall.saturating_sub(self.host_time) > self.cpu_limit {
+            self.exceed_wall();
+        } else if wall.saturating_sub(self.waited) > self.cpu_limit {
             self.exceeded = Some(("CPU", self.cpu_limit));
         }
         self.exceeded.is_none()
@@ -233,6 +252,10 @@ pub(crate) struct HostState {
     pub(crate) stderr: LineWriter,
     pub(crate) sink: crate::logs::SharedSink,
     pub(crate) pending_reply: Vec<u8>,
+    /// The guest's monotonic clock (for absolute WASI clock waits).
+    pub(crate) clock: crate::wait::GuestClock,
+    /// wasmtime-wasi's `poll_oneoff`, for waits on fds.
+    pub(crate) inner_poll: Option<wasmtime::Func>,
     /// The private `/tmp`, removed when the store is dropped.
     pub(crate) _tmp: Option<tempfile::TempDir>,
 }
@@ -307,6 +330,7 @@ fn guest_memory(caller: &mut Caller<'_, HostState>) -> wasmtime::Result<wasmtime
 /// Adds WASI preview 1 and the `pywrangler` imports to `linker`.
 pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     wasmtime_wasi::p1::add_to_linker_sync(linker, |s: &mut HostState| &mut s.wasi)?;
+    crate::wait::add_to_linker(linker)?;
     linker.func_wrap(
         "pywrangler",
         "host_call",
@@ -331,7 +355,17 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
                             caller: &mut caller,
                         },
                     );
-                    caller.data_mut().deadline.host_time += started.elapsed();
+                    let deadline = &mut caller.data_mut().deadline;
+                    deadline.waited += started.elapsed();
+                    // A host call that ran into the wall-clock limit (a
+                    // fetch cut off at the deadline) ends the event now,
+                    // before Python can catch the failed call.
+                    if Instant::now() >= deadline.wall_end() {
+                        deadline.exceed_wall();
+                        wasmtime::bail!(
+                            "the event reached its wall-clock limit during a host call"
+                        );
+                    }
                     reply.into_envelope()
                 }
             };

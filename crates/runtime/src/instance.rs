@@ -154,8 +154,19 @@ impl Instance {
     /// the `response.start` / `response.write` host calls when the handler
     /// returns a streaming body; then the returned `Response` is empty and
     /// `streamed` is reported by the host handler that saw those calls.
-    pub fn fetch_streaming(&mut self, request: Request) -> Result<Response, InvokeError> {
-        let header = request.header_json("fetch", json!({"entrypoint": "Default", "stream": true}));
+    /// With `pulled_body` set, `request.body` is not sent: the guest pulls
+    /// the body with `request.read` host calls naming that id, if it reads
+    /// it at all (docs/runtime-abi.md, Streamed request bodies).
+    pub fn fetch_streaming(
+        &mut self,
+        request: Request,
+        pulled_body: Option<u64>,
+    ) -> Result<Response, InvokeError> {
+        let mut extra = json!({"entrypoint": "Default", "stream": true});
+        if let Some(id) = pulled_body {
+            extra["body_stream"] = json!(id);
+        }
+        let header = request.header_json("fetch", extra);
         let (reply, body) = self.invoke(&header, &request.body)?;
         response(&reply, body)
     }

@@ -43,7 +43,9 @@ mod native;
 mod runtime;
 mod session;
 mod snapshot;
+pub mod tmpdirs;
 mod trace;
+mod wait;
 mod wasi_env;
 mod wizer_state;
 

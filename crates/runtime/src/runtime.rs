@@ -39,10 +39,12 @@ pub struct RuntimeConfig {
     pub epoch_tick: Duration,
     /// Time limit for the Worker's top-level code at snapshot time.
     pub snapshot_time_limit: Duration,
-    /// Native stack the guest may use, in bytes (default 1 MiB). CPython's C
-    /// recursion needs ≥ 2 MiB to raise `RecursionError` instead of trapping,
-    /// but the calling thread must have that much stack to spare: raise it
-    /// only when instances run on threads with ≥ 8 MiB of stack.
+    /// Native stack the guest may use, in bytes (default 1 MiB). With less
+    /// than about 4 MiB, deep C-level recursion (`json.loads` of 5000 nested
+    /// arrays, recursion through C calls) traps with `call stack exhausted`
+    /// before CPython's C recursion limit raises `RecursionError`; `dev` uses
+    /// 8 MiB. The guest runs on the calling thread's stack, so that thread
+    /// needs this much to spare (per nested instance in a chain of calls).
     pub max_wasm_stack: usize,
 }
 
@@ -138,6 +140,9 @@ impl Runtime {
         wasm_config
             .epoch_interruption(true)
             .max_wasm_stack(config.max_wasm_stack)
+            // Only a bound here (instances run on the caller's thread, not on
+            // async stacks), but wasmtime requires it ≥ max_wasm_stack.
+            .async_stack_size(config.max_wasm_stack.max(2 << 20))
             .memory_init_cow(true)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&wasm_config).map_err(|e| RuntimeError::Wasm(e.into()))?;

@@ -29,21 +29,22 @@ pub(crate) struct StoreSpec<'a> {
 /// Creates a store with a fresh private `/tmp`, the WASI world, the memory
 /// cap and the epoch-deadline accounting.
 pub(crate) fn new_store(rt: &Inner, spec: StoreSpec<'_>) -> Result<Store<HostState>, RuntimeError> {
-    let tmp = tempfile::Builder::new()
-        .prefix("pywrangler-tmp-")
-        .tempdir()
-        .map_err(|source| RuntimeError::Io {
-            action: "creating",
-            path: std::env::temp_dir(),
-            source,
-        })?;
+    let tmp = crate::tmpdirs::create().map_err(|source| RuntimeError::Io {
+        action: "creating",
+        path: std::env::temp_dir(),
+        source,
+    })?;
     let sink = SharedSink::new(spec.sink);
     let stdout = LineWriter::new(LogStream::Stdout, sink.clone());
     let stderr = LineWriter::new(LogStream::Stderr, sink.clone());
+    let clock = crate::wait::GuestClock {
+        origin: std::time::Instant::now(),
+    };
     let wasi = wasi_env::build(
         spec.mounts,
         spec.main_module,
         tmp.path(),
+        clock,
         stdout.clone(),
         stderr.clone(),
     )?;
@@ -60,9 +61,14 @@ pub(crate) fn new_store(rt: &Inner, spec: StoreSpec<'_>) -> Result<Store<HostSta
         stderr,
         sink,
         pending_reply: Vec::new(),
+        clock,
+        inner_poll: None,
         _tmp: Some(tmp),
     };
     let mut store = Store::new(&rt.engine, state);
+    let inner_poll = crate::wait::inner_poll(&rt.linker, &mut store)
+        .map_err(|e| RuntimeError::Wasm(e.into()))?;
+    store.data_mut().inner_poll = Some(inner_poll);
     store.limiter(|s| &mut s.memory);
     store.epoch_deadline_callback(|mut ctx| {
         if ctx.data_mut().deadline.check() {

@@ -29,6 +29,7 @@ pub(crate) fn build(
     mounts: &Mounts,
     main_module: &str,
     tmp: &Path,
+    clock: crate::wait::GuestClock,
     stdout: LineWriter,
     stderr: LineWriter,
 ) -> Result<WasiP1Ctx, RuntimeError> {
@@ -37,6 +38,7 @@ pub(crate) fn build(
     b.env("PW_MAIN_MODULE", main_module);
     b.stdout(stdout);
     b.stderr(stderr);
+    b.monotonic_clock(clock);
     b.allow_tcp(false);
     b.allow_udp(false);
     b.allow_ip_name_lookup(false);

@@ -312,6 +312,117 @@ class Default(WorkerEntrypoint):
     assert!(err.is_fatal());
 }
 
+/// Regression (issue 10, item 3): `time.sleep`/`asyncio.sleep` blocked in
+/// WASI `poll_oneoff`, out of reach of the epoch check, so a 120 s sleep ran
+/// 120 s under a 60 s wall limit, and the time slept counted as CPU.
+#[test]
+fn waiting_is_bounded_by_the_wall_limit_and_is_not_cpu() {
+    let (_rt, _p, snap) = worker(
+        r#"
+import asyncio, time
+from workers import WorkerEntrypoint, Response
+
+class Default(WorkerEntrypoint):
+    async def fetch(self, request):
+        if request.url.endswith("/sleep"):
+            time.sleep(120)
+        if request.url.endswith("/asleep"):
+            await asyncio.sleep(120)
+        if request.url.endswith("/nap"):
+            t = time.monotonic()
+            time.sleep(1.5)
+            await asyncio.sleep(0.2)
+            return Response(f"rested {time.monotonic() - t >= 1.7}")
+        return Response("alive")
+"#,
+    );
+    let (mut opts, _, _) = options();
+    opts.cpu_limit = Duration::from_secs(1);
+    opts.wall_limit = Duration::from_secs(3);
+    let mut inst = snap.instantiate(opts.clone()).expect("instance");
+    // Sleeping is not CPU time: 1.7 s asleep under a 1 s CPU limit works.
+    let r = inst.fetch(Request::get("http://h/nap")).expect("nap");
+    assert_eq!(body(&r), "rested True");
+    for path in ["sleep", "asleep"] {
+        let mut inst = snap.instantiate(opts.clone()).expect("instance");
+        let started = std::time::Instant::now();
+        let err = inst
+            .fetch(Request::get(format!("http://h/{path}")))
+            .expect_err(path);
+        assert!(
+            matches!(err, InvokeError::Timeout { kind: "wall-clock", limit } if limit == opts.wall_limit),
+            "{path}: {err:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(60), "{path}");
+        assert!(!inst.is_usable());
+    }
+}
+
+/// Regression (issue 10, item 10): with 2 MiB of native stack, decoding JSON
+/// nested 5000 deep (and recursion through C calls under a raised
+/// `sys.setrecursionlimit`) trapped with `call stack exhausted` before
+/// CPython's C recursion limit raised `RecursionError`. `dev` gives the guest
+/// 8 MiB, which needs wasmtime's async stack bound raised with it.
+#[test]
+fn deep_c_recursion_raises_recursion_error_with_dev_stack() {
+    let run = || {
+        let shim_dir = std::env::var_os("PYWRANGLER_SHIM_DIR").map(PathBuf::from);
+        let rt = Runtime::new(RuntimeConfig {
+            shim_dir,
+            max_wasm_stack: 8 << 20,
+            ..RuntimeConfig::default()
+        })
+        .expect("runtime with 8 MiB of wasm stack");
+        let p = project(&[(
+            "src/entry.py",
+            r#"
+import json, sys
+from workers import WorkerEntrypoint, Response
+
+def viamap(n):
+    return 0 if n == 0 else list(map(viamap, [n - 1]))[0]
+
+def raised_limit():
+    sys.setrecursionlimit(100_000)
+    return viamap(100_000)
+
+CASES = {
+    "loads": lambda: json.loads("[" * 5000 + "]" * 5000),
+    "loads-object": lambda: json.loads('{"a":' * 100_000 + "1" + "}" * 100_000),
+    "viamap": raised_limit,
+}
+
+class Default(WorkerEntrypoint):
+    async def fetch(self, request):
+        try:
+            CASES[request.url.rsplit("/", 1)[1]]()
+        except RecursionError as e:
+            return Response("RecursionError: " + str(e))
+        return Response("no error")
+"#,
+        )]);
+        let snap = snapshot(&rt, p.path(), None).expect("snapshot");
+        for case in ["loads", "loads-object", "viamap"] {
+            let (opts, _, _) = options();
+            let mut inst = snap.instantiate(opts).expect("instance");
+            let r = inst.fetch(Request::get(format!("http://h/{case}")));
+            let r = r.unwrap_or_else(|e| panic!("{case}: {e}"));
+            assert!(
+                body(&r).starts_with("RecursionError: maximum recursion depth exceeded"),
+                "{case}: {}",
+                body(&r)
+            );
+        }
+    };
+    // The guest runs on this thread's stack: give it more than 8 MiB.
+    std::thread::Builder::new()
+        .stack_size(32 << 20)
+        .spawn(run)
+        .expect("thread")
+        .join()
+        .expect("no panic");
+}
+
 #[test]
 fn host_files_are_not_reachable() {
     let (_rt, _p, snap) = worker(

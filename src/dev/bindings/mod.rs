@@ -13,6 +13,7 @@ pub mod r2;
 pub mod r2_cond;
 pub mod r2_multipart;
 pub mod r2_store;
+pub mod ratelimit;
 pub mod sqlite;
 
 #[cfg(test)]
@@ -86,6 +87,8 @@ pub struct BindingsConfig {
     pub queue_producers: Vec<(String, String, i64)>,
     /// Service bindings: binding → (service, entrypoint).
     pub services: Vec<(String, String, Option<String>)>,
+    /// Rate limiting bindings.
+    pub ratelimits: Vec<ratelimit::RateLimitConfig>,
     /// Static assets (served before the Worker, and by `assets.binding`).
     pub assets: Option<Arc<crate::assets::AssetsOptions>>,
 }
@@ -141,6 +144,7 @@ pub struct LocalBindings {
     kv: HashMap<String, kv::KvStore>,
     d1: HashMap<String, d1::D1Database>,
     r2: HashMap<String, r2::R2Bucket>,
+    ratelimits: HashMap<String, ratelimit::RateLimiter>,
     durable: durable::DurableStorage,
     queues: Arc<queue::QueueStore>,
     outbound: OnceLock<OpResult<outbound::Outbound>>,
@@ -219,6 +223,13 @@ impl LocalBindings {
                 r2::R2Bucket::open(&root, bucket, clock.clone())?,
             );
         }
+        let mut ratelimits = HashMap::new();
+        for rl in &config.ratelimits {
+            ratelimits.insert(
+                rl.binding.clone(),
+                ratelimit::RateLimiter::open(&root, rl.clone(), clock.clone())?,
+            );
+        }
         let durable = durable::DurableStorage::new(&root.join("do"));
         let queues = Arc::new(queue::QueueStore::open(
             &root.join("queues").join("queues.sqlite"),
@@ -229,6 +240,7 @@ impl LocalBindings {
             kv,
             d1,
             r2,
+            ratelimits,
             durable,
             queues,
             outbound: OnceLock::new(),
@@ -257,8 +269,15 @@ impl LocalBindings {
         &self.config.state_dir
     }
 
-    /// Handle one `host_call`: header `{"v":1,"op","binding"?,"args"}` + body.
-    pub fn call(&self, header: &Value, body: Vec<u8>) -> OpResult<Reply> {
+    /// Handle one `host_call`: header `{"v":1,"op","binding"?,"args"}` + body,
+    /// for an event that ends at `deadline` (its wall-clock limit): an
+    /// outbound fetch gives up by then.
+    pub fn call(
+        &self,
+        header: &Value,
+        body: Vec<u8>,
+        deadline: Option<std::time::Instant>,
+    ) -> OpResult<Reply> {
         let op = header
             .get("op")
             .and_then(Value::as_str)
@@ -279,7 +298,7 @@ impl LocalBindings {
             "fetch" => {
                 let client = self.outbound.get_or_init(outbound::Outbound::new);
                 match client {
-                    Ok(c) => c.fetch(args, body),
+                    Ok(c) => c.fetch(args, body, deadline),
                     Err(e) => Err(OpError::failed(e.to_string())),
                 }
             }
@@ -317,6 +336,11 @@ impl LocalBindings {
                     .ok_or_else(|| no_binding("queue producer", binding))?;
                 self.queues.handle(rest, &queue, args, delay)
             }
+            "ratelimit" => self
+                .ratelimits
+                .get(binding)
+                .ok_or_else(|| no_binding("rate limit", binding))?
+                .handle(rest, args),
             "do" => self.durable_op(rest, args, body),
             "service" => self.service_call(binding, args, body),
             "assets" => self.assets_fetch(binding, args),

@@ -2,7 +2,7 @@
 //! blocking client (instances run on their own OS threads, never inside the
 //! async server, so blocking here is fine).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::blocking::Client;
 use reqwest::redirect::Policy;
@@ -34,8 +34,9 @@ impl Outbound {
         })
     }
 
-    /// Perform one request: `{"method","url","headers","redirect"}` + body.
-    pub fn fetch(&self, args: &Value, body: Vec<u8>) -> OpResult<Reply> {
+    /// Perform one request: `{"method","url","headers","redirect"}` + body,
+    /// abandoned at `deadline` (the calling event's wall-clock limit).
+    pub fn fetch(&self, args: &Value, body: Vec<u8>, deadline: Option<Instant>) -> OpResult<Reply> {
         let url = args
             .get("url")
             .and_then(Value::as_str)
@@ -55,6 +56,9 @@ impl Outbound {
             _ => &self.follow,
         };
         let mut req = client.request(method, parsed);
+        if let Some(deadline) = deadline {
+            req = req.timeout(deadline.saturating_duration_since(Instant::now()));
+        }
         if let Some(headers) = args.get("headers").and_then(Value::as_array) {
             for pair in headers {
                 if let (Some(k), Some(v)) = (

@@ -49,6 +49,7 @@ fn call(b: &LocalBindings, op: &str, binding: &str, args: Value, body: &[u8]) ->
     b.call(
         &json!({"v":1,"op":op,"binding":binding,"args":args}),
         body.to_vec(),
+        None,
     )
 }
 

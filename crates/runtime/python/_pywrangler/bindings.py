@@ -94,6 +94,8 @@ def make_binding(name, raw):
         return AnalyticsEngineDataset(name)
     if t == "pipelines":
         return Pipeline(name)
+    if t == "ratelimit":
+        return RateLimit(name)
     if t == "remote_only":
         return RemoteOnlyBinding(name, raw.get("what") or "binding")
     return UnsupportedBinding(name, t)
@@ -213,6 +215,22 @@ class AnalyticsEngineDataset:
 
     def __repr__(self):
         return f"<AnalyticsEngineDataset {self._name}>"
+
+
+class RateLimit:
+    """`ratelimits`: `limit({"key": ...})` counts against the configured
+    simple rule in fixed windows, as miniflare does."""
+
+    def __init__(self, name):
+        self._name = name
+
+    async def limit(self, options=None, **kwargs):
+        o = _opts(options, kwargs)
+        value, _ = host.call("ratelimit.limit", {"options": to_json(o)}, binding=self._name)
+        return from_json(value)
+
+    def __repr__(self):
+        return f"<RateLimit {self._name}>"
 
 
 class Pipeline:

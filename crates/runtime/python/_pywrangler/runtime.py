@@ -398,6 +398,10 @@ def _ev_configure(header, body):
 
 def _ev_fetch(header, body):
     req = _request(header, body)
+    if header.get("body_stream") is not None:
+        from workers._http import _PulledBody
+
+        req._pulled = _PulledBody(header["body_stream"])
     name = header.get("entrypoint") or "Default"
     kind, target = _entrypoint(name)
     ctx = _context()

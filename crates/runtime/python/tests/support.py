@@ -66,6 +66,7 @@ class FakeHost:
         self.fetches = []
         self.streamed = None
         self.fail_writes_after = None
+        self.pulled = {}  # request id -> chunks still on the "connection"
 
     def call(self, data):
         header, body = dec(bytes(data))
@@ -88,6 +89,15 @@ class FakeHost:
             raise KeyError("client disconnected")
         self.streamed["chunks"].append(bytes(body))
         return None, b""
+
+    # -- request bodies left on the host (`body_stream`): one chunk per read
+    def op_request_read(self, b, a, body):
+        chunks = self.pulled.get(a.get("id"))
+        if chunks is None:
+            raise KeyError("the request body can only be read while its request is being handled")
+        if not chunks:
+            return {"done": True}, b""
+        return {"done": False}, chunks.pop(0)
 
     # -- fetch
     def op_fetch(self, binding, a, body):

@@ -1,5 +1,6 @@
 """`Request`, `Response`/`FetchResponse` and `fetch()`: the HTTP types user
-code sees, backed by plain bytes (the host moves whole bodies)."""
+code sees, backed by plain bytes (a large incoming request body stays on
+the host until the handler reads it)."""
 
 import http
 import inspect
@@ -236,8 +237,58 @@ def _method(m):
         return m
 
 
+class _PulledBody:
+    """A request body still on the host (`dev` leaves large ones on the
+    connection): read chunk by chunk with the `request.read` host call, only
+    if the handler asks for it."""
+
+    def __init__(self, id):
+        self.id = id
+        self.done = False
+
+    def read_chunk(self):
+        """The next chunk as bytes, or None at the end."""
+        if self.done:
+            return None
+        value, chunk = host.call("request.read", {"id": self.id})
+        if (value or {}).get("done"):
+            self.done = True
+            return chunk or None
+        return chunk
+
+    def read_all(self):
+        parts = []
+        while (chunk := self.read_chunk()) is not None:
+            parts.append(chunk)
+        return b"".join(parts)
+
+
 class Request(_Body):
     """`workers.Request(input, *, headers=, body=, method=, redirect=, cf=)`."""
+
+    _pulled = None
+    _body_data = None
+
+    @property
+    def _body(self):
+        # A body left on the host is fetched on first use, whole.
+        if self._pulled is not None:
+            pulled, self._pulled = self._pulled, None
+            self._body_data = pulled.read_all() or None
+        return self._body_data
+
+    @_body.setter
+    def _body(self, value):
+        self._pulled = None
+        self._body_data = value
+
+    def _take_pulled(self):
+        """The body still on the host, for a reader that streams it (ASGI),
+        or None; the request's body counts as used from then on."""
+        pulled, self._pulled = self._pulled, None
+        if pulled is not None:
+            self.body_used = True
+        return pulled
 
     def __init__(self, input, *, headers=None, body=None, method=None, redirect=None, cf=None, **_ignored):
         if isinstance(input, Request):

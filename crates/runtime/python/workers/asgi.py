@@ -1,7 +1,8 @@
 """Run an ASGI application for one request (`workers.asgi.fetch`), with the
 lifespan startup/shutdown cycle around every request as production does.
-The request body is buffered; a response sent with `more_body=True` streams
-(the returned Response iterates the app's later chunks as they are sent)."""
+A large request body reaches the app chunk by chunk as the host pulls it; a
+response sent with `more_body=True` streams (the returned Response iterates
+the app's later chunks as they are sent)."""
 
 import asyncio
 import logging
@@ -100,7 +101,10 @@ async def process_request(app, req, env, ctx=None, *, state=None):
     the app sends `more_body=True`, the Response streams the remaining chunks
     while the app keeps running."""
     req = _as_request(req)
-    body = req._body or b""
+    # A body still on the host reaches the app chunk by chunk (`more_body`),
+    # and only if it calls `receive`.
+    pulled = req._take_pulled()
+    body = b"" if pulled is not None else (req._body or b"")
     loop = asyncio.get_running_loop()
     finished = loop.create_future()
     streaming = loop.create_future()
@@ -114,6 +118,10 @@ async def process_request(app, req, env, ctx=None, *, state=None):
 
     async def receive():
         nonlocal request_sent
+        if pulled is not None and not request_sent:
+            chunk = pulled.read_chunk()
+            request_sent = pulled.done
+            return {"type": "http.request", "body": chunk or b"", "more_body": not pulled.done}
         if not request_sent:
             request_sent = True
             return {"type": "http.request", "body": body, "more_body": False}

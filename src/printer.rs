@@ -122,11 +122,39 @@ pub fn warn(msg: impl AsRef<str>) {
     }
 }
 
+/// Text from outside (API responses, server bodies) made safe for a
+/// terminal: control characters, including escape sequences, become visible
+/// escapes (`\u{1b}`, `\n`) instead of acting on the terminal.
+pub fn escape_control(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// An error line with its hints; always printed.
 pub fn error(msg: impl AsRef<str>, hints: &[String]) {
     let p = Printer::get();
     eprintln!("{} {}", p.paint("error:", Style::Error), msg.as_ref());
     for hint in hints {
         eprintln!("{} {}", p.paint("hint:", Style::Hint), hint);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_control_neutralises_terminal_sequences() {
+        assert_eq!(
+            escape_control("ok \u{1b}[31mred\u{7}\0\r\n\u{9b}é"),
+            "ok \\u{1b}[31mred\\u{7}\\u{0}\\r\\n\\u{9b}é"
+        );
     }
 }

@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::client::Client;
 use super::env;
 use crate::diagnostics::UserError;
+use crate::printer::escape_control;
 
 /// One account the credentials can reach.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,11 +49,7 @@ fn memberships(client: &Client) -> anyhow::Result<Vec<Account>> {
             let a = m.get("account")?;
             Some(Account {
                 id: a.get("id").and_then(Value::as_str)?.to_string(),
-                name: a
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string(),
+                name: escape_control(a.get("name").and_then(Value::as_str).unwrap_or("")),
             })
         })
         .collect())
@@ -61,7 +58,7 @@ fn memberships(client: &Client) -> anyhow::Result<Vec<Account>> {
 fn choose(accounts: &[Account]) -> anyhow::Result<String> {
     let listing = accounts
         .iter()
-        .map(|a| format!("  {}  {}", a.id, a.name))
+        .map(|a| format!("  {}  {}", escape_control(&a.id), a.name))
         .collect::<Vec<_>>()
         .join("\n");
     if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
@@ -76,7 +73,7 @@ fn choose(accounts: &[Account]) -> anyhow::Result<String> {
     }
     eprintln!("Several accounts are available:");
     for (i, a) in accounts.iter().enumerate() {
-        eprintln!("  {}) {}  {}", i + 1, a.name, a.id);
+        eprintln!("  {}) {}  {}", i + 1, a.name, escape_control(&a.id));
     }
     eprint!("Account number [1-{}]: ", accounts.len());
     let _ = std::io::stderr().flush();

@@ -50,10 +50,7 @@ impl Credentials {
     }
 
     /// Add the auth headers to a request.
-    pub fn apply(
-        &self,
-        req: reqwest::blocking::RequestBuilder,
-    ) -> reqwest::blocking::RequestBuilder {
+    pub fn apply(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         match self {
             Credentials::Token(t) => req.bearer_auth(t),
             Credentials::Key { key, email } => {

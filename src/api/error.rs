@@ -25,6 +25,8 @@ pub struct ApiError {
     pub detail: Option<String>,
     /// How many attempts were made.
     pub attempts: u32,
+    /// Whether the last attempt ended in a timeout (connect, no response, stalled body).
+    pub timed_out: bool,
 }
 
 /// API error codes with a specific remedy.
@@ -71,8 +73,17 @@ impl ApiError {
                     .to_string(),
             );
         }
-        if self.status.is_none() {
-            hints.push("check your network connection and CLOUDFLARE_API_BASE_URL".to_string());
+        if self.timed_out {
+            hints.push(format!(
+                "the Cloudflare API did not answer in time: check your network connection and {}, or set {}=<seconds> to wait longer between bytes (default 30)",
+                super::env::BASE_URL,
+                super::env::TIMEOUT
+            ));
+        } else if self.status.is_none() {
+            hints.push(format!(
+                "check your network connection and {}",
+                super::env::BASE_URL
+            ));
         }
         hints
     }

@@ -3,13 +3,11 @@
 //! API asks for (authenticated with the session JWT), and attach the
 //! completion token and the asset config to the Worker's metadata.
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use base64::Engine;
 use reqwest::Method;
-use reqwest::blocking::multipart::{Form, Part};
+use reqwest::multipart::{Form, Part};
 use serde_json::{Map, Value, json};
 
 use crate::api::{Client, RequestBody};
@@ -17,12 +15,6 @@ use crate::assets::manifest::{self, Manifest, ManifestEntry};
 use crate::config::Project;
 use crate::diagnostics::UserError;
 use crate::printer;
-
-/// Bulk uploads in flight at once (wrangler's `BULK_UPLOAD_CONCURRENCY`).
-const BULK_CONCURRENCY: usize = 3;
-/// Single-file uploads in flight at once (wrangler defaults to 50; kept lower
-/// here because each is a blocking thread).
-const SINGLE_CONCURRENCY: usize = 8;
 
 /// The assets of a deploy: the manifest and the `config` sent in the metadata.
 #[derive(Debug, Clone)]
@@ -166,55 +158,23 @@ pub fn upload(
         resolved
     };
     let path_bulk = format!("/accounts/{account}/workers/assets/upload");
-    let done = AtomicUsize::new(0);
-    let next = AtomicUsize::new(0);
-    let completion: Mutex<Option<String>> = Mutex::new(None);
-    let failure: Mutex<Option<anyhow::Error>> = Mutex::new(None);
-    let workers = if single {
-        SINGLE_CONCURRENCY
-    } else {
-        BULK_CONCURRENCY
-    }
-    .min(jobs.len());
-    std::thread::scope(|s| {
-        for _ in 0..workers {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(job) = jobs.get(i) else { break };
-                    if failure.lock().map(|f| f.is_some()).unwrap_or(true) {
-                        break;
-                    }
-                    let sent = if single {
-                        upload_one(client, upload_jwt, &path_bulk, job[0])
-                    } else {
-                        upload_bucket(client, upload_jwt, &path_bulk, job)
-                    };
-                    match sent {
-                        Ok(result) => {
-                            let n = done.fetch_add(job.len(), Ordering::SeqCst) + job.len();
-                            printer::verbose(format!("Uploaded {n} of {wanted} assets"));
-                            if let Some(jwt) = result.get("jwt").and_then(Value::as_str)
-                                && let Ok(mut c) = completion.lock()
-                            {
-                                *c = Some(jwt.to_string());
-                            }
-                        }
-                        Err(e) => {
-                            if let Ok(mut f) = failure.lock() {
-                                f.get_or_insert(e);
-                            }
-                            break;
-                        }
-                    }
-                }
-            });
+    // One request at a time: the API client is not shared across threads
+    // (wrangler sends up to 3 buckets, or 50 single files, at once).
+    let mut done = 0;
+    let mut completion: Option<String> = None;
+    for job in &jobs {
+        let result = if single {
+            upload_one(client, upload_jwt, &path_bulk, job[0])?
+        } else {
+            upload_bucket(client, upload_jwt, &path_bulk, job)?
+        };
+        done += job.len();
+        printer::verbose(format!("Uploaded {done} of {wanted} assets"));
+        if let Some(jwt) = result.get("jwt").and_then(Value::as_str) {
+            completion = Some(jwt.to_string());
         }
-    });
-    if let Some(e) = failure.into_inner().unwrap_or_default() {
-        return Err(e);
     }
-    let Some(jwt) = completion.into_inner().unwrap_or_default() else {
+    let Some(jwt) = completion else {
         anyhow::bail!(UserError::new(
             "Failed to complete asset upload. Please try again."
         ));
@@ -241,7 +201,7 @@ fn upload_bucket(
             .map_err(|err| UserError::new(format!("cannot read {}: {err}", e.file.display())))?;
         contents.push((e, base64::engine::general_purpose::STANDARD.encode(data)));
     }
-    let build = || {
+    let build = |_: &crate::api::Activity| {
         let mut form = Form::new().percent_encode_noop();
         for (e, b64) in &contents {
             let part = Part::text(b64.clone()).file_name(e.hash.clone());

@@ -136,6 +136,14 @@ pub enum BundleError {
     BadName(String),
     #[error("python_modules/{clash} clashes with the main module `{main}`")]
     MainClash { clash: String, main: String },
+    #[error("symlink loop at {link}: it points to {target}, a directory it is itself inside")]
+    SymlinkLoop { link: PathBuf, target: PathBuf },
+    #[error("{link} is a symlink to {target}, outside {root}")]
+    LinkOutside {
+        link: PathBuf,
+        target: PathBuf,
+        root: PathBuf,
+    },
 }
 
 /// wrangler's default module rules, after the Python rule it adds for `.py` entries.
@@ -213,16 +221,20 @@ pub fn collect(input: &BundleInput) -> Result<Bundle, BundleError> {
     }
     let config_path = input.config_path.as_ref().map(|p| normalize(p));
     let skip_pm = (module_root == project_root).then(|| pm_in_root.clone());
-    let mut files = Vec::new();
-    walk(&module_root, &module_root, skip_pm.as_deref(), &mut files)?;
-    files.sort();
-    for (rel, abs) in files {
+    for Found { rel, abs, outside } in walk(&module_root, skip_pm.as_deref())? {
         if Some(&abs) == config_path.as_ref() || rel == main_rel {
             continue;
         }
         let Some((kind, _)) = rules.iter().find(|(_, set)| set.is_match(&rel)) else {
             continue;
         };
+        if let Some(target) = outside {
+            return Err(BundleError::LinkOutside {
+                link: abs,
+                target,
+                root: module_root,
+            });
+        }
         if !seen.insert(rel.clone()) {
             ignored_duplicates.push(rel);
             continue;
@@ -237,13 +249,17 @@ pub fn collect(input: &BundleInput) -> Result<Bundle, BundleError> {
     let pm_dir = project_root.join("python_modules");
     if pm_dir.is_dir() {
         let exclude = globset(&input.python_modules_exclude, "python_modules.exclude")?;
-        let mut files = Vec::new();
-        walk(&pm_dir, &pm_dir, None, &mut files)?;
-        files.sort();
         let stem = main_name.trim_end_matches(".py");
-        for (rel, abs) in files {
+        for Found { rel, abs, outside } in walk(&pm_dir, None)? {
             if exclude.is_match(&rel) {
                 continue;
+            }
+            if let Some(target) = outside {
+                return Err(BundleError::LinkOutside {
+                    link: abs,
+                    target,
+                    root: pm_dir,
+                });
             }
             check_main_clash(&rel, stem)?;
             let kind = vendored_kind(&rel);
@@ -320,41 +336,115 @@ fn globset(globs: &[String], what: &'static str) -> Result<GlobSet, BundleError>
     })
 }
 
-/// Recursively list files under `dir` as (`/`-separated path relative to `base`, absolute path).
-fn walk(
-    base: &Path,
-    dir: &Path,
-    skip: Option<&Path>,
-    out: &mut Vec<(String, PathBuf)>,
-) -> Result<(), BundleError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| BundleError::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    for entry in entries {
-        let entry = entry.map_err(|source| BundleError::Io {
-            path: dir.to_path_buf(),
+/// A file the walk found.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Found {
+    /// `/`-separated path relative to the walked root (the module name).
+    rel: String,
+    /// Path to read, through any symlinked directories.
+    abs: PathBuf,
+    /// Where a file symlink resolves when that is outside the walked root
+    /// (an error only if the file would be uploaded).
+    outside: Option<PathBuf>,
+}
+
+/// Every file under `root`, sorted, minus tool directories, secrets and `skip`.
+///
+/// Symlinks are followed the way `dev` sees them through its mounts: a link
+/// inside `root` works, a directory link back into one of its own ancestors
+/// is a loop and a link resolving outside `root` cannot be read by the guest,
+/// so both are errors (wrangler itself never descends into linked directories).
+fn walk(root: &Path, skip: Option<&Path>) -> Result<Vec<Found>, BundleError> {
+    let canonical = |p: &Path| {
+        std::fs::canonicalize(p).map_err(|source| BundleError::Io {
+            path: p.to_path_buf(),
             source,
-        })?;
-        let path = entry.path();
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let file_type = entry.file_type().map_err(|source| BundleError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        // Follow symlinks like wrangler's fs walk does (stat, not lstat).
-        let is_dir = file_type.is_dir() || (file_type.is_symlink() && path.is_dir());
-        if is_dir {
-            if SKIPPED_DIRS.contains(&name.as_str()) || Some(path.as_path()) == skip {
-                continue;
+        })
+    };
+    let root_real = canonical(root)?;
+    let skip_real = skip.and_then(|s| std::fs::canonicalize(s).ok());
+    let mut walker = Walker {
+        base: root,
+        root_real: &root_real,
+        skip_real: skip_real.as_deref(),
+        stack: vec![root_real.clone()],
+        out: Vec::new(),
+    };
+    walker.dir(root)?;
+    let mut out = walker.out;
+    out.sort();
+    Ok(out)
+}
+
+struct Walker<'a> {
+    base: &'a Path,
+    root_real: &'a Path,
+    skip_real: Option<&'a Path>,
+    /// Resolved directories from the root to the one being listed.
+    stack: Vec<PathBuf>,
+    out: Vec<Found>,
+}
+
+impl Walker<'_> {
+    fn dir(&mut self, dir: &Path) -> Result<(), BundleError> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| BundleError::Io { path, source }
+        };
+        for entry in std::fs::read_dir(dir).map_err(io(dir))? {
+            let entry = entry.map_err(io(dir))?;
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let file_type = entry.file_type().map_err(io(&path))?;
+            let here = self.stack.last().cloned().unwrap_or_default();
+            let (real, is_dir) = if file_type.is_symlink() {
+                match std::fs::canonicalize(&path) {
+                    Ok(target) => {
+                        let is_dir = target.is_dir();
+                        (target, is_dir)
+                    }
+                    // Dangling or self-referencing: a file that fails to read if uploaded.
+                    Err(_) => (here.join(&name), false),
+                }
+            } else {
+                (here.join(&name), file_type.is_dir())
+            };
+            if is_dir {
+                if SKIPPED_DIRS.contains(&name.as_str()) || Some(real.as_path()) == self.skip_real {
+                    continue;
+                }
+                if file_type.is_symlink() {
+                    if here.starts_with(&real) || self.stack.contains(&real) {
+                        return Err(BundleError::SymlinkLoop {
+                            link: path,
+                            target: real,
+                        });
+                    }
+                    if !real.starts_with(self.root_real) {
+                        return Err(BundleError::LinkOutside {
+                            link: path,
+                            target: real,
+                            root: self.base.to_path_buf(),
+                        });
+                    }
+                }
+                self.stack.push(real);
+                let walked = self.dir(&path);
+                self.stack.pop();
+                walked?;
+            } else if !is_secret_file(&name) {
+                let rel = path.strip_prefix(self.base).unwrap_or(&path);
+                let outside =
+                    (file_type.is_symlink() && !real.starts_with(self.root_real)).then_some(real);
+                self.out.push(Found {
+                    rel: slash_path(rel),
+                    abs: path,
+                    outside,
+                });
             }
-            walk(base, &path, skip, out)?;
-        } else if !is_secret_file(&name) {
-            let rel = path.strip_prefix(base).unwrap_or(&path);
-            out.push((slash_path(rel), path));
         }
+        Ok(())
     }
-    Ok(())
 }
 
 fn read(path: &Path) -> Result<Arc<[u8]>, BundleError> {
@@ -467,6 +557,95 @@ mod tests {
         write(root, "python_modules/entry/__init__.py", "");
         let err = collect(&input(root)).expect_err("must fail");
         assert!(err.to_string().contains("entry/__init__.py"), "{err}");
+    }
+
+    #[cfg(unix)]
+    fn link(root: &Path, rel: &str, target: &str) {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::os::unix::fs::symlink(target, p).expect("symlink");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn regression_symlink_loop_is_an_error_not_forty_copies() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let root = dir.path();
+        write(root, "src/entry.py", "");
+        link(root, "src/up", "..");
+        let err = collect(&input(root)).expect_err("must fail");
+        assert!(
+            matches!(&err, BundleError::SymlinkLoop { link, .. } if link.ends_with("src/up")),
+            "{err}"
+        );
+        // A loop that only closes through a sibling is caught too.
+        let dir = tempfile::tempdir().expect("tmp");
+        let root = dir.path();
+        write(root, "src/entry.py", "");
+        link(root, "src/a/to_b", "../b");
+        link(root, "src/b/to_a", "../a");
+        let err = collect(&input(root)).expect_err("must fail");
+        assert!(matches!(err, BundleError::SymlinkLoop { .. }), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_inside_the_root_are_followed() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let root = dir.path();
+        write(root, "src/entry.py", "");
+        write(root, "src/lib/util.py", "u");
+        link(root, "src/alias", "lib");
+        link(root, "src/same.py", "lib/util.py");
+        let b = collect(&input(root)).expect("bundle");
+        let names: Vec<_> = b.modules.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(
+            names,
+            vec!["entry.py", "alias/util.py", "lib/util.py", "same.py"]
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_resolving_outside_the_root_are_errors_when_uploaded() {
+        let outside = tempfile::tempdir().expect("tmp");
+        write(outside.path(), "shared.py", "s");
+        write(outside.path(), "pkg/__init__.py", "");
+        let shared = outside.path().join("shared.py");
+        let pkg = outside.path().join("pkg");
+        let s = |p: &Path| p.to_str().expect("utf8").to_string();
+
+        let dir = tempfile::tempdir().expect("tmp");
+        let root = dir.path();
+        write(root, "src/entry.py", "");
+        link(root, "src/notes.md", &s(&shared)); // matches no rule: ignored
+        collect(&input(root)).expect("an unuploaded link is harmless");
+        link(root, "src/shared.py", &s(&shared));
+        let err = collect(&input(root)).expect_err("must fail");
+        assert!(
+            matches!(&err, BundleError::LinkOutside { link, .. } if link.ends_with("src/shared.py")),
+            "{err}"
+        );
+
+        let dir = tempfile::tempdir().expect("tmp");
+        let root = dir.path();
+        write(root, "src/entry.py", "");
+        link(root, "src/pkg", &s(&pkg));
+        let err = collect(&input(root)).expect_err("must fail");
+        assert!(matches!(err, BundleError::LinkOutside { .. }), "{err}");
+
+        // python_modules/ is its own root: excluded links are skipped.
+        let dir = tempfile::tempdir().expect("tmp");
+        let root = dir.path();
+        write(root, "src/entry.py", "");
+        link(root, "python_modules/x.pyc", &s(&shared));
+        collect(&input(root)).expect("excluded");
+        link(root, "python_modules/shared.py", &s(&shared));
+        let err = collect(&input(root)).expect_err("must fail");
+        assert!(
+            err.to_string().contains("python_modules/shared.py"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -2,18 +2,24 @@
 //! Content-Type) and one file part per module, named by the module name.
 //! The same parts are what `--dry-run --outdir` writes to disk.
 
-use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
 use indicatif::ProgressBar;
-use reqwest::blocking::multipart::{Form, Part};
+use reqwest::multipart::{Form, Part};
 use serde_json::Value;
 
 use super::bundle::Bundle;
+use crate::api::Activity;
 
-/// Build the upload form; `progress` ticks as module bytes are sent.
-pub fn build(bundle: &Bundle, metadata: &Value, progress: Option<&ProgressBar>) -> Form {
+/// Build the upload form; module bytes stream through `activity` (the
+/// client's stall watchdog) and tick `progress` as they are sent.
+pub fn build(
+    bundle: &Bundle,
+    metadata: &Value,
+    progress: Option<&ProgressBar>,
+    activity: &Activity,
+) -> Form {
     if let Some(bar) = progress {
         bar.set_position(0);
     }
@@ -23,13 +29,13 @@ pub fn build(bundle: &Bundle, metadata: &Value, progress: Option<&ProgressBar>) 
         .percent_encode_noop()
         .text("metadata", metadata.to_string());
     for m in &bundle.modules {
-        let reader = ProgressReader {
-            data: Arc::clone(&m.content),
-            pos: 0,
-            bar: progress.cloned(),
-        };
-        let part =
-            Part::reader_with_length(reader, m.content.len() as u64).file_name(m.name.clone());
+        let bar = progress.cloned();
+        let body = activity.body(Arc::clone(&m.content), move |n| {
+            if let Some(b) = &bar {
+                b.inc(n);
+            }
+        });
+        let part = Part::stream_with_length(body, m.content.len() as u64).file_name(m.name.clone());
         // Every content type here is a valid static MIME string.
         let part = match part.mime_str(m.kind.content_type()) {
             Ok(p) => p,
@@ -53,24 +59,4 @@ pub fn write_outdir(dir: &Path, bundle: &Bundle, metadata: &Value) -> std::io::R
         crate::fsutil::write_atomic(&path, &m.content)?;
     }
     Ok(())
-}
-
-/// Streams a module's bytes and advances the progress bar.
-struct ProgressReader {
-    data: Arc<[u8]>,
-    pos: usize,
-    bar: Option<ProgressBar>,
-}
-
-impl Read for ProgressReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let rest = &self.data[self.pos..];
-        let n = rest.len().min(buf.len());
-        buf[..n].copy_from_slice(&rest[..n]);
-        self.pos += n;
-        if let Some(bar) = &self.bar {
-            bar.inc(n as u64);
-        }
-        Ok(n)
-    }
 }

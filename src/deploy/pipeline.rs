@@ -87,6 +87,17 @@ pub fn run(project: &Project, opts: &DeployOptions) -> anyhow::Result<()> {
             );
         } else if let bundle::BundleError::MainClash { .. } = e {
             err = err.hint("rename the main module so it does not shadow a vendored package");
+        } else if let bundle::BundleError::SymlinkLoop { link, .. } = &e {
+            err = err.hint(format!(
+                "remove the link {} (or replace it with a real directory); wrangler does not follow directory links",
+                link.display()
+            ));
+        } else if let bundle::BundleError::LinkOutside { link, root, .. } = &e {
+            err = err.hint(format!(
+                "replace the link {} with a copy of what it points to, or move that under {}: `dev` cannot read files outside it either",
+                link.display(),
+                root.display()
+            ));
         }
         err
     })?;
@@ -245,7 +256,7 @@ fn upload_and_report(
         .ok()
         .filter(|s| !s.trim().is_empty())
         .unwrap_or_else(|| api::DEFAULT_BASE_URL.to_string());
-    let client = Client::new(&base, creds)?;
+    let client = Client::new(&base, creds, api::Timeouts::from_env()?)?;
     let account_id = api::account::resolve(&client, cfg.account_id.as_deref())?;
     super::preflight::check(&client, &account_id, cfg).map_err(|e| with_api_hints(e, &client))?;
     if let Some(a) = assets {
@@ -298,7 +309,10 @@ fn upload_and_report(
         println!("{t}");
     }
     if let Some(v) = &outcome.version_id {
-        printer::info(format!("Current Version ID: {v}"));
+        printer::info(format!(
+            "Current Version ID: {}",
+            printer::escape_control(v)
+        ));
     }
     Ok(())
 }

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::bundle::Bundle;
 use super::form;
-use crate::api::{ApiError, Client, RequestBody};
+use crate::api::{self, Client, RequestBody};
 use crate::printer;
 
 /// wrangler's service/environment tag prefixes (dashboard grouping).
@@ -87,7 +87,7 @@ pub fn deploy(
 ) -> anyhow::Result<DeployOutcome> {
     let a = &spec.account_id;
     let name = &spec.script_name;
-    let script = format!("/accounts/{a}/workers/scripts/{name}");
+    let script = api::path(&["accounts", a, "workers", "scripts", name])?;
     let remote = service(client, a, name)?;
     if !remote.exists && !spec.required_secrets.is_empty() {
         anyhow::bail!(
@@ -111,7 +111,7 @@ pub fn deploy(
     }
 
     let bar = progress_bar(bundle.total_size());
-    let build = || form::build(bundle, &metadata, bar.as_ref());
+    let build = |activity: &api::Activity| form::build(bundle, &metadata, bar.as_ref(), activity);
     let next_tags = apply_tags(&remote.tags, spec);
     let mut outcome = DeployOutcome {
         first_deploy: !remote.exists,
@@ -213,8 +213,9 @@ fn deployment_annotations(metadata: &Value) -> Value {
 }
 
 /// `GET /workers/services/{name}`; a not-found means a new Worker.
-fn service(client: &Client, account: &str, name: &str) -> Result<Remote, ApiError> {
-    match client.get(&format!("/accounts/{account}/workers/services/{name}"), &[]) {
+fn service(client: &Client, account: &str, name: &str) -> anyhow::Result<Remote> {
+    let path = api::path(&["accounts", account, "workers", "services", name])?;
+    match client.get(&path, &[]) {
         Ok(v) => {
             let script = v
                 .pointer("/default_environment/script")
@@ -239,7 +240,7 @@ fn service(client: &Client, account: &str, name: &str) -> Result<Remote, ApiErro
             })
         }
         Err(e) if e.is_not_found() => Ok(Remote::default()),
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -291,15 +292,18 @@ fn apply_tags(remote: &[String], spec: &UploadSpec) -> Vec<String> {
 
 /// workers.dev, routes, schedules and queue consumers; returns the targets.
 fn triggers(client: &Client, a: &str, name: &str, t: &TriggerSpec) -> anyhow::Result<Vec<String>> {
-    let script = format!("/accounts/{a}/workers/scripts/{name}");
+    let script = api::path(&["accounts", a, "workers", "scripts", name])?;
     let mut targets = Vec::new();
     if t.workers_dev {
-        let sub = client.get(&format!("/accounts/{a}/workers/subdomain"), &[])?;
+        let sub = client.get(&api::path(&["accounts", a, "workers", "subdomain"])?, &[])?;
         let sub = sub
             .get("subdomain")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        targets.push(format!("https://{name}.{sub}.workers.dev"));
+        targets.push(format!(
+            "https://{name}.{}.workers.dev",
+            printer::escape_control(sub)
+        ));
     }
     client.get(&format!("{script}/subdomain"), &[])?;
     let mut body = json!({"enabled": t.workers_dev});
@@ -341,7 +345,7 @@ fn triggers(client: &Client, a: &str, name: &str, t: &TriggerSpec) -> anyhow::Re
     targets.extend(t.producers.iter().map(|q| format!("Producer for {q}")));
     for c in &t.consumers {
         let queues = client.get(
-            &format!("/accounts/{a}/queues"),
+            &api::path(&["accounts", a, "queues"])?,
             &[("page", "1"), ("name", &c.queue)],
         )?;
         let Some(queue) = queues.as_array().and_then(|q| q.first()) else {
@@ -353,10 +357,12 @@ fn triggers(client: &Client, a: &str, name: &str, t: &TriggerSpec) -> anyhow::Re
                     ))
             );
         };
-        let qid = queue
-            .get("queue_id")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
+        let Some(qid) = queue.get("queue_id").and_then(Value::as_str) else {
+            anyhow::bail!(crate::diagnostics::UserError::new(format!(
+                "the API listed queue \"{}\" without a queue_id",
+                c.queue
+            )));
+        };
         let mut body = c.body.clone();
         if let Some(o) = body.as_object_mut() {
             o.insert("script_name".into(), name.into());
@@ -374,11 +380,11 @@ fn triggers(client: &Client, a: &str, name: &str, t: &TriggerSpec) -> anyhow::Re
         let (method, path) = match existing {
             Some(id) => (
                 Method::PUT,
-                format!("/accounts/{a}/queues/{qid}/consumers/{id}"),
+                api::path(&["accounts", a, "queues", qid, "consumers", id])?,
             ),
             None => (
                 Method::POST,
-                format!("/accounts/{a}/queues/{qid}/consumers"),
+                api::path(&["accounts", a, "queues", qid, "consumers"])?,
             ),
         };
         client.send(method, &path, &[], &[], RequestBody::Json(body))?;

@@ -64,6 +64,8 @@ impl HostHandler for Handler {
         body: Vec<u8>,
         guest: &mut pywrangler_runtime::Reentry<'_, '_>,
     ) -> HostReply {
+        // SQL run for this call stops when the event's time is up.
+        let _deadline = bindings::sql_guard::RequestDeadline::enter(guest.wall_deadline());
         let own = lock(&self.1).clone().is_some_and(|(class, id)| {
             let args = &header["args"];
             header["op"] == "do.call"

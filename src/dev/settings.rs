@@ -21,6 +21,10 @@ use crate::diagnostics::UserError;
 /// holding an instance slot forever, and tests lower it.
 pub const WALL_LIMIT_ENV: &str = "PYWRANGLER_DEV_WALL_LIMIT_MS";
 
+/// Overrides the longest a D1 query or Durable Object `sql.exec` may run in
+/// `dev` (milliseconds; default D1's 30 s).
+pub const SQL_TIME_LIMIT_ENV: &str = "PYWRANGLER_SQL_TIME_LIMIT_MS";
+
 /// How one queue is consumed locally.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Consumer {
@@ -89,6 +93,8 @@ pub struct SessionFlags {
     pub log_level: LogFilter,
     /// Largest request body accepted (413 above it).
     pub max_request_body: u64,
+    /// `PYWRANGLER_SQL_TIME_LIMIT_MS`, if set.
+    pub sql_time_limit: Option<Duration>,
 }
 
 impl SessionFlags {
@@ -125,6 +131,7 @@ impl SessionFlags {
             max_request_body: super::request_body::limit_from_env().map_err(|e| {
                 UserError::usage(e).hint("unset it to use Cloudflare's 100 MB limit")
             })?,
+            sql_time_limit: sql_time_limit(std::env::var(SQL_TIME_LIMIT_ENV).ok().as_deref())?,
         })
     }
 
@@ -213,6 +220,7 @@ fn resolve(project: &Project, flags: &SessionFlags) -> anyhow::Result<WorkerSett
             .clone()
             .unwrap_or_else(|| project.root.join(".wrangler").join("state")),
         worker_name: cfg.name.clone().unwrap_or_default(),
+        sql_time_limit: flags.sql_time_limit,
         ..BindingsConfig::default()
     };
     for kv in &cfg.kv_namespaces {
@@ -509,4 +517,40 @@ fn uuid_v4() -> String {
         &s[16..20],
         &s[20..32]
     )
+}
+
+/// Parse `PYWRANGLER_SQL_TIME_LIMIT_MS` (unset or empty: the default).
+fn sql_time_limit(value: Option<&str>) -> anyhow::Result<Option<Duration>> {
+    let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    match v.parse::<u64>() {
+        Ok(ms) if (1..=3_600_000).contains(&ms) => Ok(Some(Duration::from_millis(ms))),
+        _ => Err(UserError::usage(format!(
+            "{SQL_TIME_LIMIT_ENV}=`{v}` is not a number of milliseconds between 1 and 3600000"
+        ))
+        .hint(format!(
+            "unset {SQL_TIME_LIMIT_ENV} to use D1's 30 s limit, or set it to e.g. 5000"
+        ))
+        .into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sql_time_limit_from_the_environment() {
+        assert_eq!(sql_time_limit(None).ok(), Some(None));
+        assert_eq!(sql_time_limit(Some(" ")).ok(), Some(None));
+        assert_eq!(
+            sql_time_limit(Some("250")).ok(),
+            Some(Some(Duration::from_millis(250)))
+        );
+        for bad in ["0", "-5", "1.5", "30s", "3600001"] {
+            let e = sql_time_limit(Some(bad)).expect_err(bad).to_string();
+            assert!(e.contains(SQL_TIME_LIMIT_ENV) && e.contains(bad), "{e}");
+        }
+    }
 }

@@ -8,6 +8,8 @@ use serde_json::{Value, json};
 use crate::support::fake_cf::{self, FakeCf};
 use crate::support::{Run, cmd, tempdir, write_files};
 
+mod hardening;
+
 const PYPROJECT: &str = "[project]\nname = \"hello\"\nversion = \"0.1.0\"\nrequires-python = \">=3.12\"\ndependencies = []\n";
 
 const ENTRY: &str = "from workers import Response, WorkerEntrypoint\n\nclass Default(WorkerEntrypoint):\n    async def fetch(self, request):\n        return Response(\"hi\")\n";

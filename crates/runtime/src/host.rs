@@ -48,6 +48,14 @@ impl Reentry<'_, '_> {
         self.caller.data().deadline.wall_end()
     }
 
+    /// When the calling event's wall-clock limit runs out (None: too far
+    /// to represent): work a host call does for it (a SQL query, say)
+    /// should stop by then.
+    pub fn wall_deadline(&self) -> Option<Instant> {
+        let d = &self.caller.data().deadline;
+        d.started.checked_add(d.wall_limit)
+    }
+
     /// Runs one nested event envelope in the calling instance and returns
     /// the reply header and body (a Python error comes back as
     /// [`crate::InvokeError::Python`]).
@@ -221,7 +229,10 @@ impl Deadline {
 
     /// When the running event reaches its wall-clock limit.
     pub(crate) fn wall_end(&self) -> Instant {
-        self.started + self.wall_limit
+        // A limit too far to represent means "a year from now", never a panic.
+        self.started
+            .checked_add(self.wall_limit)
+            .unwrap_or_else(|| self.started + Duration::from_secs(365 * 24 * 3600))
     }
 
     /// Records that the wall-clock limit was reached.

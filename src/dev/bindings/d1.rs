@@ -1,10 +1,12 @@
 //! D1 on a real SQLite file, one per database: prepared queries in the
 //! all/first/run/raw modes, `exec` of several statements and `batch` in one
-//! transaction, with D1's result and `meta` shapes.
+//! transaction, with D1's result and `meta` shapes. Worker SQL (and
+//! migration files) run under [`SqlGuard`]: D1's authorizer rules and its
+//! per-query time limit.
 
 use std::path::Path;
-use std::sync::Mutex;
-use std::time::Instant;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use rusqlite::fallible_iterator::FallibleIterator;
 use rusqlite::{Batch, Connection};
@@ -12,11 +14,13 @@ use serde_json::{Value, json};
 
 use super::Reply;
 use super::error::{OpError, OpResult};
+use super::sql_guard::{self, SqlFailure, SqlGuard};
 use super::sqlite::{self, Rows};
 
 /// One D1 database.
 pub struct D1Database {
     conn: Mutex<Connection>,
+    time_limit: Duration,
 }
 
 /// The rows and counters of one executed statement.
@@ -33,13 +37,30 @@ impl D1Database {
     pub fn open(path: &Path) -> OpResult<D1Database> {
         let conn = sqlite::open(path)?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        sql_guard::harden(&conn)?;
         Ok(D1Database {
             conn: Mutex::new(conn),
+            time_limit: sql_guard::DEFAULT_TIME_LIMIT,
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    /// Stop each query after `limit` instead of D1's 30 s.
+    pub fn with_time_limit(mut self, limit: Duration) -> D1Database {
+        self.time_limit = limit;
+        self
+    }
+
+    /// The connection, waiting for a query running on it no longer than a
+    /// query of ours may run (D1's "overloaded" error after that).
+    fn lock(&self) -> OpResult<MutexGuard<'_, Connection>> {
+        sql_guard::lock_until(&self.conn, sql_guard::deadline(self.time_limit)).ok_or_else(|| {
+            OpError::failed("D1_ERROR: D1 DB is overloaded. Requests queued for too long.")
+        })
+    }
+
+    /// Guard `conn` for one worker query (or exec, batch, migration file).
+    fn guard<'c>(&self, conn: &'c Connection) -> SqlGuard<'c> {
+        SqlGuard::new(conn, sql_guard::deadline(self.time_limit))
     }
 
     /// Dispatch one `d1.*` op.
@@ -54,8 +75,11 @@ impl D1Database {
                     .get("column_names")
                     .and_then(Value::as_bool)
                     .unwrap_or(false);
-                let conn = self.lock();
-                let done = execute(&conn, sql, &params)?;
+                let conn = self.lock()?;
+                let done = {
+                    let guard = self.guard(&conn);
+                    execute(&conn, &guard, sql, &params)?
+                };
                 Ok(Reply::value(match mode {
                     "first" => first(&done.rows, column)?,
                     "raw" => raw(&done.rows, column_names),
@@ -83,7 +107,8 @@ impl D1Database {
     }
 
     /// Apply the `.sql` files of `dir` not yet recorded in `table` (wrangler's
-    /// `d1_migrations` layout), in name order, each in a transaction.
+    /// `d1_migrations` layout), in name order, each in a transaction and,
+    /// like any SQL sent to D1, under D1's rules and time limit.
     /// Returns the names applied.
     pub fn apply_migrations(&self, dir: &Path, table: &str) -> OpResult<Vec<String>> {
         if !dir.is_dir() {
@@ -100,7 +125,7 @@ impl D1Database {
             .filter(|p| p.extension().is_some_and(|e| e == "sql"))
             .collect();
         files.sort();
-        let mut conn = self.lock();
+        let mut conn = self.lock()?;
         conn.execute_batch(&format!(
             "CREATE TABLE IF NOT EXISTS {table} (
                 id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -124,9 +149,13 @@ impl D1Database {
             }
             let sql = std::fs::read_to_string(&file)?;
             let tx = conn.transaction()?;
-            tx.execute_batch(&sql).map_err(|e| {
-                OpError::failed(format!("migration {} failed: {e}", file.display()))
-            })?;
+            {
+                let guard = self.guard(&tx);
+                tx.execute_batch(&sql).map_err(|e| {
+                    let why = d1_failure(guard.failure(e));
+                    OpError::failed(format!("migration {} failed: {why}", file.display()))
+                })?;
+            }
             tx.execute(&format!("INSERT INTO {table} (name) VALUES (?1)"), [&name])?;
             tx.commit()?;
             applied.push(name);
@@ -137,18 +166,20 @@ impl D1Database {
     /// Run every statement in `sql` without results: `{count, duration}`.
     pub fn exec(&self, sql: &str) -> OpResult<Value> {
         let start = Instant::now();
-        let conn = self.lock();
+        let conn = self.lock()?;
+        let guard = self.guard(&conn);
+        let fail = |e| d1_exec_error(d1_failure(guard.failure(e)));
         let mut batch = Batch::new(&conn, sql);
         let mut count = 0u64;
         loop {
             match batch.next() {
                 Ok(Some(mut stmt)) => {
                     let mut rows = stmt.raw_query();
-                    while rows.next().map_err(d1_error)?.is_some() {}
+                    while rows.next().map_err(fail)?.is_some() {}
                     count += 1;
                 }
                 Ok(None) => break,
-                Err(e) => return Err(d1_exec_error(e)),
+                Err(e) => return Err(fail(e)),
             }
         }
         Ok(json!({ "count": count, "duration": ms_since(start) }))
@@ -156,13 +187,16 @@ impl D1Database {
 
     /// Run `statements` in one transaction; any failure rolls all back.
     pub fn batch(&self, statements: &[Value]) -> OpResult<Value> {
-        let mut conn = self.lock();
+        let mut conn = self.lock()?;
         let tx = conn.transaction()?;
+        // One deadline for the whole batch; `meta` is read between statements,
+        // outside the guard (it reads pragmas worker SQL may not).
+        let deadline = sql_guard::deadline(self.time_limit);
         let mut results = Vec::with_capacity(statements.len());
         for stmt in statements {
             let sql = str_arg(stmt, "sql")?;
             let params = params_arg(stmt)?;
-            let done = execute(&tx, sql, &params)?;
+            let done = execute(&tx, &SqlGuard::new(&tx, deadline), sql, &params)?;
             results.push(self.all_shaped(&tx, &done));
         }
         tx.commit()?;
@@ -206,10 +240,15 @@ impl D1Database {
     }
 }
 
-fn execute(conn: &Connection, sql: &str, params: &[Value]) -> OpResult<Executed> {
+fn execute(
+    conn: &Connection,
+    guard: &SqlGuard<'_>,
+    sql: &str,
+    params: &[Value],
+) -> OpResult<Executed> {
     let start = Instant::now();
     let rows = sqlite::query(conn, sql, params).map_err(|e| match e {
-        OpError::Sqlite(e) => d1_error(e),
+        OpError::Sqlite(e) => d1_failure(guard.failure(e)),
         other => other,
     })?;
     Ok(Executed {
@@ -253,8 +292,19 @@ fn d1_error(e: rusqlite::Error) -> OpError {
     OpError::failed(format!("D1_ERROR: {msg}: SQLITE_ERROR"))
 }
 
-fn d1_exec_error(e: rusqlite::Error) -> OpError {
-    match d1_error(e) {
+/// A guarded statement's failure in D1's words.
+fn d1_failure(failure: SqlFailure) -> OpError {
+    match failure {
+        SqlFailure::Denied(why) => OpError::failed(format!("D1_ERROR: {why}: SQLITE_AUTH")),
+        SqlFailure::TimedOut => {
+            OpError::failed("D1_ERROR: D1 DB exceeded its CPU time limit and was reset.")
+        }
+        SqlFailure::Other(e) => d1_error(e),
+    }
+}
+
+fn d1_exec_error(e: OpError) -> OpError {
+    match e {
         OpError::Failed(m) => OpError::failed(m.replacen("D1_ERROR", "D1_EXEC_ERROR", 1)),
         other => other,
     }

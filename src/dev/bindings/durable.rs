@@ -2,10 +2,13 @@
 //! key-value API in `_cf_KV`, the alarm in `_cf_METADATA`, and the user's own
 //! tables for `ctx.storage.sql`. Ids from names are deterministic hashes, as
 //! on Cloudflare, so `getByName("x")` reaches the same object after restart.
+//! `sql.exec` runs under [`SqlGuard`] (workerd's authorizer rules and the
+//! request's time limit).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Value, json};
@@ -13,6 +16,7 @@ use sha2::{Digest, Sha256};
 
 use super::Reply;
 use super::error::{OpError, OpResult};
+use super::sql_guard::{self, SqlFailure, SqlGuard};
 use super::sqlite;
 
 const MAX_KEYS_PER_CALL: usize = 128;
@@ -24,6 +28,7 @@ type ObjectKey = (String, String);
 pub struct DurableStorage {
     root: PathBuf,
     objects: Mutex<HashMap<ObjectKey, Arc<Mutex<Connection>>>>,
+    time_limit: Duration,
 }
 
 /// A scheduled alarm, as found in storage.
@@ -63,7 +68,14 @@ impl DurableStorage {
         DurableStorage {
             root: root.to_path_buf(),
             objects: Mutex::new(HashMap::new()),
+            time_limit: sql_guard::DEFAULT_TIME_LIMIT,
         }
+    }
+
+    /// Stop each `sql.exec` after `limit` instead of 30 s.
+    pub fn with_time_limit(mut self, limit: Duration) -> DurableStorage {
+        self.time_limit = limit;
+        self
     }
 
     fn object(&self, class: &str, id: &str) -> OpResult<Arc<Mutex<Connection>>> {
@@ -82,6 +94,7 @@ impl DurableStorage {
             "CREATE TABLE IF NOT EXISTS _cf_KV (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
              CREATE TABLE IF NOT EXISTS _cf_METADATA (key TEXT PRIMARY KEY, value INTEGER) WITHOUT ROWID;",
         )?;
+        sql_guard::harden(&conn)?;
         let conn = Arc::new(Mutex::new(conn));
         map.insert((class.to_string(), id.to_string()), conn.clone());
         Ok(conn)
@@ -92,7 +105,9 @@ impl DurableStorage {
         let class = str_arg(args, "class")?;
         let id = str_arg(args, "id")?;
         let conn = self.object(class, id)?;
-        let conn = conn.lock().unwrap_or_else(|e| e.into_inner());
+        let conn = sql_guard::lock_until(&conn, sql_guard::deadline(self.time_limit)).ok_or_else(
+            || OpError::failed("Durable Object is overloaded. Requests queued for too long."),
+        )?;
         let value = match op {
             "storage.get" => storage_get(&conn, &keys_arg(args)?)?,
             "storage.put" => {
@@ -134,12 +149,13 @@ impl DurableStorage {
                     Some(Value::Array(a)) => a.clone(),
                     _ => Vec::new(),
                 };
-                if sql.contains("_cf_") {
-                    return Err(OpError::failed(
-                        "access to _cf_ tables is not allowed: SQLITE_AUTH",
-                    ));
-                }
-                let rows = sqlite::query(&conn, sql, &params)?;
+                let rows = {
+                    let guard = SqlGuard::new(&conn, sql_guard::deadline(self.time_limit));
+                    sqlite::query(&conn, sql, &params).map_err(|e| match e {
+                        OpError::Sqlite(e) => sql_failure(guard.failure(e)),
+                        other => other,
+                    })?
+                };
                 let written = if rows.readonly { 0 } else { conn.changes() };
                 json!({
                     "columns": rows.columns,
@@ -215,6 +231,17 @@ impl DurableStorage {
         }
         out.sort_by_key(|a| a.time_ms);
         out
+    }
+}
+
+/// A guarded statement's failure in workerd's words.
+fn sql_failure(failure: SqlFailure) -> OpError {
+    match failure {
+        SqlFailure::Denied(why) => OpError::failed(format!("{why}: SQLITE_AUTH")),
+        SqlFailure::TimedOut => {
+            OpError::failed("Durable Object exceeded its CPU time limit and was reset.")
+        }
+        SqlFailure::Other(e) => OpError::Sqlite(e),
     }
 }
 

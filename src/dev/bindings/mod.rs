@@ -14,8 +14,11 @@ pub mod r2_cond;
 pub mod r2_multipart;
 pub mod r2_store;
 pub mod ratelimit;
+pub mod sql_guard;
 pub mod sqlite;
 
+#[cfg(test)]
+mod sql_tests;
 #[cfg(test)]
 mod tests;
 
@@ -89,6 +92,9 @@ pub struct BindingsConfig {
     pub services: Vec<(String, String, Option<String>)>,
     /// Rate limiting bindings.
     pub ratelimits: Vec<ratelimit::RateLimitConfig>,
+    /// Longest one D1 query or Durable Object `sql.exec` may run (None:
+    /// D1's 30 s, [`sql_guard::DEFAULT_TIME_LIMIT`]).
+    pub sql_time_limit: Option<std::time::Duration>,
     /// Static assets (served before the Worker, and by `assets.binding`).
     pub assets: Option<Arc<crate::assets::AssetsOptions>>,
 }
@@ -193,6 +199,9 @@ impl LocalBindings {
     /// Open every configured store under `config.state_dir`.
     pub fn open(config: BindingsConfig, clock: Clock) -> OpResult<LocalBindings> {
         let root = config.state_dir.join("v3");
+        let sql_limit = config
+            .sql_time_limit
+            .unwrap_or(sql_guard::DEFAULT_TIME_LIMIT);
         let mut kv = HashMap::new();
         for (binding, id) in &config.kv {
             kv.insert(
@@ -205,7 +214,10 @@ impl LocalBindings {
             let path = miniflare::d1_path(&root, id);
             let old = root.join("d1").join(format!("{}.sqlite", file_name(id)));
             miniflare::adopt_old_file(&old, &path)?;
-            d1.insert(binding.clone(), d1::D1Database::open(&path)?);
+            d1.insert(
+                binding.clone(),
+                d1::D1Database::open(&path)?.with_time_limit(sql_limit),
+            );
         }
         for (binding, dir, table) in &config.d1_migrations {
             if let Some(db) = d1.get(binding) {
@@ -230,7 +242,7 @@ impl LocalBindings {
                 ratelimit::RateLimiter::open(&root, rl.clone(), clock.clone())?,
             );
         }
-        let durable = durable::DurableStorage::new(&root.join("do"));
+        let durable = durable::DurableStorage::new(&root.join("do")).with_time_limit(sql_limit);
         let queues = Arc::new(queue::QueueStore::open(
             &root.join("queues").join("queues.sqlite"),
             clock,

@@ -113,9 +113,12 @@ impl Rows {
     }
 }
 
-/// Run one prepared statement with JSON params; returns its rows (if any).
+/// Run one statement of worker SQL with JSON params; returns its rows (if
+/// any). Prepared afresh, never from the statement cache: the authorizer
+/// only sees a statement when it is prepared, and a cached one may have been
+/// prepared by the tool's own code without it.
 pub fn query(conn: &Connection, sql: &str, params: &[Value]) -> OpResult<Rows> {
-    let mut stmt = conn.prepare_cached(sql)?;
+    let mut stmt = conn.prepare(sql)?;
     let expected = stmt.parameter_count();
     if expected != params.len() {
         return Err(OpError::failed(format!(

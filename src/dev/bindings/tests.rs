@@ -617,7 +617,10 @@ fn durable_ids_storage_sql_and_alarms() {
         b"",
     )
     .unwrap_err();
-    assert!(e.to_string().contains("not allowed"), "{e}");
+    assert_eq!(
+        e.to_string(),
+        "access to _cf_KV.key is prohibited: SQLITE_AUTH"
+    );
 
     assert_eq!(
         ok(&f.b, "do.alarm.get", "", args(json!({})), b"").value,

@@ -1,7 +1,8 @@
 //! A fake Cloudflare v4 API on 127.0.0.1:0 for deploy tests: checks auth,
 //! parses the multipart upload and validates its metadata the way the real API
 //! does, keeps per-script state (versions, migration tag), records every call,
-//! and can be scripted to fail (429 then 200, 500 forever, size limits).
+//! and can be scripted to fail (429 then 200, 500 forever, size limits) or to
+//! misbehave (never answer, stall mid-body, send garbage, echo the token).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::convert::Infallible;
@@ -9,7 +10,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -140,6 +142,27 @@ struct Failure {
     remaining: Option<usize>,
 }
 
+/// How a misbehaving API answers.
+#[derive(Debug, Clone)]
+pub enum Misbehave {
+    /// Read the request, then never answer (until the fake is dropped).
+    NeverAnswer,
+    /// Send `200` headers and the start of a body, then stall.
+    StallBody,
+    /// Answer `200` with these bytes as the body.
+    Garbage(Vec<u8>),
+    /// Answer normally, but send the body a few bytes at a time with this
+    /// pause between pieces (slow but never idle).
+    Trickle(std::time::Duration),
+}
+
+#[derive(Debug, Clone)]
+struct Misbehaviour {
+    method: Option<String>,
+    path: String,
+    how: Misbehave,
+}
+
 #[derive(Debug, Default, Clone)]
 struct Script {
     migration_tag: Option<String>,
@@ -177,6 +200,8 @@ struct State {
     bucket_size: usize,
     /// Binding types accepted besides [`BINDING_TYPES`] (a newer API's kinds).
     extra_binding_types: Vec<String>,
+    misbehaviours: Vec<Misbehaviour>,
+    echo_token: bool,
 }
 
 /// A running fake API; shut down when dropped.
@@ -311,6 +336,21 @@ impl FakeCf {
         });
     }
 
+    /// Misbehave on every request whose path contains `path` (any method with `None`).
+    pub fn misbehave(&self, method: Option<&str>, path: &str, how: Misbehave) {
+        self.lock().misbehaviours.push(Misbehaviour {
+            method: method.map(str::to_string),
+            path: path.to_string(),
+            how,
+        });
+    }
+
+    /// Echo the caller's credentials in every successful answer: in the
+    /// envelope's `messages` and in the workers.dev subdomain.
+    pub fn echo_token(&self) {
+        self.lock().echo_token = true;
+    }
+
     /// Reject uploads whose parts total more than `bytes` (code 10027).
     pub fn allow_binding_type(&self, ty: &str) {
         self.state
@@ -341,7 +381,31 @@ impl Drop for FakeCf {
     }
 }
 
-type Resp = Response<Full<Bytes>>;
+type Resp = Response<BoxBody<Bytes, Infallible>>;
+
+/// `bytes` in 8-byte pieces with `pause` before each.
+fn trickled_body(bytes: Vec<u8>, pause: std::time::Duration) -> BoxBody<Bytes, Infallible> {
+    let pieces: Vec<Bytes> = bytes.chunks(8).map(Bytes::copy_from_slice).collect();
+    let stream = futures_util::stream::unfold(pieces.into_iter(), move |mut rest| async move {
+        let piece = rest.next()?;
+        tokio::time::sleep(pause).await;
+        Some((Ok::<_, Infallible>(hyper::body::Frame::data(piece)), rest))
+    });
+    BodyExt::boxed(StreamBody::new(stream))
+}
+
+/// A body that sends `head` and then never ends.
+fn stalled_body(head: &'static str) -> BoxBody<Bytes, Infallible> {
+    use futures_util::StreamExt;
+    let first = futures_util::stream::once(async move {
+        Ok::<_, Infallible>(hyper::body::Frame::data(Bytes::from_static(
+            head.as_bytes(),
+        )))
+    });
+    BodyExt::boxed(StreamBody::new(
+        first.chain(futures_util::stream::pending()),
+    ))
+}
 
 fn envelope(status: u16, result: Value) -> (u16, Value) {
     (
@@ -374,6 +438,13 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Resp
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_string);
     let has_api_key = req.headers().contains_key("x-auth-key");
+    let presented = req
+        .headers()
+        .get("authorization")
+        .or_else(|| req.headers().get("x-auth-key"))
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     let authorized = match req
         .headers()
         .get("authorization")
@@ -427,6 +498,42 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Resp
     }
     let mut assets = Vec::new();
 
+    let misbehaviour = {
+        let st = state.lock().unwrap_or_else(|e| e.into_inner());
+        st.misbehaviours
+            .iter()
+            .find(|m| path.contains(&m.path) && m.method.as_deref().is_none_or(|x| x == method))
+            .map(|m| m.how.clone())
+    };
+    let trickle = match misbehaviour {
+        Some(Misbehave::Trickle(pause)) => Some(pause),
+        _ => None,
+    };
+    if let Some(how) = misbehaviour.filter(|_| trickle.is_none()) {
+        state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .calls
+            .push(Call {
+                method,
+                path,
+                query,
+                authorized,
+                headers,
+                json: json_body,
+                upload,
+                assets: Vec::new(),
+                status: 200,
+            });
+        let body = match how {
+            Misbehave::NeverAnswer => std::future::pending().await,
+            Misbehave::StallBody => stalled_body("{\"success\": tr"),
+            Misbehave::Garbage(bytes) => BodyExt::boxed(Full::new(Bytes::from(bytes))),
+            Misbehave::Trickle(_) => unreachable!("answered below"),
+        };
+        return Ok(Response::new(body));
+    }
+
     let (status, value) = {
         let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
         let scripted = st.failures.iter_mut().find(|f| {
@@ -472,6 +579,13 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Resp
             )
         }
     };
+    let mut value = value;
+    if status < 300 && state.lock().unwrap_or_else(|e| e.into_inner()).echo_token {
+        value["messages"] = json!([{"code": 10000, "message": format!("you sent {presented}")}]);
+        if let Some(sub) = value.pointer_mut("/result/subdomain") {
+            *sub = json!(format!("sub-{}", presented.trim_start_matches("Bearer ")));
+        }
+    }
     let call = Call {
         method,
         path,
@@ -488,7 +602,11 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Resp
         .unwrap_or_else(|e| e.into_inner())
         .calls
         .push(call);
-    let mut resp = Response::new(Full::new(Bytes::from(value.to_string())));
+    let body = match trickle {
+        Some(pause) => trickled_body(value.to_string().into_bytes(), pause),
+        None => BodyExt::boxed(Full::new(Bytes::from(value.to_string()))),
+    };
+    let mut resp = Response::new(body);
     *resp.status_mut() =
         hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
     resp.headers_mut().insert(

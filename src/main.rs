@@ -1,6 +1,7 @@
 //! pywrangler-rs entry point: parse, run, map the error to an exit code.
 
 mod api;
+mod assets;
 mod child;
 mod cli;
 mod commands;

@@ -35,6 +35,8 @@ pub enum RequestBody<'a> {
     None,
     Json(Value),
     Multipart(&'a dyn Fn(&Activity) -> Form),
+    /// Raw bytes with their Content-Type.
+    Bytes(&'a str, &'a [u8]),
 }
 
 /// An authenticated API client.
@@ -101,6 +103,32 @@ impl Client {
         headers: &[(&str, &str)],
         body: RequestBody<'_>,
     ) -> Result<Value, ApiError> {
+        self.send_auth(method, path, query, headers, body, None)
+    }
+
+    /// [`send`](Self::send) authenticated with `bearer` instead of the
+    /// account credentials (the assets upload's session JWT: wrangler sends
+    /// no API token along with it).
+    pub fn send_bearer(
+        &self,
+        bearer: &str,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: RequestBody<'_>,
+    ) -> Result<Value, ApiError> {
+        self.send_auth(method, path, query, &[], body, Some(bearer))
+    }
+
+    fn send_auth(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        headers: &[(&str, &str)],
+        body: RequestBody<'_>,
+        bearer: Option<&str>,
+    ) -> Result<Value, ApiError> {
         let url = format!("{}{}", self.base, path);
         let mut attempt = 0;
         loop {
@@ -117,8 +145,14 @@ impl Client {
                     .header("Content-Type", "application/json")
                     .body(v.to_string()),
                 RequestBody::Multipart(build) => req.multipart(build(&activity)),
+                RequestBody::Bytes(content_type, data) => req
+                    .header("Content-Type", *content_type)
+                    .body(data.to_vec()),
             };
-            req = self.creds.apply(req);
+            req = match bearer {
+                Some(token) => req.bearer_auth(token),
+                None => self.creds.apply(req),
+            };
             let outcome = self.rt.block_on(self.watch(req, &activity));
             let (retry, err) = match outcome {
                 Ok(reply) => {

@@ -113,6 +113,8 @@ pub struct Resolved {
     /// a key it does not understand in a binding position, or a setting whose
     /// omission changes the Worker. Deploy refuses while any remain.
     pub deploy_blockers: Vec<String>,
+    /// Where `assets.directory` is written, when assets are configured.
+    pub assets_directory_at: Option<Location>,
 }
 
 /// Type, env-resolve and validate `doc`.
@@ -139,12 +141,14 @@ pub fn resolve(doc: &SourceDoc, env: Option<&str>) -> Result<Resolved, ConfigErr
     let Some(env_name) = env else {
         let python = detect_python(doc, &top, &[""])?;
         validate(doc, &top, "", &[""])?;
+        let assets_directory_at = super::assets::validate(doc, &top, &[""], &mut warnings)?;
         return Ok(Resolved {
             files: checks::file_refs(doc, &top, "", &[""]),
             config: top,
             python,
             warnings,
             deploy_blockers: blockers.into_iter().map(|(_, m)| m).collect(),
+            assets_directory_at,
         });
     };
 
@@ -186,12 +190,14 @@ pub fn resolve(doc: &SourceDoc, env: Option<&str>) -> Result<Resolved, ConfigErr
     let scopes = [env_ptr.as_str(), ""];
     let python = detect_python(doc, &config, &scopes)?;
     validate(doc, &config, &env_ptr, &scopes)?;
+    let assets_directory_at = super::assets::validate(doc, &config, &scopes, &mut warnings)?;
     Ok(Resolved {
         files: checks::file_refs(doc, &config, &env_ptr, &scopes),
         config,
         python,
         warnings,
         deploy_blockers: blockers.into_iter().map(|(_, m)| m).collect(),
+        assets_directory_at,
     })
 }
 

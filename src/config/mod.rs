@@ -5,6 +5,7 @@
 //! Entry points: [`Project::load`] for commands that need a project, and
 //! [`load_wrangler`] for those that only need the wrangler config (`types`).
 
+mod assets;
 mod bindings;
 mod checks;
 mod dev_vars;
@@ -18,8 +19,9 @@ mod source;
 use std::path::{Path, PathBuf};
 
 pub use checks::FileRefs;
+pub use assets::{StaticRouting, parse_static_routing};
 pub use dev_vars::{dev_vars_path, read_dev_vars};
-pub use error::ConfigError;
+pub use error::{ConfigError, Location};
 pub use model::*;
 pub use pyproject::{Pyproject, find_pyproject};
 pub use python_version::PythonVersion;
@@ -56,6 +58,8 @@ pub struct WranglerFile {
     pub files: FileRefs,
     /// What `deploy` would leave out of the upload; it refuses while any remain.
     pub deploy_blockers: Vec<String>,
+    /// Where `assets.directory` is written, when assets are configured.
+    pub assets_directory_at: Option<Location>,
 }
 
 /// Read, type, env-resolve and validate the wrangler config at `path`
@@ -71,6 +75,7 @@ pub fn load_wrangler(path: &Path, env: Option<&str>) -> Result<WranglerFile, Con
         warnings: resolved.warnings,
         files: resolved.files,
         deploy_blockers: resolved.deploy_blockers,
+        assets_directory_at: resolved.assets_directory_at,
     })
 }
 
@@ -122,6 +127,8 @@ pub struct Project {
     pub files: FileRefs,
     /// What `deploy` would leave out of the upload; it refuses while any remain.
     pub deploy_blockers: Vec<String>,
+    /// Where `assets.directory` is written, when assets are configured.
+    pub assets_directory_at: Option<Location>,
 }
 
 impl Project {
@@ -155,6 +162,7 @@ impl Project {
             warnings: w.warnings,
             files: w.files,
             deploy_blockers: w.deploy_blockers,
+            assets_directory_at: w.assets_directory_at,
         })
     }
 
@@ -189,6 +197,16 @@ impl Project {
     /// The Worker name (already `<name>-<env>` under `--env`), if set.
     pub fn worker_name(&self) -> Option<&str> {
         self.config.name.as_deref()
+    }
+
+    /// The static assets directory, checked to exist (`dev` and `deploy`
+    /// call this; wrangler's messages, at the config's file:line:col).
+    pub fn assets_dir(&self) -> Result<Option<PathBuf>, ConfigError> {
+        let (Some(assets), Some(at)) = (&self.config.assets, &self.assets_directory_at) else {
+            return Ok(None);
+        };
+        let directory = assets.directory.as_deref().unwrap_or_default();
+        assets::check_directory(&self.config_dir(), directory, at).map(Some)
     }
 
     /// `<root>/python_modules`, where `sync` vendors packages.

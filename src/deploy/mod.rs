@@ -2,6 +2,7 @@
 //! measure them against the size limits, build wrangler's metadata and run
 //! wrangler's API call sequence. `commands::deploy` only wires flags to this.
 
+pub mod assets;
 pub mod bundle;
 pub mod form;
 pub mod metadata;

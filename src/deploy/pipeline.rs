@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use serde_json::Value;
 
+use super::assets;
 use super::bundle::{self, BundleInput, Rule};
 use super::form;
 use super::metadata::{self, MetadataOptions};
@@ -71,6 +72,7 @@ pub fn run(project: &Project, opts: &DeployOptions) -> anyhow::Result<()> {
         )
     })?;
     let main_path = project.existing_main()?;
+    let assets = assets::prepare(project)?;
     run_validation(project, opts)?;
 
     let input = BundleInput {
@@ -120,7 +122,7 @@ pub fn run(project: &Project, opts: &DeployOptions) -> anyhow::Result<()> {
         ));
     }
 
-    let meta = metadata::build(
+    let mut meta = metadata::build(
         cfg,
         &bundle.main().name,
         &MetadataOptions {
@@ -130,6 +132,9 @@ pub fn run(project: &Project, opts: &DeployOptions) -> anyhow::Result<()> {
     );
     let report = SizeReport::measure(&bundle);
     printer::info(report.render(10).trim_end());
+    if let Some(a) = &assets {
+        printer::info(a.summary());
+    }
     if let Some(limit) = report.over_limit() {
         printer::warn(format!(
             "the gzipped upload is over the {limit} Worker size limit; Cloudflare may reject it (see the table above for what to trim)"
@@ -137,6 +142,9 @@ pub fn run(project: &Project, opts: &DeployOptions) -> anyhow::Result<()> {
     }
 
     if opts.dry_run {
+        if let (Some(a), Some(m)) = (&assets, meta.as_object_mut()) {
+            m.insert("assets".into(), a.metadata(None));
+        }
         if let Some(dir) = &opts.outdir {
             form::write_outdir(dir, &bundle, &meta).map_err(|e| {
                 UserError::new(format!(
@@ -153,7 +161,7 @@ pub fn run(project: &Project, opts: &DeployOptions) -> anyhow::Result<()> {
         printer::info("--dry-run: exiting now.");
         return Ok(());
     }
-    upload_and_report(project, &name, meta, &bundle)
+    upload_and_report(project, &name, meta, &bundle, assets.as_ref())
 }
 
 /// The upload replaces the Worker's bindings (`bindings_inherit=strict`): a
@@ -161,12 +169,6 @@ pub fn run(project: &Project, opts: &DeployOptions) -> anyhow::Result<()> {
 /// than upload without something the config declares.
 fn refuse_dropped_settings(project: &Project) -> anyhow::Result<()> {
     let mut blockers = project.deploy_blockers.clone();
-    if project.config.assets.is_some() {
-        blockers.push(format!(
-            "{}: `assets`: static assets are not uploaded by pywrangler-rs yet",
-            project.wrangler_path.display()
-        ));
-    }
     if project
         .config
         .unsafe_
@@ -246,8 +248,9 @@ fn user_rules(project: &Project) -> anyhow::Result<Vec<Rule>> {
 fn upload_and_report(
     project: &Project,
     name: &str,
-    meta: Value,
+    mut meta: Value,
     bundle: &bundle::Bundle,
+    assets: Option<&assets::PreparedAssets>,
 ) -> anyhow::Result<()> {
     let cfg = &project.config;
     let creds = Credentials::from_env().map_err(|e| {
@@ -260,6 +263,13 @@ fn upload_and_report(
     let client = Client::new(&base, creds, api::Timeouts::from_env()?)?;
     let account_id = api::account::resolve(&client, cfg.account_id.as_deref())?;
     super::preflight::check(&client, &account_id, cfg).map_err(|e| with_api_hints(e, &client))?;
+    if let Some(a) = assets {
+        let jwt = assets::upload(&client, &account_id, name, a)
+            .map_err(|e| with_api_hints(e, &client))?;
+        if let Some(m) = meta.as_object_mut() {
+            m.insert("assets".into(), a.metadata(Some(&jwt)));
+        }
+    }
     let (triggers, warnings) = metadata::triggers(cfg);
     for w in warnings {
         printer::warn(w);

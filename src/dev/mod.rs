@@ -2,6 +2,7 @@
 //! and error pages. `run` resolves the flags, builds the first snapshot,
 //! then serves until Ctrl-C.
 
+pub mod assets;
 pub mod background;
 pub mod bindings;
 pub mod builder;

@@ -121,6 +121,11 @@ async fn fetch_inner(
         Current::Ready(g) => g,
         Current::Broken(info) => return error_response(&info, json_errors).into(),
     };
+    if let Some(opts) = generation.settings.bindings.assets.clone()
+        && let Some(reply) = assets_first(opts, &req).await
+    {
+        return reply.into();
+    }
     let (parts, body) = req.into_parts();
     let limit = shared.flags.max_request_body;
     let (body, pull) = match request_body::prepare(body, &parts.headers, limit, n).await {
@@ -225,6 +230,47 @@ async fn fetch_inner(
             .body(body.boxed())
             .unwrap_or_else(|e| plain(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
         done_rx,
+    )
+}
+
+/// The router in front of the Worker: the assets' answer, if they take the
+/// request (file reads run off the async threads).
+async fn assets_first(
+    opts: Arc<crate::assets::AssetsOptions>,
+    req: &Request<Incoming>,
+) -> Option<Reply> {
+    let method = req.method().as_str().to_string();
+    let path = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "/".into());
+    let headers = req.headers().clone();
+    let reply = tokio::task::spawn_blocking(move || {
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        super::assets::route(
+            &opts,
+            &super::assets::AssetRequest {
+                method: &method,
+                path_and_query: &path,
+                header: &header,
+            },
+        )
+    })
+    .await
+    .ok()??;
+    let mut builder = Response::builder()
+        .status(StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
+    append_headers(&mut builder, &reply.headers);
+    Some(
+        builder
+            .body(full(reply.body))
+            .unwrap_or_else(|e| plain(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
     )
 }
 

@@ -309,6 +309,12 @@ fn resolve(project: &Project, flags: &SessionFlags) -> anyhow::Result<WorkerSett
     }
     workflow_bindings(cfg, &mut b, &mut env);
     let local_only = other_bindings(cfg, &mut env)?;
+    if let Some(assets) = crate::assets::AssetsOptions::from_project(project)? {
+        if let Some(name) = &assets.binding {
+            env.insert(name.clone(), json!({"type": "assets"}));
+        }
+        b.assets = Some(std::sync::Arc::new(assets));
+    }
     let consumers = cfg
         .queues
         .consumers

@@ -1022,12 +1022,16 @@ fn upload_metadata_matches_what_wrangler_sent() {
     let mut cfg: Value =
         jsonc_parser::parse_to_serde_value::<Value>(&read("wrangler.jsonc"), &Default::default())
             .expect("jsonc");
-    // Static assets need the upload session; they are compared elsewhere.
-    cfg.as_object_mut().expect("object").remove("assets");
     cfg.as_object_mut().expect("object").remove("$schema");
     let dir = tempdir();
     project(dir.path(), &cfg);
     write_files(dir.path(), &[("src/entry.py", &read("entry.py"))]);
+    for f in ["index.html", "_redirects", "_headers"] {
+        write_files(
+            dir.path(),
+            &[(&format!("public/{f}"), &read(&format!("public/{f}")))],
+        );
+    }
     let cf = FakeCf::start();
     cf.allow_binding_type("some_future_binding");
     let run = deploy(dir.path(), &cf, &[]);
@@ -1035,11 +1039,9 @@ fn upload_metadata_matches_what_wrangler_sent() {
     let ours = &cf.uploads()[0].metadata;
 
     let mut expected = theirs.clone();
-    let o = expected.as_object_mut().expect("object");
-    o.remove("assets");
-    if let Some(Value::Array(b)) = o.get_mut("bindings") {
-        b.retain(|b| b["type"] != "assets");
-    }
+    // The completion token is the fake's; the asset config must match.
+    assert!(ours["assets"]["jwt"].is_string(), "{ours}");
+    expected["assets"]["jwt"] = ours["assets"]["jwt"].clone();
     let types = |m: &Value| -> Vec<String> {
         m["bindings"]
             .as_array()
@@ -1113,4 +1115,224 @@ fn a_missing_main_file_stops_deploy_before_the_sync() {
     );
     assert!(!stderr.contains("requirements.txt"), "{stderr}");
     assert!(cf.calls().is_empty(), "{:?}", cf.calls());
+}
+
+// ------------------------------------------------------------------ static assets
+
+const SITE: &[(&str, &str)] = &[
+    ("public/index.html", "<h1>home</h1>"),
+    ("public/css/site.css", "body { color: red }"),
+    ("public/logo.svg", "<svg/>"),
+    ("public/_redirects", "/old /new 301\n"),
+    ("public/_headers", "/*\n  X-Frame-Options: DENY\n"),
+    ("public/.assetsignore", "*.map\n"),
+    ("public/app.js.map", "{}"),
+];
+
+/// The basic project plus a `public/` site served as assets.
+fn assets_project(root: &Path) {
+    let mut cfg = basic();
+    cfg["assets"] = json!({
+        "directory": "public",
+        "binding": "ASSETS",
+        "html_handling": "drop-trailing-slash",
+        "run_worker_first": ["/api/*"],
+    });
+    project(root, &cfg);
+    write_files(root, SITE);
+}
+
+/// The manifest the upload session received.
+fn session_manifest(cf: &FakeCf) -> Vec<Value> {
+    cf.calls()
+        .iter()
+        .filter(|c| c.path.ends_with("/assets-upload-session"))
+        .filter_map(|c| c.json.as_ref().map(|j| j["manifest"].clone()))
+        .collect()
+}
+
+#[test]
+fn assets_upload_every_file_first_then_only_what_changed() {
+    let dir = tempdir();
+    assets_project(dir.path());
+    let cf = FakeCf::start();
+    let run = deploy(dir.path(), &cf, &[]);
+    run.expect_code(0);
+    assert!(run.stderr.contains("Assets: 3 files"), "{}", run.stderr);
+
+    let lines = cf.call_lines();
+    let session_at = lines
+        .iter()
+        .position(|l| l == "POST /a/workers/scripts/hello/assets-upload-session")
+        .expect("an upload session");
+    let put_at = lines
+        .iter()
+        .position(|l| l == "PUT /a/workers/scripts/hello")
+        .expect("the script upload");
+    assert!(session_at < put_at, "{lines:?}");
+    // Three files, two per bucket in the fake: two bulk requests, before the script.
+    let bulk: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i] == "POST /a/workers/assets/upload")
+        .collect();
+    assert_eq!(bulk.len(), 2, "{lines:?}");
+    assert!(bulk.iter().all(|&i| i > session_at && i < put_at));
+
+    let manifest = &session_manifest(&cf)[0];
+    let mut expected = serde_json::Map::new();
+    for (path, content) in &SITE[..3] {
+        let key = path.trim_start_matches("public");
+        expected.insert(
+            key.to_string(),
+            json!({"hash": fake_cf::asset_hash(content.as_bytes(), key), "size": content.len()}),
+        );
+    }
+    assert_eq!(manifest, &Value::Object(expected));
+    let uploaded = cf.uploaded_assets();
+    assert_eq!(uploaded.len(), 3);
+    let html = uploaded
+        .iter()
+        .find(|a| a.content == b"<h1>home</h1>")
+        .expect("index.html uploaded");
+    assert_eq!(
+        html.content_type.as_deref(),
+        Some("text/html; charset=utf-8")
+    );
+
+    let md = &cf.uploads()[0].metadata;
+    let jwt = md["assets"]["jwt"].as_str().expect("assets.jwt");
+    assert!(jwt.starts_with("completion-token-"), "{md}");
+    assert_eq!(
+        md["assets"]["config"],
+        json!({
+            "html_handling": "drop-trailing-slash",
+            "run_worker_first": ["/api/*"],
+            "_redirects": "/old /new 301\n",
+            "_headers": "/*\n  X-Frame-Options: DENY\n",
+        })
+    );
+    assert_eq!(
+        fake_cf::bindings_by_name(md)["ASSETS"],
+        json!({"name": "ASSETS", "type": "assets"})
+    );
+
+    // One file changed: the session asks for it alone, in one bucket.
+    std::fs::write(dir.path().join("public/index.html"), "<h1>home v2</h1>").expect("write");
+    deploy(dir.path(), &cf, &[]).expect_code(0);
+    let uploaded = cf.uploaded_assets();
+    assert_eq!(uploaded.len(), 4, "only the changed file is uploaded again");
+    assert_eq!(uploaded[3].content, b"<h1>home v2</h1>");
+    assert_eq!(
+        uploaded[3].hash,
+        fake_cf::asset_hash(b"<h1>home v2</h1>", "/index.html")
+    );
+    assert!(cf.uploads()[1].metadata["assets"]["jwt"].is_string());
+
+    // Nothing changed: the session's token completes the deploy, no uploads.
+    let before = cf.calls().len();
+    let run = deploy(dir.path(), &cf, &[]);
+    run.expect_code(0);
+    assert!(
+        run.stderr.contains("No updated asset files"),
+        "{}",
+        run.stderr
+    );
+    let later: Vec<String> = cf.call_lines()[before..].to_vec();
+    assert!(
+        !later.iter().any(|l| l.contains("/workers/assets/upload")),
+        "{later:?}"
+    );
+    assert!(cf.uploads()[2].metadata["assets"]["jwt"].is_string());
+}
+
+#[test]
+fn assets_single_file_uploads_when_the_jwt_asks() {
+    let dir = tempdir();
+    assets_project(dir.path());
+    let cf = FakeCf::start();
+    cf.set_single_asset_uploads(true);
+    deploy(dir.path(), &cf, &[]).expect_code(0);
+    let singles: Vec<String> = cf
+        .call_lines()
+        .into_iter()
+        .filter(|l| l.starts_with("POST /a/workers/assets/upload/"))
+        .collect();
+    assert_eq!(singles.len(), 3, "{:?}", cf.call_lines());
+    let uploaded = cf.uploaded_assets();
+    let svg = uploaded
+        .iter()
+        .find(|a| a.content == b"<svg/>")
+        .expect("logo uploaded raw");
+    assert_eq!(svg.content_type.as_deref(), Some("image/svg+xml"));
+    assert!(cf.uploads()[0].metadata["assets"]["jwt"].is_string());
+}
+
+#[test]
+fn assets_dry_run_builds_the_manifest_and_uploads_nothing() {
+    let dir = tempdir();
+    assets_project(dir.path());
+    let out = dir.path().join("out");
+    let cf = FakeCf::start();
+    let run = deploy(
+        dir.path(),
+        &cf,
+        &["--dry-run", "--outdir", out.to_str().expect("utf8")],
+    );
+    run.expect_code(0);
+    assert!(run.stderr.contains("Assets: 3 files"), "{}", run.stderr);
+    assert!(cf.calls().is_empty(), "{:?}", cf.call_lines());
+    let md: Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("metadata.json")).expect("metadata.json"),
+    )
+    .expect("json");
+    assert!(md["assets"].get("jwt").is_none(), "{md}");
+    assert_eq!(
+        md["assets"]["config"]["html_handling"],
+        "drop-trailing-slash"
+    );
+}
+
+#[test]
+fn assets_config_errors_use_wranglers_messages_with_positions() {
+    let cf = FakeCf::start();
+    let case = |assets: Value, needles: &[&str]| {
+        let dir = tempdir();
+        let mut cfg = basic();
+        cfg["assets"] = assets;
+        project(dir.path(), &cfg);
+        let run = deploy(dir.path(), &cf, &["--dry-run"]);
+        run.expect_code(2);
+        for n in needles {
+            assert!(run.stderr.contains(n), "missing {n:?} in:\n{}", run.stderr);
+        }
+    };
+    case(
+        json!({"binding": "ASSETS"}),
+        &[
+            "wrangler.jsonc:",
+            "The `assets` property in your configuration is missing the required `directory` property.",
+        ],
+    );
+    case(
+        json!({"directory": "dist"}),
+        &[
+            "The directory specified by the \"assets.directory\" field in your configuration file does not exist",
+        ],
+    );
+    case(
+        json!({"directory": "src/entry.py"}),
+        &["doesn't point to a directory"],
+    );
+    case(
+        json!({"directory": "src", "run_worker_first": ["!/api/*"]}),
+        &["Only negative `run_worker_first` rules were provided"],
+    );
+    case(
+        json!({"directory": "src", "run_worker_first": ["/api/*", "/api/users", "api"]}),
+        &[
+            "Invalid routes in `run_worker_first`:",
+            "'api': rules must start with '/' or '!/'",
+            "'/api/users': rule '/api/*' makes it redundant",
+        ],
+    );
+    assert!(cf.calls().is_empty());
 }

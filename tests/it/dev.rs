@@ -1815,3 +1815,159 @@ fn workflows_run_steps_durably_and_survive_a_restart() {
             .is_file()
     );
 }
+
+// ------------------------------------------------------------------ static assets
+
+const ASSETS_WORKER: &str = r#"from urllib.parse import urlparse
+from workers import WorkerEntrypoint, Response
+
+class Default(WorkerEntrypoint):
+    async def fetch(self, request):
+        u = urlparse(request.url)
+        if u.path == "/api/asset":
+            want = u.query or "/about"
+            r = await self.env.ASSETS.fetch("http://assets.local" + want)
+            return Response.json({"status": r.status, "ct": r.headers.get("content-type"), "body": await r.text()})
+        return Response("worker " + u.path)
+"#;
+
+const ASSETS_FILES: &[(&str, &str)] = &[
+    ("src/entry.py", ASSETS_WORKER),
+    ("public/index.html", "<h1>home</h1>"),
+    ("public/about.html", "<h1>about</h1>"),
+    ("public/404.html", "<h1>not here</h1>"),
+    ("public/style.css", "body { color: red }"),
+    ("public/api/docs/index.html", "<h1>docs</h1>"),
+    ("public/secret.txt", "hidden"),
+    ("public/.assetsignore", "secret.txt\n"),
+];
+
+/// A client that shows redirects instead of following them.
+fn no_redirects() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+fn assets_project(assets_toml: &str) -> tempfile::TempDir {
+    let config = format!(
+        "{HELLO_CONFIG}\n[assets]\ndirectory = \"public\"\nbinding = \"ASSETS\"\n{assets_toml}"
+    );
+    let mut files = ASSETS_FILES.to_vec();
+    files.push(("wrangler.toml", &config));
+    project(&files)
+}
+
+#[test]
+fn assets_are_served_before_the_worker_with_html_handling_and_spa() {
+    let dir = assets_project("not_found_handling = \"single-page-application\"\n");
+    let dev = Dev::start(dir.path(), &["--no-reload"]);
+    let c = no_redirects();
+    let get = |path: &str| c.get(dev.url(path)).send().expect("request");
+
+    let home = get("/");
+    assert_eq!(home.status(), 200, "{}", dev.log());
+    assert_eq!(home.headers()["content-type"], "text/html; charset=utf-8");
+    let etag = home.headers()["etag"].to_str().expect("etag").to_string();
+    assert_eq!(home.text().expect("body"), "<h1>home</h1>");
+    assert_eq!(get("/about").text().expect("body"), "<h1>about</h1>");
+    let redirect = get("/about.html?x=1");
+    assert_eq!(redirect.status(), 307);
+    assert_eq!(redirect.headers()["location"], "/about?x=1");
+    assert_eq!(
+        get("/style.css").headers()["content-type"],
+        "text/css; charset=utf-8"
+    );
+    let cached = c
+        .get(dev.url("/"))
+        .header("if-none-match", &etag)
+        .send()
+        .expect("request");
+    assert_eq!(cached.status(), 304);
+    assert_eq!(
+        c.post(dev.url("/about")).send().expect("post").status(),
+        405
+    );
+
+    // No asset: fetch() calls reach the Worker; browser navigations get the SPA's index.html.
+    assert_eq!(get("/app/route").text().expect("body"), "worker /app/route");
+    let nav = c
+        .get(dev.url("/app/route"))
+        .header("sec-fetch-mode", "navigate")
+        .send()
+        .expect("request");
+    assert_eq!(nav.status(), 200);
+    assert_eq!(nav.text().expect("body"), "<h1>home</h1>");
+    // .assetsignore'd files are not assets.
+    assert_eq!(
+        get("/secret.txt").text().expect("body"),
+        "worker /secret.txt"
+    );
+
+    // env.ASSETS.fetch from the Worker: the asset worker alone, not_found_handling included.
+    let v: serde_json::Value =
+        serde_json::from_str(&get("/api/asset").text().expect("body")).expect("json");
+    assert_eq!(v["status"], 200, "{v}\n{}", dev.log());
+    assert_eq!(v["ct"], "text/html; charset=utf-8");
+    assert_eq!(v["body"], "<h1>about</h1>");
+    let v: serde_json::Value =
+        serde_json::from_str(&get("/api/asset?/no/such/page").text().expect("body")).expect("json");
+    assert_eq!(
+        (v["status"].as_u64(), v["body"].as_str()),
+        (Some(200), Some("<h1>home</h1>"))
+    );
+
+    // Edits to the assets are served without a restart.
+    std::fs::write(dir.path().join("public/about.html"), "<h1>about v2</h1>").expect("write");
+    assert_eq!(get("/about").text().expect("body"), "<h1>about v2</h1>");
+    std::fs::write(dir.path().join("public/new.txt"), "fresh").expect("write");
+    let fresh = get("/new.txt");
+    assert_eq!(fresh.headers()["content-type"], "text/plain; charset=utf-8");
+    assert_eq!(fresh.text().expect("body"), "fresh");
+}
+
+#[test]
+fn assets_run_worker_first_rules_and_404_page() {
+    let dir = assets_project(
+        "not_found_handling = \"404-page\"\nrun_worker_first = [\"/api/*\", \"!/api/docs/*\"]\n",
+    );
+    let dev = Dev::start(dir.path(), &["--no-reload"]);
+    let c = no_redirects();
+    let get = |path: &str| c.get(dev.url(path)).send().expect("request");
+    // `/api/*` goes to the Worker even where an asset would match.
+    assert_eq!(get("/api/users").text().expect("body"), "worker /api/users");
+    // ... except what a `!` rule hands back to the assets.
+    let docs = get("/api/docs/");
+    assert_eq!(docs.status(), 200, "{}", dev.log());
+    assert_eq!(docs.text().expect("body"), "<h1>docs</h1>");
+    // With rules configured, not_found_handling applies to every other path.
+    let missing = get("/nope/deeper");
+    assert_eq!(missing.status(), 404);
+    assert_eq!(missing.text().expect("body"), "<h1>not here</h1>");
+    assert_eq!(get("/").text().expect("body"), "<h1>home</h1>");
+}
+
+#[test]
+fn assets_directory_missing_is_a_config_error() {
+    let dir = project(&[
+        (
+            "wrangler.toml",
+            &format!("{HELLO_CONFIG}\n[assets]\ndirectory = \"./dist\"\n"),
+        ),
+        ("src/entry.py", HELLO),
+    ]);
+    let out = support::cmd(dir.path())
+        .args(["dev", "--port", "0"])
+        .env("PYWRANGLER_PYODIDE_INDEX", dir.path())
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("wrangler.toml:7:13")
+            && stderr.contains("The directory specified by the \"assets.directory\" field in your configuration file does not exist"),
+        "{stderr}"
+    );
+}

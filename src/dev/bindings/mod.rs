@@ -98,6 +98,8 @@ pub struct BindingsConfig {
     pub sql_time_limit: Option<std::time::Duration>,
     /// Workflows run by this worker.
     pub workflows: Vec<workflows::WorkflowConfig>,
+    /// Static assets (served before the Worker, and by `assets.binding`).
+    pub assets: Option<Arc<crate::assets::AssetsOptions>>,
 }
 
 /// Calls back into the worker (Durable Object RPC, service bindings), supplied
@@ -402,6 +404,7 @@ impl LocalBindings {
                     .handle(rest, args)
             }
             "service" => self.service_call(binding, args, body),
+            "assets" => self.assets_fetch(binding, args),
             _ => Err(OpError::UnknownOp(op.to_string())),
         }
     }
@@ -465,6 +468,56 @@ impl LocalBindings {
             .or(entrypoint)
             .unwrap_or_else(|| "Default".to_string());
         self.rpc(rpc_call(&entrypoint, None, args, body))
+    }
+
+    /// `env.ASSETS.fetch(...)`: the asset worker's answer, without the router.
+    fn assets_fetch(&self, binding: &str, args: &Value) -> OpResult<Reply> {
+        let opts = self
+            .config
+            .assets
+            .as_ref()
+            .filter(|a| a.binding.as_deref() == Some(binding))
+            .ok_or_else(|| no_binding("assets", binding))?;
+        let request = args.get("request").unwrap_or(&Value::Null);
+        let method = request
+            .get("method")
+            .and_then(Value::as_str)
+            .unwrap_or("GET");
+        let url = request.get("url").and_then(Value::as_str).unwrap_or("/");
+        let headers: Vec<(String, String)> = request
+            .get("headers")
+            .and_then(Value::as_array)
+            .map(|pairs| {
+                pairs
+                    .iter()
+                    .filter_map(|p| {
+                        Some((
+                            p.get(0)?.as_str()?.to_string(),
+                            p.get(1)?.as_str()?.to_string(),
+                        ))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone())
+        };
+        let reply = crate::dev::assets::fetch(
+            opts,
+            &crate::dev::assets::AssetRequest {
+                method,
+                path_and_query: crate::dev::assets::path_of_url(url),
+                header: &header,
+            },
+        );
+        let pairs: Vec<Value> = reply.headers.iter().map(|(k, v)| json!([k, v])).collect();
+        Ok(Reply::with_body(
+            json!({"status": reply.status, "headers": pairs, "url": url}),
+            reply.body,
+        ))
     }
 
     fn rpc(&self, call: RpcCall) -> OpResult<Reply> {

@@ -45,6 +45,7 @@ fn config(dir: &std::path::Path) -> BindingsConfig {
             step_limit: super::workflows::DEFAULT_STEP_LIMIT,
             implicit_dependencies: true,
         }],
+        ..BindingsConfig::default()
     }
 }
 

@@ -4,7 +4,7 @@
 //! and can be scripted to fail (429 then 200, 500 forever, size limits) or to
 //! misbehave (never answer, stall mid-body, send garbage, echo the token).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -99,6 +99,16 @@ pub struct Upload {
     pub parts: Vec<PartInfo>,
 }
 
+/// One file of an assets upload, as received.
+#[derive(Debug, Clone)]
+pub struct AssetPart {
+    /// Part name (bulk) or URL segment (single): the hash.
+    pub hash: String,
+    pub content_type: Option<String>,
+    /// The decoded file content.
+    pub content: Vec<u8>,
+}
+
 /// One request the fake received.
 #[derive(Debug, Clone)]
 pub struct Call {
@@ -109,6 +119,8 @@ pub struct Call {
     pub headers: BTreeMap<String, String>,
     pub json: Option<Value>,
     pub upload: Option<Upload>,
+    /// Files of an assets upload request.
+    pub assets: Vec<AssetPart>,
     pub status: u16,
 }
 
@@ -159,6 +171,16 @@ struct Script {
     metadata: Value,
 }
 
+/// One open assets upload session.
+#[derive(Debug, Clone, Default)]
+struct AssetSession {
+    /// hash -> manifest path (for the extension in the hash).
+    paths: HashMap<String, String>,
+    /// Hashes still to be uploaded.
+    pending: HashSet<String>,
+    completion: String,
+}
+
 #[derive(Debug, Default)]
 struct State {
     calls: Vec<Call>,
@@ -166,6 +188,16 @@ struct State {
     failures: Vec<Failure>,
     size_limit: Option<usize>,
     accounts: Vec<(String, String)>,
+    /// Asset hashes stored on the account (kept across deploys).
+    assets_stored: HashSet<String>,
+    /// Upload JWT -> its session.
+    asset_sessions: HashMap<String, AssetSession>,
+    /// Completion tokens handed out and not yet attached to a Worker.
+    asset_completions: HashSet<String>,
+    /// Upload JWTs ask for one request per file.
+    single_asset_uploads: bool,
+    /// Most files per bucket.
+    bucket_size: usize,
     /// Binding types accepted besides [`BINDING_TYPES`] (a newer API's kinds).
     extra_binding_types: Vec<String>,
     misbehaviours: Vec<Misbehaviour>,
@@ -184,6 +216,7 @@ impl FakeCf {
     pub fn start() -> FakeCf {
         let state = Arc::new(Mutex::new(State {
             accounts: vec![(ACCOUNT.to_string(), "Fake Account".to_string())],
+            bucket_size: 2,
             ..State::default()
         }));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
@@ -249,6 +282,16 @@ impl FakeCf {
     /// Uploads (PUT script or POST versions) in order.
     pub fn uploads(&self) -> Vec<Upload> {
         self.calls().into_iter().filter_map(|c| c.upload).collect()
+    }
+
+    /// Files received by assets upload requests, in order.
+    pub fn uploaded_assets(&self) -> Vec<AssetPart> {
+        self.calls().into_iter().flat_map(|c| c.assets).collect()
+    }
+
+    /// Make upload JWTs ask for single-file uploads.
+    pub fn set_single_asset_uploads(&self, on: bool) {
+        self.lock().single_asset_uploads = on;
     }
 
     /// Pretend a script already exists (with an optional migration tag).
@@ -388,6 +431,13 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Resp
         .filter(|(k, _)| k.as_str() != "authorization" && k.as_str() != "x-auth-key")
         .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
         .collect();
+    let bearer = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_string);
+    let has_api_key = req.headers().contains_key("x-auth-key");
     let presented = req
         .headers()
         .get("authorization")
@@ -422,17 +472,31 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Resp
         .map(|b| b.to_bytes())
         .unwrap_or_default();
 
+    let assets_upload = path.contains("/workers/assets/upload");
     let mut upload = None;
     let mut upload_error = None;
     let mut json_body = None;
+    let mut raw_parts = Vec::new();
     if content_type.starts_with("multipart/form-data") {
         match parse_multipart(&content_type, body.clone()).await {
-            Ok(u) => upload = Some(u),
+            Ok(parts) if assets_upload => raw_parts = parts,
+            Ok(parts) => match to_upload(parts) {
+                Ok(u) => upload = Some(u),
+                Err(e) => upload_error = Some(e),
+            },
             Err(e) => upload_error = Some(e),
         }
+    } else if assets_upload {
+        raw_parts.push(RawPart {
+            name: path.rsplit('/').next().unwrap_or("").to_string(),
+            filename: None,
+            content_type: Some(content_type.clone()),
+            data: body.clone(),
+        });
     } else if !body.is_empty() {
         json_body = serde_json::from_slice(&body).ok();
     }
+    let mut assets = Vec::new();
 
     let misbehaviour = {
         let st = state.lock().unwrap_or_else(|e| e.into_inner());
@@ -458,6 +522,7 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Resp
                 headers,
                 json: json_body,
                 upload,
+                assets: Vec::new(),
                 status: 200,
             });
         let body = match how {
@@ -476,7 +541,25 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Resp
                 && f.method.as_deref().is_none_or(|m| m == method)
                 && f.remaining != Some(0)
         });
-        if !authorized {
+        if assets_upload {
+            // Authenticated by the session's upload JWT alone, as the real API.
+            match (bearer.as_deref(), has_api_key) {
+                (Some(jwt), false) if st.asset_sessions.contains_key(jwt) => {
+                    match upload_assets(&mut st, jwt, &query, raw_parts) {
+                        Ok((parts, v)) => {
+                            assets = parts;
+                            v
+                        }
+                        Err((s, m)) => failure(s, 10021, &m),
+                    }
+                }
+                _ => failure(
+                    401,
+                    10001,
+                    "assets upload needs `Authorization: Bearer <upload JWT>` and no API credentials",
+                ),
+            }
+        } else if !authorized {
             failure(403, 10000, "Authentication error")
         } else if let Some(f) = scripted {
             if let Some(n) = f.remaining.as_mut() {
@@ -511,6 +594,7 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Resp
         headers,
         json: json_body,
         upload,
+        assets,
         status,
     };
     state
@@ -532,27 +616,50 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Resp
     Ok(resp)
 }
 
-async fn parse_multipart(content_type: &str, body: Bytes) -> Result<Upload, String> {
+/// One multipart part with its bytes.
+struct RawPart {
+    name: String,
+    filename: Option<String>,
+    content_type: Option<String>,
+    data: Bytes,
+}
+
+async fn parse_multipart(content_type: &str, body: Bytes) -> Result<Vec<RawPart>, String> {
     let boundary = multer::parse_boundary(content_type).map_err(|e| e.to_string())?;
     let stream = futures_util::stream::once(async move { Ok::<Bytes, Infallible>(body) });
     let mut mp = multer::Multipart::new(stream, boundary);
-    let mut metadata = None;
     let mut parts = Vec::new();
     while let Some(field) = mp.next_field().await.map_err(|e| e.to_string())? {
         let name = field.name().unwrap_or("").to_string();
         let filename = field.file_name().map(str::to_string);
         let ct = field.content_type().map(|m| m.to_string());
         let data = field.bytes().await.map_err(|e| e.to_string())?;
-        if name == "metadata" {
+        parts.push(RawPart {
+            name,
+            filename,
+            content_type: ct,
+            data,
+        });
+    }
+    Ok(parts)
+}
+
+/// A Worker upload: the `metadata` part and the module parts.
+fn to_upload(raw: Vec<RawPart>) -> Result<Upload, String> {
+    let mut metadata = None;
+    let mut parts = Vec::new();
+    for p in raw {
+        if p.name == "metadata" {
             metadata = Some(
-                serde_json::from_slice(&data).map_err(|e| format!("metadata is not JSON: {e}"))?,
+                serde_json::from_slice(&p.data)
+                    .map_err(|e| format!("metadata is not JSON: {e}"))?,
             );
         } else {
             parts.push(PartInfo {
-                name,
-                filename,
-                content_type: ct,
-                len: data.len(),
+                name: p.name,
+                filename: p.filename,
+                content_type: p.content_type,
+                len: p.data.len(),
             });
         }
     }
@@ -560,6 +667,147 @@ async fn parse_multipart(content_type: &str, body: Bytes) -> Result<Upload, Stri
         metadata: metadata.ok_or("missing metadata part")?,
         parts,
     })
+}
+
+/// wrangler's asset hash: blake3 over base64(content) + extension, 32 hex chars.
+pub fn asset_hash(content: &[u8], path: &str) -> String {
+    use base64::Engine;
+    let ext = std::path::Path::new(path)
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("");
+    let mut h = blake3::Hasher::new();
+    h.update(
+        base64::engine::general_purpose::STANDARD
+            .encode(content)
+            .as_bytes(),
+    );
+    h.update(ext.as_bytes());
+    h.finalize().to_hex()[..32].to_string()
+}
+
+/// An upload JWT whose payload names the session and the upload mode.
+fn upload_jwt(n: usize, single: bool) -> String {
+    use base64::Engine;
+    let payload =
+        json!({"session": n, "exp": 4102444800u64, "wrangler_single_asset_uploads": single});
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(payload.to_string());
+    format!("eyJhbGciOiJIUzI1NiJ9.{b64}.fake-signature-{n}")
+}
+
+/// `POST .../assets-upload-session`: the missing hashes in buckets.
+fn open_asset_session(st: &mut State, body: Option<&Value>) -> (u16, Value) {
+    let Some(manifest) = body
+        .and_then(|b| b.get("manifest"))
+        .and_then(Value::as_object)
+    else {
+        return failure(400, 10021, "body must be {\"manifest\": {...}}");
+    };
+    let mut session = AssetSession::default();
+    for (path, entry) in manifest {
+        let hash = entry.get("hash").and_then(Value::as_str).unwrap_or("");
+        let size_ok = entry.get("size").is_some_and(Value::is_u64);
+        if !path.starts_with('/')
+            || hash.len() != 32
+            || !hash.bytes().all(|b| b.is_ascii_hexdigit())
+            || !size_ok
+        {
+            return failure(
+                400,
+                10021,
+                &format!("invalid manifest entry {path}: {entry}"),
+            );
+        }
+        session.paths.insert(hash.to_string(), path.clone());
+        if !st.assets_stored.contains(hash) {
+            session.pending.insert(hash.to_string());
+        }
+    }
+    let n = st.asset_sessions.len() + st.asset_completions.len() + 1;
+    session.completion = format!("completion-token-{n}");
+    if session.pending.is_empty() {
+        st.asset_completions.insert(session.completion.clone());
+        return envelope(200, json!({"jwt": session.completion, "buckets": []}));
+    }
+    let mut missing: Vec<String> = session.pending.iter().cloned().collect();
+    missing.sort();
+    let buckets: Vec<Vec<String>> = missing
+        .chunks(st.bucket_size.max(1))
+        .map(<[String]>::to_vec)
+        .collect();
+    let jwt = upload_jwt(n, st.single_asset_uploads);
+    st.asset_sessions.insert(jwt.clone(), session);
+    envelope(200, json!({"jwt": jwt, "buckets": buckets}))
+}
+
+/// A status and JSON body.
+type Reply = (u16, Value);
+
+/// `POST /workers/assets/upload[?base64=true|/<hash>]`: check and store files.
+fn upload_assets(
+    st: &mut State,
+    jwt: &str,
+    query: &str,
+    parts: Vec<RawPart>,
+) -> Result<(Vec<AssetPart>, Reply), (u16, String)> {
+    use base64::Engine;
+    let single = st.single_asset_uploads;
+    let base64 = query.split('&').any(|q| q == "base64=true");
+    if !single && !base64 {
+        return Err((400, "bulk uploads must be sent with ?base64=true".into()));
+    }
+    let Some(session) = st.asset_sessions.get_mut(jwt) else {
+        return Err((401, "unknown upload JWT".into()));
+    };
+    let mut received = Vec::new();
+    for p in parts {
+        if !single && p.filename.as_deref() != Some(p.name.as_str()) {
+            return Err((
+                400,
+                format!(
+                    "part {} has file name {:?}; it must be the hash",
+                    p.name, p.filename
+                ),
+            ));
+        }
+        let content = if single {
+            p.data.to_vec()
+        } else {
+            base64::engine::general_purpose::STANDARD
+                .decode(&p.data)
+                .map_err(|e| (400, format!("part {} is not base64: {e}", p.name)))?
+        };
+        let Some(path) = session.paths.get(&p.name) else {
+            return Err((400, format!("{} is not in the session's manifest", p.name)));
+        };
+        if asset_hash(&content, path) != p.name {
+            return Err((
+                400,
+                format!("the content of {path} does not match its hash {}", p.name),
+            ));
+        }
+        if !session.pending.remove(&p.name) {
+            return Err((
+                400,
+                format!("{} was not requested or was already uploaded", p.name),
+            ));
+        }
+        received.push(AssetPart {
+            hash: p.name,
+            content_type: p.content_type,
+            content,
+        });
+    }
+    for r in &received {
+        st.assets_stored.insert(r.hash.clone());
+    }
+    let session = &st.asset_sessions[jwt];
+    if session.pending.is_empty() {
+        let completion = session.completion.clone();
+        st.asset_completions.insert(completion.clone());
+        return Ok((received, envelope(201, json!({"jwt": completion}))));
+    }
+    Ok((received, envelope(200, json!({}))))
 }
 
 /// Validate an upload the way the API does; `Err` is `(code, message)`.
@@ -636,6 +884,30 @@ fn validate(st: &State, u: &Upload) -> Result<(), (u16, i64, String)> {
             ));
         }
     }
+    let has_assets_binding = m
+        .get("bindings")
+        .and_then(Value::as_array)
+        .is_some_and(|b| {
+            b.iter()
+                .any(|b| b.get("type").and_then(Value::as_str) == Some("assets"))
+        });
+    match m.pointer("/assets/jwt").and_then(Value::as_str) {
+        Some(jwt) if !st.asset_completions.contains(jwt) => {
+            return Err((
+                400,
+                10021,
+                format!("assets.jwt {jwt:?} is not a completion token of a finished upload"),
+            ));
+        }
+        None if m.get("assets").is_some() || has_assets_binding => {
+            return Err((
+                400,
+                10021,
+                "an assets binding or assets config needs metadata.assets.jwt".to_string(),
+            ));
+        }
+        _ => {}
+    }
     if let Some(limit) = st.size_limit {
         let total: usize = u.parts.iter().map(|p| p.len).sum();
         if total > limit {
@@ -693,6 +965,7 @@ fn route(
             let id = format!("00000000-0000-4000-8000-{:012}", script.versions);
             envelope(200, json!({"id": name, "etag": "etag", "deployment_id": id, "startup_time_ms": 7}))
         }
+        ("POST", ["accounts", _, "workers", "scripts", _, "assets-upload-session"]) => open_asset_session(st, body),
         ("POST", ["accounts", _, "workers", "scripts", name, "versions"]) => {
             let Some(u) = upload else { return failure(400, 10021, "expected a multipart body") };
             if !st.scripts.contains_key(*name) {

@@ -84,6 +84,8 @@ def make_binding(name, raw):
         return Queue(name, raw.get("queue") or name)
     if t == "service":
         return ServiceBinding(name, raw.get("service") or name, raw.get("entrypoint"))
+    if t == "assets":
+        return Fetcher(name)
     if t == "version_metadata":
         return WorkerVersionMetadata(raw.get("id", ""), raw.get("tag", ""), raw.get("timestamp", ""))
     if t == "hyperdrive":
@@ -1216,3 +1218,21 @@ class ServiceBinding:
 
     def __repr__(self):
         return f"ServiceBinding({self._service!r})"
+
+
+class Fetcher:
+    """`env.ASSETS` (`assets.binding`): `fetch` answers from the static
+    assets as the asset worker does (html_handling, not_found_handling,
+    ETags), without the Worker in front."""
+
+    def __init__(self, binding):
+        self._binding = binding
+
+    async def fetch(self, resource, **kwargs):
+        return await _rpc_fetch("assets.fetch", self._binding, {}, resource, kwargs)
+
+    def connect(self, *args, **kwargs):
+        raise NotImplementedError("the assets binding has no connect()")
+
+    def __repr__(self):
+        return f"Fetcher({self._binding!r})"

@@ -18,8 +18,8 @@ mod source;
 
 use std::path::{Path, PathBuf};
 
-pub use checks::FileRefs;
 pub use assets::{StaticRouting, parse_static_routing};
+pub use checks::FileRefs;
 pub use dev_vars::{dev_vars_path, read_dev_vars};
 pub use error::{ConfigError, Location};
 pub use model::*;

@@ -307,6 +307,11 @@ fn resolve(project: &Project, flags: &SessionFlags) -> anyhow::Result<WorkerSett
             });
         env.insert(r.name.clone(), json!({"type": "ratelimit"}));
     }
+    for s in &cfg.secrets_store_secrets {
+        b.secrets_store
+            .push((s.binding.clone(), s.store_id.clone(), s.secret_name.clone()));
+        env.insert(s.binding.clone(), json!({"type": "secrets_store_secret"}));
+    }
     workflow_bindings(cfg, &mut b, &mut env);
     let local_only = other_bindings(cfg, &mut env)?;
     if let Some(assets) = crate::assets::AssetsOptions::from_project(project)? {
@@ -386,7 +391,8 @@ fn other_bindings(
             | K::DurableObject
             | K::QueueProducer
             | K::Service
-            | K::RateLimit => continue,
+            | K::RateLimit
+            | K::SecretsStoreSecret => continue,
             K::VersionMetadata => json!({
                 "type": "version_metadata",
                 "id": uuid_v4(),
@@ -423,12 +429,7 @@ fn other_bindings(
             K::Assets => continue,
             // Workflows of this worker run locally (`workflow_bindings`).
             K::Workflow if env.contains_key(name) => continue,
-            K::Workflow
-            | K::SendEmail
-            | K::SecretsStoreSecret
-            | K::WorkerLoader
-            | K::UnsafeHelloWorld
-            | K::Unsafe => {
+            K::Workflow | K::SendEmail | K::WorkerLoader | K::UnsafeHelloWorld | K::Unsafe => {
                 not_emulated.push(name.to_string());
                 json!({"type": kind_tag(kind)})
             }
@@ -520,7 +521,6 @@ fn kind_tag(kind: crate::config::BindingKind) -> &'static str {
     match kind {
         K::Workflow => "workflow",
         K::SendEmail => "send_email",
-        K::SecretsStoreSecret => "secrets_store_secret",
         K::WorkerLoader => "worker_loader",
         _ => "unsafe",
     }

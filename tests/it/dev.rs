@@ -1274,7 +1274,8 @@ fn every_binding_kind_is_in_env_with_its_local_meaning() {
   "hyperdrive": [{ "binding": "HD", "id": "h", "localConnectionString": "postgres://me:s%40cret@127.0.0.1:6543/appdb" }],
   "analytics_engine_datasets": [{ "binding": "AE" }],
   "send_email": [{ "name": "EMAIL" }],
-  "ratelimits": [{ "name": "RL", "namespace_id": "1001", "simple": { "limit": 2, "period": 60 } }]
+  "ratelimits": [{ "name": "RL", "namespace_id": "1001", "simple": { "limit": 2, "period": 60 } }],
+  "secrets_store_secrets": [{ "binding": "SS", "store_id": "store123", "secret_name": "api-key" }]
 }"#;
     let entry = r#"import json, re
 from workers import WorkerEntrypoint, Response
@@ -1308,6 +1309,10 @@ class Default(WorkerEntrypoint):
                 break
         out["rl"] = got
         try:
+            await self.env.SS.get()
+        except Exception as e:
+            out["ss"] = str(e)
+        try:
             await self.env.RL.limit({"key": "k", "period": 30})
         except Exception as e:
             out["rl_bad"] = str(e)
@@ -1334,6 +1339,13 @@ class Default(WorkerEntrypoint):
     );
     assert_eq!(v["ae"], serde_json::Value::Null);
     assert_eq!(v["rl"], serde_json::json!([true, true, false]), "{v}");
+    assert!(
+        v["ss"]
+            .as_str()
+            .expect("ss error")
+            .contains("Secret \"api-key\" not found"),
+        "{v}"
+    );
     assert!(
         v["rl_bad"]
             .as_str()

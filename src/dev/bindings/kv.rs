@@ -36,7 +36,22 @@ impl KvStore {
     /// A namespace kept by earlier pywrangler-rs versions in `kv/<id>.sqlite`
     /// is imported once, then that file is removed.
     pub fn open(v3: &Path, namespace: &str, clock: Clock) -> OpResult<KvStore> {
-        let conn = sqlite::open(&miniflare::kv_path(v3, namespace))?;
+        let store = KvStore::open_at(
+            &miniflare::kv_path(v3, namespace),
+            miniflare::blobs_dir(v3, "kv", namespace),
+            clock,
+        )?;
+        store.import_old(
+            &v3.join("kv")
+                .join(format!("{}.sqlite", super::file_name(namespace))),
+        )?;
+        Ok(store)
+    }
+
+    /// Open (or create) a store in miniflare's KV layout with its index at
+    /// `index` and its values in `blobs` (also used by the secrets store).
+    pub fn open_at(index: &Path, blobs: PathBuf, clock: Clock) -> OpResult<KvStore> {
+        let conn = sqlite::open(index)?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS _mf_entries (
                 key TEXT PRIMARY KEY,
@@ -46,18 +61,12 @@ impl KvStore {
             );
             CREATE INDEX IF NOT EXISTS _mf_entries_expiration_idx ON _mf_entries(expiration);",
         )?;
-        let blobs = miniflare::blobs_dir(v3, "kv", namespace);
         std::fs::create_dir_all(&blobs)?;
-        let store = KvStore {
+        Ok(KvStore {
             conn: Mutex::new(conn),
             blobs,
             clock,
-        };
-        store.import_old(
-            &v3.join("kv")
-                .join(format!("{}.sqlite", super::file_name(namespace))),
-        )?;
-        Ok(store)
+        })
     }
 
     fn now_secs(&self) -> i64 {

@@ -85,6 +85,16 @@ pub fn d1_path(v3: &Path, id: &str) -> PathBuf {
 
 /// The SQLite file of the object named `name` in miniflare's Durable Object
 /// namespace `namespace`: `v3/<kind>/<namespace>/<object id>.sqlite`.
+/// The Durable Object namespace miniflare keeps secrets stores in (a KV layout).
+pub const SECRETS_STORE_NAMESPACE: &str = "miniflare-secrets-store-KVNamespaceObject";
+
+/// The index database of secrets store `store_id`, where `wrangler
+/// secrets-store secret create --local` writes:
+/// `v3/secrets-store/miniflare-secrets-store-KVNamespaceObject/<object id>.sqlite`.
+pub fn secrets_store_path(v3: &Path, store_id: &str) -> PathBuf {
+    object_file(v3, "secrets-store", SECRETS_STORE_NAMESPACE, store_id)
+}
+
 fn object_file(v3: &Path, kind: &str, namespace: &str, name: &str) -> PathBuf {
     v3.join(kind)
         .join(namespace)

@@ -14,6 +14,7 @@ pub mod r2_cond;
 pub mod r2_multipart;
 pub mod r2_store;
 pub mod ratelimit;
+pub mod secrets_store;
 pub mod sql_guard;
 pub mod sqlite;
 pub mod workflows;
@@ -93,6 +94,8 @@ pub struct BindingsConfig {
     pub services: Vec<(String, String, Option<String>)>,
     /// Rate limiting bindings.
     pub ratelimits: Vec<ratelimit::RateLimitConfig>,
+    /// Secrets Store bindings: binding → (store id, secret name).
+    pub secrets_store: Vec<(String, String, String)>,
     /// Longest one D1 query or Durable Object `sql.exec` may run (None:
     /// D1's 30 s, [`sql_guard::DEFAULT_TIME_LIMIT`]).
     pub sql_time_limit: Option<std::time::Duration>,
@@ -154,6 +157,7 @@ pub struct LocalBindings {
     d1: HashMap<String, d1::D1Database>,
     r2: HashMap<String, r2::R2Bucket>,
     ratelimits: HashMap<String, ratelimit::RateLimiter>,
+    secrets: HashMap<String, secrets_store::SecretsStoreSecret>,
     durable: durable::DurableStorage,
     queues: Arc<queue::QueueStore>,
     workflows: HashMap<String, Arc<workflows::WorkflowStore>>,
@@ -247,6 +251,13 @@ impl LocalBindings {
                 wf.insert(w.name.clone(), Arc::new(store));
             }
         }
+        let mut secrets = HashMap::new();
+        for (binding, store, name) in &config.secrets_store {
+            secrets.insert(
+                binding.clone(),
+                secrets_store::SecretsStoreSecret::open(&root, store, name, clock.clone())?,
+            );
+        }
         let mut ratelimits = HashMap::new();
         for rl in &config.ratelimits {
             ratelimits.insert(
@@ -265,6 +276,7 @@ impl LocalBindings {
             d1,
             r2,
             ratelimits,
+            secrets,
             durable,
             queues,
             workflows: wf,
@@ -377,6 +389,11 @@ impl LocalBindings {
                     .ok_or_else(|| no_binding("queue producer", binding))?;
                 self.queues.handle(rest, &queue, args, delay)
             }
+            "secrets" => self
+                .secrets
+                .get(binding)
+                .ok_or_else(|| no_binding("secrets store secret", binding))?
+                .handle(rest),
             "ratelimit" => self
                 .ratelimits
                 .get(binding)

@@ -96,6 +96,8 @@ def make_binding(name, raw):
         return Pipeline(name)
     if t == "ratelimit":
         return RateLimit(name)
+    if t == "secrets_store_secret":
+        return SecretsStoreSecret(name)
     if t == "workflow":
         from .workflows import Workflow
 
@@ -235,6 +237,21 @@ class RateLimit:
 
     def __repr__(self):
         return f"<RateLimit {self._name}>"
+
+
+class SecretsStoreSecret:
+    """`secrets_store_secrets`: `await get()` reads the secret from the local
+    store that `wrangler secrets-store secret create --local` writes."""
+
+    def __init__(self, name):
+        self._name = name
+
+    async def get(self):
+        value, _ = host.call("secrets.get", {}, binding=self._name)
+        return value
+
+    def __repr__(self):
+        return f"<SecretsStoreSecret {self._name}>"
 
 
 class Pipeline:

@@ -446,6 +446,33 @@ pub enum BindingKind {
     Unsafe,
 }
 
+impl BindingKind {
+    /// The Cloudflare service behind a binding of this kind when it has no
+    /// local meaning (it reaches a remote resource, so `dev` cannot run it),
+    /// named for messages and stubs; `None` for kinds with a local meaning.
+    pub fn cloudflare_only(self) -> Option<&'static str> {
+        use BindingKind as K;
+        Some(match self {
+            K::Ai => "Workers AI",
+            K::Vectorize => "Vectorize",
+            K::Browser => "Browser Rendering",
+            K::Images => "Images",
+            K::Media => "Media Transformations",
+            K::Stream => "Stream",
+            K::MtlsCertificate => "mTLS certificate",
+            K::DispatchNamespace => "dispatch namespace",
+            K::AiSearchNamespace | K::AiSearch => "AI Search",
+            K::AgentMemory => "agent memory",
+            K::Artifacts => "artifacts",
+            K::Flagship => "Flagship",
+            K::VpcService | K::VpcNetwork => "Workers VPC",
+            K::WebSearch => "web search",
+            K::Logfwdr => "logfwdr",
+            _ => return None,
+        })
+    }
+}
+
 impl WranglerConfig {
     /// Every binding name with its kind and JSON pointer (relative to this
     /// config), in config order: vars, secrets, KV, R2, D1, DO, queues, services.

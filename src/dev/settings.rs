@@ -395,7 +395,7 @@ fn other_bindings(
             | K::SecretsStoreSecret => continue,
             K::VersionMetadata => json!({
                 "type": "version_metadata",
-                "id": uuid_v4(),
+                "id": crate::dev::bindings::sqlite::uuid_v4(),
                 "tag": "",
                 "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             }),
@@ -405,34 +405,19 @@ fn other_bindings(
             }),
             K::AnalyticsEngine => json!({"type": "analytics_engine"}),
             K::Pipeline => json!({"type": "pipelines"}),
-            K::Ai
-            | K::Vectorize
-            | K::Browser
-            | K::Images
-            | K::Media
-            | K::Stream
-            | K::MtlsCertificate
-            | K::DispatchNamespace
-            | K::AiSearchNamespace
-            | K::AiSearch
-            | K::AgentMemory
-            | K::Artifacts
-            | K::Flagship
-            | K::VpcService
-            | K::VpcNetwork
-            | K::WebSearch
-            | K::Logfwdr => {
-                let what = remote_only_label(kind);
-                remote_only.push(format!("{name} ({what})"));
-                json!({"type": "remote_only", "what": what})
-            }
             K::Assets => continue,
             // Workflows of this worker run locally (`workflow_bindings`).
             K::Workflow if env.contains_key(name) => continue,
-            K::Workflow | K::SendEmail | K::WorkerLoader | K::UnsafeHelloWorld | K::Unsafe => {
-                not_emulated.push(name.to_string());
-                json!({"type": kind_tag(kind)})
-            }
+            other => match other.cloudflare_only() {
+                Some(what) => {
+                    remote_only.push(format!("{name} ({what})"));
+                    json!({"type": "remote_only", "what": what})
+                }
+                None => {
+                    not_emulated.push(name.to_string());
+                    json!({"type": kind_tag(other)})
+                }
+            },
         };
         env.insert(name.to_string(), entry);
     }
@@ -492,29 +477,6 @@ fn workflow_bindings(
     }
 }
 
-/// What a Cloudflare-only binding is, for messages.
-fn remote_only_label(kind: crate::config::BindingKind) -> &'static str {
-    use crate::config::BindingKind as K;
-    match kind {
-        K::Ai => "Workers AI",
-        K::Vectorize => "Vectorize",
-        K::Browser => "Browser Rendering",
-        K::Images => "Images",
-        K::Media => "Media Transformations",
-        K::Stream => "Stream",
-        K::MtlsCertificate => "mTLS certificate",
-        K::DispatchNamespace => "dispatch namespace",
-        K::AiSearchNamespace | K::AiSearch => "AI Search",
-        K::AgentMemory => "agent memory",
-        K::Artifacts => "artifacts",
-        K::Flagship => "Flagship",
-        K::VpcService | K::VpcNetwork => "Workers VPC",
-        K::WebSearch => "web search",
-        K::Logfwdr => "logfwdr",
-        _ => "Cloudflare",
-    }
-}
-
 /// The `type` tag the guest sees for a kind it does not emulate.
 fn kind_tag(kind: crate::config::BindingKind) -> &'static str {
     use crate::config::BindingKind as K;
@@ -551,23 +513,6 @@ fn hyperdrive_local_string(cfg: &WranglerConfig, binding: &str) -> anyhow::Resul
         ))
         .into()
     })
-}
-
-/// A random (version 4) UUID, as miniflare gives `version_metadata.id`.
-pub(crate) fn uuid_v4() -> String {
-    let h = crate::dev::bindings::sqlite::random_hex(16);
-    let mut b: Vec<char> = h.chars().collect();
-    b[12] = '4';
-    b[16] = ['8', '9', 'a', 'b'][usize::from(b[16].to_digit(16).unwrap_or(0) as u8 & 3)];
-    let s: String = b.into_iter().collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &s[0..8],
-        &s[8..12],
-        &s[12..16],
-        &s[16..20],
-        &s[20..32]
-    )
 }
 
 /// Parse `PYWRANGLER_SQL_TIME_LIMIT_MS` (unset or empty: the default).

@@ -110,7 +110,11 @@ pub fn render(input: &TypesInput<'_>) -> Rendered {
             BindingKind::Service => ("Fetcher".into(), service_note(cfg, name)),
             other => {
                 let (ty, note) = other_kind(other);
-                (ty.into(), note.into())
+                let note = match other.cloudflare_only() {
+                    Some(service) => format!("{service} (Cloudflare only)"),
+                    None => note.to_string(),
+                };
+                (ty.into(), note)
             }
         };
         add(name, ty, note, &mut skipped);
@@ -173,22 +177,22 @@ fn other_kind(kind: BindingKind) -> (&'static str, &'static str) {
         K::RateLimit => ("RateLimit", "rate limit"),
         K::VersionMetadata => ("WorkerVersionMetadata", "version metadata"),
         K::WorkerLoader => ("WorkerLoader", "worker loader"),
-        K::Ai => ("Ai", "Workers AI (Cloudflare only)"),
-        K::Vectorize => ("VectorizeIndex", "Vectorize index (Cloudflare only)"),
-        K::Browser => ("Fetcher", "Browser Rendering (Cloudflare only)"),
-        K::DispatchNamespace => ("DispatchNamespace", "dispatch namespace"),
-        K::MtlsCertificate => ("Fetcher", "mTLS certificate"),
         K::Pipeline => ("Pipeline", "pipeline"),
-        K::Images => ("CloudflareBinding", "Images (Cloudflare only)"),
-        K::Media => ("CloudflareBinding", "Media (Cloudflare only)"),
-        K::Stream => ("CloudflareBinding", "Stream (Cloudflare only)"),
-        K::AiSearchNamespace | K::AiSearch => ("CloudflareBinding", "AI Search (Cloudflare only)"),
-        K::AgentMemory => ("CloudflareBinding", "agent memory (Cloudflare only)"),
-        K::Artifacts => ("CloudflareBinding", "artifacts (Cloudflare only)"),
-        K::Flagship => ("CloudflareBinding", "flagship (Cloudflare only)"),
-        K::VpcService | K::VpcNetwork => ("Fetcher", "VPC (Cloudflare only)"),
-        K::WebSearch => ("CloudflareBinding", "web search (Cloudflare only)"),
-        K::Logfwdr => ("CloudflareBinding", "logfwdr"),
+        // Cloudflare-only kinds: the note is `BindingKind::cloudflare_only`'s.
+        K::Ai => ("Ai", ""),
+        K::Vectorize => ("VectorizeIndex", ""),
+        K::Browser | K::MtlsCertificate | K::VpcService | K::VpcNetwork => ("Fetcher", ""),
+        K::DispatchNamespace => ("DispatchNamespace", ""),
+        K::Images
+        | K::Media
+        | K::Stream
+        | K::AiSearchNamespace
+        | K::AiSearch
+        | K::AgentMemory
+        | K::Artifacts
+        | K::Flagship
+        | K::WebSearch
+        | K::Logfwdr => ("CloudflareBinding", ""),
         K::UnsafeHelloWorld | K::Unsafe => ("Any", "unsafe binding"),
         K::Var
         | K::Secret

@@ -164,6 +164,23 @@ pub fn random_hex(bytes: usize) -> String {
     hex(&buf)
 }
 
+/// A random (version 4) UUID, as miniflare gives `version_metadata.id`.
+pub fn uuid_v4() -> String {
+    let h = random_hex(16);
+    let mut b: Vec<char> = h.chars().collect();
+    b[12] = '4';
+    b[16] = ['8', '9', 'a', 'b'][usize::from(b[16].to_digit(16).unwrap_or(0) as u8 & 3)];
+    let s: String = b.into_iter().collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &s[0..8],
+        &s[8..12],
+        &s[12..16],
+        &s[16..20],
+        &s[20..32]
+    )
+}
+
 /// Lowercase hex encoding.
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;

@@ -171,7 +171,7 @@ impl WorkflowStore {
 
     fn create(&self, args: &Value) -> OpResult<String> {
         let id = match args.get("id") {
-            None | Some(Value::Null) => crate::dev::settings::uuid_v4(),
+            None | Some(Value::Null) => super::sqlite::uuid_v4(),
             Some(Value::String(s)) => s.clone(),
             Some(other) => other.to_string(),
         };

@@ -1,0 +1,688 @@
+//! The link plan: memory/table layout, symbol resolution and every index of the output, decided
+//! before a single byte is written. `emit` then only follows it.
+
+use std::collections::HashMap;
+
+use wasmparser::{ExternalKind, FuncType, GlobalType, ValType};
+
+use crate::consts::{ConstVal, eval};
+use crate::input::{ImportKind, Module};
+use crate::{LinkError, Options, Undefined};
+
+/// Exports that are per-module entry points, never symbols another module can bind to.
+pub(crate) const SPECIAL: [&str; 4] = [
+    "__wasm_apply_data_relocs",
+    "__wasm_call_ctors",
+    "_initialize",
+    "_start",
+];
+
+/// The global LLD 22 initialises relative to `__memory_base` in `-shared` output although the
+/// page size it stands for is absolute (wasi-libc's `sbrk` and `sysconf(_SC_PAGESIZE)` read it).
+pub(crate) const FIRST_PAGE_END: &str = "GOT.data.internal.__wasm_first_page_end";
+
+/// What an input's global index became.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum GTarget {
+    /// A constant: `global.get` becomes the constant itself.
+    Const(ConstVal),
+    /// An output global.
+    Out(u32),
+}
+
+/// How an output global is initialised.
+#[derive(Debug, Clone)]
+pub(crate) enum GInit {
+    Const(ConstVal),
+    /// Module `module`'s defined global `index` (its init expression, re-encoded).
+    Expr {
+        module: usize,
+        index: u32,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct OutGlobal {
+    pub ty: GlobalType,
+    pub init: GInit,
+    pub name: Option<String>,
+}
+
+/// Per-input index maps.
+pub(crate) struct ModulePlan {
+    pub memory_base: u32,
+    pub table_base: u32,
+    /// Input type index → output type index.
+    pub type_map: Vec<u32>,
+    /// Input function index (imports first) → output function index.
+    pub func_map: Vec<u32>,
+    /// Input global index → constant or output global.
+    pub global_map: Vec<GTarget>,
+    /// Output index of this input's first element segment.
+    pub elem_base: u32,
+    /// Output index of this input's first data segment.
+    pub data_base: u32,
+    /// Output index of this input's first defined function.
+    pub func_base: u32,
+    /// Global import names (for errors).
+    pub global_import_names: Vec<String>,
+}
+
+/// A function import the output keeps (e.g. WASI).
+pub(crate) struct KeptFunc<'a> {
+    pub module: &'a str,
+    pub field: &'a str,
+    pub ty: u32,
+    /// A name for the name section, from the first input that named it.
+    pub name: Option<&'a str>,
+}
+
+pub(crate) struct KeptGlobal<'a> {
+    pub module: &'a str,
+    pub field: &'a str,
+    pub ty: GlobalType,
+}
+
+pub(crate) struct Plan<'a> {
+    /// Output function types, deduplicated, in first-use order.
+    pub types: Vec<FuncType>,
+    pub kept_funcs: Vec<KeptFunc<'a>>,
+    pub kept_globals: Vec<KeptGlobal<'a>>,
+    /// Trap stubs: (symbol, output type index).
+    pub stubs: Vec<(String, u32)>,
+    pub modules: Vec<ModulePlan>,
+    /// Output globals after the kept global imports.
+    pub globals: Vec<OutGlobal>,
+    /// First `GOT.func` slot and the output function index of each slot.
+    pub got_func_base: u32,
+    pub got_func_slots: Vec<u32>,
+    pub got_mem: usize,
+    pub heap_base: u32,
+    pub memory_pages: u32,
+    pub table_size: u32,
+    /// Output function index of the generated `_initialize`, its callees in order, and its type.
+    pub init_func: u32,
+    pub init_calls: Vec<u32>,
+    pub void_type: u32,
+    /// Output function index of the generated start function and its callees (start kept).
+    pub start: Option<(u32, Vec<u32>)>,
+    pub dropped_starts: Vec<String>,
+    pub first_page_end_patched: Vec<String>,
+    /// Total output functions.
+    pub num_funcs: u32,
+}
+
+fn align(x: u64, log2: u32) -> u64 {
+    let a = 1u64 << log2.min(31);
+    x.div_ceil(a) * a
+}
+
+/// Values a `dylink.0` loader provides itself, by symbol name.
+fn linker_symbol(field: &str, heap_base: u32, stack_size: u32) -> Option<u32> {
+    match field {
+        "__heap_base" => Some(heap_base),
+        "__stack_high" => Some(stack_size),
+        "__stack_low" => Some(0),
+        _ => None,
+    }
+}
+
+pub(crate) fn type_string(t: &FuncType) -> String {
+    let list = |v: &[ValType]| {
+        v.iter()
+            .map(|t| t.to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    format!("[{}] -> [{}]", list(t.params()), list(t.results()))
+}
+
+/// Where each import of one module goes, before output indices exist.
+enum FuncRes {
+    Def { module: usize, index: u32 },
+    Kept(u32),
+    Stub(u32),
+}
+
+enum GlobRes {
+    Const(ConstVal),
+    StackPointer,
+    Kept(u32),
+}
+
+impl<'a> Plan<'a> {
+    pub fn new(mods: &'a [Module<'a>], opts: &Options) -> Result<Self, LinkError> {
+        let unsupported = |m: &Module<'_>, what: String| LinkError::Unsupported {
+            input: m.name.to_string(),
+            what,
+        };
+        let too_big = || LinkError::BadOption("the layout exceeds 4 GiB of memory or table".into());
+
+        // Layout: stack, then each module's data; slot 0 null, then each module's slots.
+        let mut mem = u64::from(opts.stack_size);
+        let mut tbl = 1u64;
+        let mut bases = Vec::new();
+        for m in mods {
+            mem = align(mem, m.mem.memory_align);
+            tbl = align(tbl, m.mem.table_align);
+            bases.push((mem as u32, tbl as u32));
+            mem += u64::from(m.mem.memory_size);
+            tbl += u64::from(m.mem.table_size);
+            if mem > u64::from(u32::MAX) || tbl > u64::from(u32::MAX) {
+                return Err(too_big());
+            }
+        }
+        let heap_base64 = align(mem, 4);
+        if heap_base64 > u64::from(u32::MAX) {
+            return Err(too_big());
+        }
+        let heap_base = heap_base64 as u32;
+        let memory_pages = heap_base64.div_ceil(65536).max(1) as u32;
+
+        // Symbols: first definer wins.
+        let mut funcs: HashMap<&str, (usize, u32)> = HashMap::new();
+        let mut datas: HashMap<&str, u32> = HashMap::new();
+        for (mi, m) in mods.iter().enumerate() {
+            let (memory_base, table_base) = bases[mi];
+            for e in &m.exports {
+                if SPECIAL.contains(&e.name) {
+                    continue;
+                }
+                match e.kind {
+                    ExternalKind::Func if e.index >= m.num_func_imports() => {
+                        funcs.entry(e.name).or_insert((mi, e.index));
+                    }
+                    ExternalKind::Global if e.index >= m.num_global_imports() => {
+                        let Some((ty, init)) =
+                            m.globals.get((e.index - m.num_global_imports()) as usize)
+                        else {
+                            continue;
+                        };
+                        if ty.mutable || ty.content_type != ValType::I32 {
+                            continue;
+                        }
+                        // A data symbol: relative to the module's memory base, unless its init
+                        // already reads `__memory_base` (then it is absolute).
+                        let mut reads_base = false;
+                        let v = eval(init, |g| {
+                            let imp = m.global_imports.get(g as usize)?;
+                            reads_base = true;
+                            match (imp.module, imp.field) {
+                                ("env", "__memory_base") => Some(ConstVal::I32(memory_base as i32)),
+                                ("env", "__table_base") => Some(ConstVal::I32(table_base as i32)),
+                                _ => None,
+                            }
+                        });
+                        if let Some(v) = v.and_then(ConstVal::as_u32) {
+                            let abs = if reads_base {
+                                v
+                            } else {
+                                memory_base.wrapping_add(v)
+                            };
+                            datas.entry(e.name).or_insert(abs);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+
+        // Types, deduplicated across inputs.
+        let mut types: Vec<FuncType> = Vec::new();
+        let mut type_ids: HashMap<FuncType, u32> = HashMap::new();
+        let mut intern = |t: &FuncType, types: &mut Vec<FuncType>| -> u32 {
+            *type_ids.entry(t.clone()).or_insert_with(|| {
+                types.push(t.clone());
+                types.len() as u32 - 1
+            })
+        };
+        let type_maps: Vec<Vec<u32>> = mods
+            .iter()
+            .map(|m| m.types.iter().map(|t| intern(t, &mut types)).collect())
+            .collect();
+        let void_type = intern(&FuncType::new([], []), &mut types);
+
+        // Pass A: classify every import.
+        let mut undefined = Vec::new();
+        let mut kept_funcs: Vec<KeptFunc<'a>> = Vec::new();
+        let mut kept_func_ids: HashMap<(&str, &str), u32> = HashMap::new();
+        let mut kept_globals: Vec<KeptGlobal<'a>> = Vec::new();
+        let mut kept_global_ids: HashMap<(&str, &str), u32> = HashMap::new();
+        let mut stubs: Vec<(String, u32)> = Vec::new();
+        let mut stub_ids: HashMap<(&str, u32), u32> = HashMap::new();
+        let mut got_func_names: Vec<&str> = Vec::new();
+        let mut got_mem_names: Vec<&str> = Vec::new();
+        let mut uses_sp = false;
+        let mut func_res: Vec<Vec<FuncRes>> = Vec::new();
+        let mut glob_res: Vec<Vec<GlobRes>> = Vec::new();
+        for (mi, m) in mods.iter().enumerate() {
+            let (memory_base, table_base) = bases[mi];
+            let mut fr = Vec::new();
+            for (ii, imp) in m.func_imports.iter().enumerate() {
+                let ImportKind::Func(t) = imp.kind else {
+                    return Err(kind_mixup());
+                };
+                let ty = &m.types[t as usize];
+                let out_t = type_maps[mi][t as usize];
+                let undef = || Undefined {
+                    input: m.name.to_string(),
+                    module: imp.module.to_string(),
+                    field: imp.field.to_string(),
+                };
+                fr.push(match imp.module {
+                    "env" => match funcs.get(imp.field) {
+                        Some(&(dm, di)) => {
+                            let found = mods[dm].func_type(di).ok_or_else(|| {
+                                unsupported(
+                                    &mods[dm],
+                                    format!("export `{}` has no function type", imp.field),
+                                )
+                            })?;
+                            if found != ty {
+                                return Err(LinkError::SignatureMismatch {
+                                    input: m.name.to_string(),
+                                    symbol: imp.field.to_string(),
+                                    expected: type_string(ty),
+                                    found: type_string(found),
+                                    definer: mods[dm].name.to_string(),
+                                });
+                            }
+                            FuncRes::Def {
+                                module: dm,
+                                index: di,
+                            }
+                        }
+                        None if imp.weak || opts.undefined_traps => {
+                            let n = stubs.len() as u32;
+                            let id = *stub_ids.entry((imp.field, out_t)).or_insert_with(|| {
+                                stubs.push((imp.field.to_string(), out_t));
+                                n
+                            });
+                            FuncRes::Stub(id)
+                        }
+                        None => {
+                            undefined.push(undef());
+                            FuncRes::Stub(0)
+                        }
+                    },
+                    module if module.starts_with("GOT.") => {
+                        return Err(unsupported(m, format!("function import from `{module}`")));
+                    }
+                    _ => {
+                        let n = kept_funcs.len() as u32;
+                        let id =
+                            *kept_func_ids
+                                .entry((imp.module, imp.field))
+                                .or_insert_with(|| {
+                                    kept_funcs.push(KeptFunc {
+                                        module: imp.module,
+                                        field: imp.field,
+                                        ty: out_t,
+                                        name: m
+                                            .func_names
+                                            .iter()
+                                            .find(|(i, _)| *i == ii as u32)
+                                            .map(|(_, n)| *n),
+                                    });
+                                    n
+                                });
+                        let first = &kept_funcs[id as usize];
+                        if first.ty != out_t {
+                            return Err(LinkError::ImportTypeClash {
+                                input: m.name.to_string(),
+                                module: imp.module.to_string(),
+                                field: imp.field.to_string(),
+                                expected: type_string(&types[first.ty as usize]),
+                                found: type_string(ty),
+                            });
+                        }
+                        FuncRes::Kept(id)
+                    }
+                });
+            }
+            func_res.push(fr);
+
+            let mut gr = Vec::new();
+            for imp in &m.global_imports {
+                let ImportKind::Global(gt) = imp.kind else {
+                    return Err(kind_mixup());
+                };
+                let i32_only = |what: &str| {
+                    if gt.content_type == ValType::I32 {
+                        Ok(())
+                    } else {
+                        Err(unsupported(
+                            m,
+                            format!(
+                                "{what} import `{}.{}` is not i32 (wasm64 is not supported)",
+                                imp.module, imp.field
+                            ),
+                        ))
+                    }
+                };
+                let undef = Undefined {
+                    input: m.name.to_string(),
+                    module: imp.module.to_string(),
+                    field: imp.field.to_string(),
+                };
+                let data = |field: &str| -> Option<u32> {
+                    datas
+                        .get(field)
+                        .copied()
+                        .or_else(|| linker_symbol(field, heap_base, opts.stack_size))
+                };
+                gr.push(match imp.module {
+                    "env" => {
+                        i32_only("global")?;
+                        match imp.field {
+                            "__stack_pointer" => {
+                                if !gt.mutable {
+                                    return Err(unsupported(
+                                        m,
+                                        "`env.__stack_pointer` is imported immutable".into(),
+                                    ));
+                                }
+                                uses_sp = true;
+                                GlobRes::StackPointer
+                            }
+                            "__memory_base" => GlobRes::Const(ConstVal::I32(memory_base as i32)),
+                            "__table_base" => GlobRes::Const(ConstVal::I32(table_base as i32)),
+                            f => match data(f) {
+                                Some(v) => GlobRes::Const(ConstVal::I32(v as i32)),
+                                None if imp.weak => GlobRes::Const(ConstVal::I32(0)),
+                                None => {
+                                    undefined.push(undef);
+                                    GlobRes::Const(ConstVal::I32(0))
+                                }
+                            },
+                        }
+                    }
+                    "GOT.mem" => {
+                        i32_only("GOT.mem")?;
+                        match data(imp.field) {
+                            Some(v) => {
+                                got_mem_names.push(imp.field);
+                                GlobRes::Const(ConstVal::I32(v as i32))
+                            }
+                            None if imp.weak => GlobRes::Const(ConstVal::I32(0)),
+                            None => {
+                                undefined.push(undef);
+                                GlobRes::Const(ConstVal::I32(0))
+                            }
+                        }
+                    }
+                    "GOT.func" => {
+                        i32_only("GOT.func")?;
+                        if funcs.contains_key(imp.field) {
+                            got_func_names.push(imp.field);
+                            // The slot is known once all names are collected.
+                            GlobRes::Const(ConstVal::I32(-1))
+                        } else if imp.weak {
+                            GlobRes::Const(ConstVal::I32(0))
+                        } else {
+                            undefined.push(undef);
+                            GlobRes::Const(ConstVal::I32(0))
+                        }
+                    }
+                    module if module.starts_with("GOT.") => {
+                        return Err(unsupported(m, format!("global import from `{module}`")));
+                    }
+                    _ => {
+                        let n = kept_globals.len() as u32;
+                        let id = *kept_global_ids
+                            .entry((imp.module, imp.field))
+                            .or_insert_with(|| {
+                                kept_globals.push(KeptGlobal {
+                                    module: imp.module,
+                                    field: imp.field,
+                                    ty: gt,
+                                });
+                                n
+                            });
+                        if kept_globals[id as usize].ty != gt {
+                            return Err(LinkError::ImportTypeClash {
+                                input: m.name.to_string(),
+                                module: imp.module.to_string(),
+                                field: imp.field.to_string(),
+                                expected: format!("{:?}", kept_globals[id as usize].ty),
+                                found: format!("{gt:?}"),
+                            });
+                        }
+                        GlobRes::Kept(id)
+                    }
+                });
+            }
+            glob_res.push(gr);
+        }
+        if !undefined.is_empty() {
+            return Err(LinkError::Undefined(undefined));
+        }
+
+        // GOT.func slots after every module's table range, by symbol name.
+        got_func_names.sort_unstable();
+        got_func_names.dedup();
+        got_mem_names.sort_unstable();
+        got_mem_names.dedup();
+        let got_func_base = tbl as u32;
+        let table_size = u32::try_from(tbl + got_func_names.len() as u64).map_err(|_| too_big())?;
+        let got_slot = |name: &str| -> Option<u32> {
+            got_func_names
+                .binary_search(&name)
+                .ok()
+                .map(|i| got_func_base + i as u32)
+        };
+
+        // Function index space: kept imports, stubs, each module's functions, generated ones.
+        let mut next = kept_funcs.len() as u32 + stubs.len() as u32;
+        let mut func_bases = Vec::new();
+        for m in mods {
+            func_bases.push(next);
+            next += m.funcs.len() as u32;
+        }
+        let init_func = next;
+        next += 1;
+        let def_index = |module: usize, index: u32| {
+            func_bases[module] + (index - mods[module].num_func_imports())
+        };
+
+        // Global index space: kept imports, the stack pointer, then module globals as needed.
+        let sp_index = kept_globals.len() as u32;
+        let mut globals: Vec<OutGlobal> = Vec::new();
+        if uses_sp {
+            globals.push(OutGlobal {
+                ty: GlobalType {
+                    content_type: ValType::I32,
+                    mutable: true,
+                    shared: false,
+                },
+                init: GInit::Const(ConstVal::I32(opts.stack_size as i32)),
+                name: Some("__stack_pointer".into()),
+            });
+        }
+        let globals_base = kept_globals.len() as u32;
+
+        let mut plans = Vec::new();
+        let mut first_page_end_patched = Vec::new();
+        let (mut elem_base, mut data_base) = (0u32, 0u32);
+        for (mi, m) in mods.iter().enumerate() {
+            let (memory_base, table_base) = bases[mi];
+            let mut func_map: Vec<u32> = func_res[mi]
+                .iter()
+                .map(|r| match *r {
+                    FuncRes::Def { module, index } => def_index(module, index),
+                    FuncRes::Kept(k) => k,
+                    FuncRes::Stub(s) => kept_funcs.len() as u32 + s,
+                })
+                .collect();
+            func_map.extend((0..m.funcs.len() as u32).map(|i| func_bases[mi] + i));
+
+            let mut global_map: Vec<GTarget> = Vec::new();
+            for (imp, r) in m.global_imports.iter().zip(&glob_res[mi]) {
+                global_map.push(match *r {
+                    GlobRes::StackPointer => GTarget::Out(sp_index),
+                    GlobRes::Kept(k) => GTarget::Out(k),
+                    GlobRes::Const(c) if imp.module == "GOT.func" && c == ConstVal::I32(-1) => {
+                        let slot = got_slot(imp.field)
+                            .ok_or_else(|| unsupported(m, format!("GOT.func `{}`", imp.field)))?;
+                        GTarget::Const(ConstVal::I32(slot as i32))
+                    }
+                    GlobRes::Const(c) => GTarget::Const(c),
+                });
+            }
+            let mem_base_import = m
+                .global_imports
+                .iter()
+                .position(|i| i.module == "env" && i.field == "__memory_base")
+                .map(|p| p as u32);
+            for (gi, (ty, init)) in m.globals.iter().enumerate() {
+                let index = m.num_global_imports() + gi as u32;
+                let name = m
+                    .global_names
+                    .iter()
+                    .find(|(i, _)| *i == index)
+                    .map(|(_, n)| *n);
+                let patch = name == Some(FIRST_PAGE_END);
+                let value = eval(init, |g| {
+                    if patch && Some(g) == mem_base_import {
+                        return Some(ConstVal::I32(0));
+                    }
+                    match global_map.get(g as usize)? {
+                        GTarget::Const(c) => Some(*c),
+                        GTarget::Out(_) => None,
+                    }
+                });
+                if patch {
+                    if value != Some(ConstVal::I32(65536)) {
+                        return Err(unsupported(
+                            m,
+                            format!(
+                                "`{FIRST_PAGE_END}` is not `__memory_base + 65536` (LLD changed; check the patch)"
+                            ),
+                        ));
+                    }
+                    first_page_end_patched.push(m.name.to_string());
+                }
+                global_map.push(match value {
+                    Some(v) if !ty.mutable => GTarget::Const(v),
+                    _ => {
+                        let out = globals_base + globals.len() as u32;
+                        globals.push(OutGlobal {
+                            ty: *ty,
+                            init: match value {
+                                Some(v) => GInit::Const(v),
+                                None => GInit::Expr {
+                                    module: mi,
+                                    index: gi as u32,
+                                },
+                            },
+                            name: name.map(str::to_string),
+                        });
+                        GTarget::Out(out)
+                    }
+                });
+            }
+            plans.push(ModulePlan {
+                memory_base,
+                table_base,
+                type_map: type_maps[mi].clone(),
+                func_map,
+                global_map,
+                elem_base,
+                data_base,
+                func_base: func_bases[mi],
+                global_import_names: m
+                    .global_imports
+                    .iter()
+                    .map(|i| format!("{}.{}", i.module, i.field))
+                    .collect(),
+            });
+            elem_base += m.elements.len() as u32;
+            data_base += m.data.len() as u32;
+        }
+
+        let got_func_slots = got_func_names
+            .iter()
+            .map(|n| {
+                let (dm, di) = funcs[n];
+                def_index(dm, di)
+            })
+            .collect();
+
+        // `_initialize`: every module's data relocations, then every module's constructors.
+        let export_of = |m: &Module<'_>, name: &str| {
+            m.exports
+                .iter()
+                .find(|e| e.name == name && e.kind == ExternalKind::Func)
+                .map(|e| e.index)
+        };
+        let void_fn = |mi: usize, f: u32, what: &str| -> Result<u32, LinkError> {
+            match mods[mi].func_type(f) {
+                Some(t) if t.params().is_empty() && t.results().is_empty() => {
+                    Ok(plans[mi].func_map[f as usize])
+                }
+                _ => Err(unsupported(
+                    &mods[mi],
+                    format!("`{what}` does not have type [] -> []"),
+                )),
+            }
+        };
+        let mut init_calls = Vec::new();
+        for (mi, m) in mods.iter().enumerate() {
+            if let Some(f) = export_of(m, "__wasm_apply_data_relocs") {
+                init_calls.push(void_fn(mi, f, "__wasm_apply_data_relocs")?);
+            }
+        }
+        for (mi, m) in mods.iter().enumerate() {
+            if let Some((f, what)) = ["__wasm_call_ctors", "_initialize"]
+                .iter()
+                .find_map(|w| export_of(m, w).map(|f| (f, *w)))
+            {
+                init_calls.push(void_fn(mi, f, what)?);
+            }
+        }
+
+        let mut dropped_starts = Vec::new();
+        let mut start_calls = Vec::new();
+        for (mi, m) in mods.iter().enumerate() {
+            if let Some(f) = m.start {
+                if opts.drop_start {
+                    dropped_starts.push(m.name.to_string());
+                } else {
+                    start_calls.push(void_fn(mi, f, "start function")?);
+                }
+            }
+        }
+        let start = if start_calls.is_empty() {
+            None
+        } else {
+            next += 1;
+            Some((next - 1, start_calls))
+        };
+
+        Ok(Plan {
+            types,
+            kept_funcs,
+            kept_globals,
+            stubs,
+            modules: plans,
+            globals,
+            got_func_base,
+            got_func_slots,
+            got_mem: got_mem_names.len(),
+            heap_base,
+            memory_pages,
+            table_size,
+            init_func,
+            init_calls,
+            void_type,
+            start,
+            dropped_starts,
+            first_page_end_patched,
+            num_funcs: next,
+        })
+    }
+}
+
+fn kind_mixup() -> LinkError {
+    LinkError::Invalid("import kind mix-up in the linker".into())
+}

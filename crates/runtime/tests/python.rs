@@ -13,15 +13,51 @@ use pywrangler_runtime::{
 };
 use support::*;
 
+/// The guest these tests run on: `PYWRANGLER_TEST_PYTHON` (`3.13`, `3.14`;
+/// `scripts/test` runs them once per guest), else the first guest found.
+fn test_python() -> Option<String> {
+    std::env::var("PYWRANGLER_TEST_PYTHON")
+        .ok()
+        .filter(|v| !v.is_empty())
+}
+
 fn runtime() -> Runtime {
     let shim_dir = std::env::var_os("PYWRANGLER_SHIM_DIR").map(PathBuf::from);
     match Runtime::new(RuntimeConfig {
         shim_dir,
+        python: test_python(),
         ..RuntimeConfig::default()
     }) {
         Ok(rt) => rt,
         Err(e) => panic!("these tests need the Python guest: {e}"),
     }
+}
+
+/// The guest asked for is the one that runs, and it reports that version.
+#[test]
+fn runs_on_the_requested_guest() {
+    let (rt, _p, snap) = worker(
+        r#"
+import sys
+from workers import WorkerEntrypoint, Response
+
+class Default(WorkerEntrypoint):
+    async def fetch(self, request):
+        return Response("%d.%d" % sys.version_info[:2])
+"#,
+    );
+    if let Some(want) = test_python() {
+        assert_eq!(
+            rt.python_version(),
+            want,
+            "guest {}",
+            rt.guest_wasm().display()
+        );
+    }
+    let (opts, _, _) = options();
+    let mut inst = snap.instantiate(opts).expect("instance");
+    let r = inst.fetch(Request::get("http://x/")).expect("fetch");
+    assert_eq!(body(&r), rt.python_version());
 }
 
 fn snapshot(
@@ -63,7 +99,7 @@ fn python_modules(packages: &[&str]) -> PathBuf {
             "install",
             "--quiet",
             "--python-version",
-            "3.13",
+            test_python().as_deref().unwrap_or("3.13"),
             "--target",
         ])
         .arg(&dir)
@@ -369,6 +405,7 @@ fn deep_c_recursion_raises_recursion_error_with_dev_stack() {
         let shim_dir = std::env::var_os("PYWRANGLER_SHIM_DIR").map(PathBuf::from);
         let rt = Runtime::new(RuntimeConfig {
             shim_dir,
+            python: test_python(),
             max_wasm_stack: 8 << 20,
             ..RuntimeConfig::default()
         })

@@ -5,6 +5,7 @@ an event that re-enters the guest while a loop runs gets a loop of its own."""
 
 import asyncio
 import asyncio.events as _events
+import asyncio.tasks as _tasks
 import sys
 import threading
 import time
@@ -126,6 +127,9 @@ def run(coro):
     if outer is None:
         return main_loop().drive(coro)
     loop = WorkerEventLoop()
+    # Suspend the outer task: 3.14 tracks the running task per thread, not
+    # per loop, and refuses to enter the nested loop's task while it is set.
+    outer_task = _tasks._swap_current_task(outer, None)
     _events._set_running_loop(None)
     try:
         return loop.run_until_complete(coro)
@@ -136,3 +140,4 @@ def run(coro):
             pass
         loop.close()
         _events._set_running_loop(outer)
+        _tasks._swap_current_task(outer, outer_task)

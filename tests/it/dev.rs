@@ -139,10 +139,25 @@ fn client() -> reqwest::blocking::Client {
 
 const PYPROJECT: &str = "[project]\nname = \"w\"\nversion = \"0.1.0\"\nrequires-python = \">=3.12\"\ndependencies = []\n";
 
+/// Writes a project. `PYWRANGLER_TEST_COMPAT_DATE` replaces the configs' usual
+/// date (2026-08-01, Python 3.13): `scripts/test` runs these tests once more
+/// with 2026-11-01, so every one of them also runs on the 3.14 guest.
 fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = support::tempdir();
     support::write_files(dir.path(), &[("pyproject.toml", PYPROJECT)]);
-    support::write_files(dir.path(), files);
+    let date = std::env::var("PYWRANGLER_TEST_COMPAT_DATE").ok();
+    let files: Vec<(&str, String)> = files
+        .iter()
+        .map(|(path, text)| match &date {
+            Some(date) if path.starts_with("wrangler.") => (
+                *path,
+                text.replace("\"2026-08-01\"", &format!("\"{date}\"")),
+            ),
+            _ => (*path, text.to_string()),
+        })
+        .collect();
+    let files: Vec<(&str, &str)> = files.iter().map(|(p, t)| (*p, t.as_str())).collect();
+    support::write_files(dir.path(), &files);
     dir
 }
 

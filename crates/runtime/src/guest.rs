@@ -137,9 +137,14 @@ pub(crate) fn embedded_shim_hash() -> String {
 pub(crate) fn extract_shim(
     cache_root: &Path,
     build_python: Option<&Path>,
+    python_version: &str,
 ) -> Result<(PathBuf, String), RuntimeError> {
     let hash = embedded_shim_hash();
-    let suffix = if build_python.is_some() { "-pyc" } else { "" };
+    // `.pyc` files are per Python version: each guest gets its own copy.
+    let suffix = match build_python {
+        Some(_) => format!("-pyc{}", python_version.replace('.', "")),
+        None => String::new(),
+    };
     let dir = cache_root.join(format!("shim-{hash}{suffix}"));
     if dir.is_dir() {
         return Ok((dir, hash));

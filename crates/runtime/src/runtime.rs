@@ -128,7 +128,9 @@ impl Runtime {
                 }
                 (dir.clone(), crate::cache::hash_tree(dir, true, &[])?)
             }
-            None => guest::extract_shim(&cache_root, guest.build_python.as_deref())?,
+            None => {
+                guest::extract_shim(&cache_root, guest.build_python.as_deref(), guest.version())?
+            }
         };
 
         let mut pool = PoolingAllocationConfig::default();

@@ -60,6 +60,27 @@ class Default(WorkerEntrypoint):
     assert_eq!(body(&r), rt.python_version());
 }
 
+/// The embedded shim reaches each guest precompiled for that guest's Python
+/// (a shared `.pyc` dir once held only the first guest's, so the other guest
+/// compiled the shim from source at every start).
+#[test]
+fn the_shim_is_precompiled_for_the_guests_python() {
+    let (_rt, _p, snap) = worker(
+        r#"
+import os, _pywrangler.bindings as b
+from workers import WorkerEntrypoint, Response
+
+class Default(WorkerEntrypoint):
+    async def fetch(self, request):
+        return Response("%s %s" % (b.__cached__, os.path.exists(b.__cached__)))
+"#,
+    );
+    let (opts, _, _) = options();
+    let mut inst = snap.instantiate(opts).expect("instance");
+    let got = body(&inst.fetch(Request::get("http://x/")).expect("fetch"));
+    assert!(got.ends_with(" True"), "{got}");
+}
+
 fn snapshot(
     rt: &Runtime,
     p: &Path,

@@ -27,6 +27,8 @@ mod emit;
 mod error;
 mod input;
 mod resolve;
+#[cfg(test)]
+mod tests;
 
 use std::fmt;
 
@@ -158,7 +160,18 @@ impl fmt::Display for Report {
             self.functions,
             self.trap_stubs.len(),
             self.size
-        )
+        )?;
+        if !self.dropped_starts.is_empty() {
+            write!(f, "; dropped start of {}", self.dropped_starts.join(", "))?;
+        }
+        if !self.first_page_end_patched.is_empty() {
+            write!(
+                f,
+                "; patched __wasm_first_page_end in {}",
+                self.first_page_end_patched.join(", ")
+            )?;
+        }
+        Ok(())
     }
 }
 

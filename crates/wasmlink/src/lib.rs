@@ -199,7 +199,7 @@ pub fn link(inputs: &[Input], opts: &Options) -> Result<Linked, LinkError> {
             return Err(LinkError::DuplicateName(a.name.clone()));
         }
     }
-    if opts.stack_size % 16 != 0 {
+    if !opts.stack_size.is_multiple_of(16) {
         return Err(LinkError::BadOption(format!(
             "stack size {} is not a multiple of 16",
             opts.stack_size

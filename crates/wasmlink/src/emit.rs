@@ -14,6 +14,7 @@ use wasm_encoder::{
 use wasmparser::{DataKind, ElementItems, ElementKind, ExternalKind, Operator};
 
 use crate::consts::{ConstVal, eval};
+use crate::gc::DEAD;
 use crate::input;
 use crate::resolve::{GInit, GTarget, ModulePlan, Plan};
 use crate::{LinkError, Options, Placement, Report};
@@ -189,14 +190,16 @@ pub(crate) fn emit(
             .unwrap_or_else(|| format!("{}.{}", k.module, k.field).into());
         names.push((i as u32, name));
     }
-    let stub_base = plan.kept_funcs.len() as u32;
-    for (i, (sym, ty)) in plan.stubs.iter().enumerate() {
+    for ((sym, ty), &idx) in plan.stubs.iter().zip(&plan.stub_index) {
+        if idx == DEAD {
+            continue;
+        }
         functions.function(*ty);
         let mut f = Function::new([]);
         f.instruction(&Instruction::Unreachable)
             .instruction(&Instruction::End);
         code.function(&f);
-        names.push((stub_base + i as u32, format!("undefined:{sym}").into()));
+        names.push((idx, format!("undefined:{sym}").into()));
     }
     for (m, p) in mods.iter().zip(&plan.modules) {
         let mut remap = Remap {
@@ -205,6 +208,9 @@ pub(crate) fn emit(
         };
         let nimp = m.num_func_imports();
         for (i, (&ty, body)) in m.funcs.iter().zip(&m.bodies).enumerate() {
+            if p.func_map[(nimp as usize) + i] == DEAD {
+                continue;
+            }
             functions.function(p.type_map[ty as usize]);
             remap.current_func = nimp + i as u32;
             let f = remap
@@ -213,8 +219,11 @@ pub(crate) fn emit(
             code.function(&f);
         }
         for &(idx, name) in &m.func_names {
-            if idx >= nimp && ((idx - nimp) as usize) < m.funcs.len() {
-                names.push((p.func_base + idx - nimp, Cow::Borrowed(name)));
+            if idx >= nimp
+                && let Some(&out) = p.func_map.get(idx as usize)
+                && out != DEAD
+            {
+                names.push((out, Cow::Borrowed(name)));
             }
         }
     }
@@ -459,6 +468,7 @@ pub(crate) fn emit(
         imports: plan.kept_funcs.len() + plan.kept_globals.len(),
         functions: plan.num_funcs,
         trap_stubs: plan.stubs.iter().map(|(s, _)| s.clone()).collect(),
+        removed_functions: plan.removed_funcs,
         dropped_starts: plan.dropped_starts.clone(),
         first_page_end_patched: plan.first_page_end_patched.clone(),
         size: 0,

@@ -25,6 +25,7 @@
 mod consts;
 mod emit;
 mod error;
+mod gc;
 mod input;
 mod resolve;
 #[cfg(test)]
@@ -69,6 +70,9 @@ pub struct Options {
     /// Bind undefined, non-weak `env` function imports to functions that trap when called,
     /// instead of failing the link. (Weak undefined functions always become such stubs.)
     pub undefined_traps: bool,
+    /// Drop defined functions nothing reachable from the kept exports, the initialisers or
+    /// the table calls (what `wasm-opt --remove-unused-module-elements` did for functions).
+    pub remove_unused: bool,
 }
 
 impl Default for Options {
@@ -78,6 +82,7 @@ impl Default for Options {
             keep_exports: Vec::new(),
             drop_start: true,
             undefined_traps: false,
+            remove_unused: true,
         }
     }
 }
@@ -130,6 +135,8 @@ pub struct Report {
     /// `env` functions no input defines, bound to trapping stubs (weak ones, or all with
     /// [`Options::undefined_traps`]).
     pub trap_stubs: Vec<String>,
+    /// Defined functions dropped as unreachable ([`Options::remove_unused`]).
+    pub removed_functions: u32,
     /// Inputs whose start function was dropped.
     pub dropped_starts: Vec<String>,
     /// Inputs whose `__wasm_first_page_end` was corrected (the LLD 22 `-shared` bug).
@@ -150,7 +157,7 @@ impl fmt::Display for Report {
         }
         write!(
             f,
-            "; heap_base {:#x}, {} pages, table {}, GOT.mem {}, GOT.func {}, {} imports, {} functions, {} trap stubs, {} bytes",
+            "; heap_base {:#x}, {} pages, table {}, GOT.mem {}, GOT.func {}, {} imports, {} functions ({} unused removed), {} trap stubs, {} bytes",
             self.heap_base,
             self.memory_pages,
             self.table_size,
@@ -158,6 +165,7 @@ impl fmt::Display for Report {
             self.got_func,
             self.imports,
             self.functions,
+            self.removed_functions,
             self.trap_stubs.len(),
             self.size
         )?;
@@ -209,7 +217,11 @@ pub fn link(inputs: &[Input], opts: &Options) -> Result<Linked, LinkError> {
         .iter()
         .map(|i| input::Module::parse(&i.name, &i.bytes))
         .collect::<Result<Vec<_>, _>>()?;
-    let plan = resolve::Plan::new(&modules, opts)?;
+    let mut plan = resolve::Plan::new(&modules, opts)?;
+    if opts.remove_unused {
+        let live = gc::live(&modules, &plan, &opts.keep_exports)?;
+        plan.apply_renumber(&gc::renumber(&live));
+    }
     let (wasm, mut report) = emit::emit(&modules, &plan, opts)?;
     wasmparser::Validator::new_with_features(output_features())
         .validate_all(&wasm)

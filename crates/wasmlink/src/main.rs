@@ -20,6 +20,7 @@ options:
   --keep A,B,...      exports to keep (repeatable); all others are dropped
   --keep-start        run the inputs' start functions at instantiation instead of dropping them
   --undefined-traps   bind undefined env functions to trapping stubs instead of failing
+  --keep-unused       keep functions nothing reachable calls (default: drop them)
   -h, --help          this help";
 
 struct Args {
@@ -51,6 +52,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Option<A
             ),
             "--keep-start" => opts.drop_start = false,
             "--undefined-traps" => opts.undefined_traps = true,
+            "--keep-unused" => opts.remove_unused = false,
             s if s.starts_with('-') => bail!("unknown option `{s}`"),
             s => {
                 let (name, path) = s

@@ -110,6 +110,10 @@ pub(crate) struct Plan<'a> {
     pub first_page_end_patched: Vec<String>,
     /// Total output functions.
     pub num_funcs: u32,
+    /// Output index of each trap stub ([`crate::gc::DEAD`] when removed).
+    pub stub_index: Vec<u32>,
+    /// Defined functions dropped as unreachable.
+    pub removed_funcs: u32,
 }
 
 fn align(x: u64, log2: u32) -> u64 {
@@ -659,6 +663,7 @@ impl<'a> Plan<'a> {
             Some((next - 1, start_calls))
         };
 
+        let (kept_len, stubs_len) = (kept_funcs.len() as u32, stubs.len() as u32);
         Ok(Plan {
             types,
             kept_funcs,
@@ -679,7 +684,38 @@ impl<'a> Plan<'a> {
             dropped_starts,
             first_page_end_patched,
             num_funcs: next,
+            stub_index: (0..stubs_len).map(|s| kept_len + s).collect(),
+            removed_funcs: 0,
         })
+    }
+
+    /// Renumber every function index after dead functions are dropped (`renum[old]` is the new
+    /// index or [`crate::gc::DEAD`]).
+    pub fn apply_renumber(&mut self, renum: &[u32]) {
+        let r = |f: u32| renum.get(f as usize).copied().unwrap_or(crate::gc::DEAD);
+        for p in &mut self.modules {
+            for f in &mut p.func_map {
+                *f = r(*f);
+            }
+        }
+        for f in self
+            .got_func_slots
+            .iter_mut()
+            .chain(self.init_calls.iter_mut())
+            .chain(self.stub_index.iter_mut())
+            .chain(std::iter::once(&mut self.init_func))
+        {
+            *f = r(*f);
+        }
+        if let Some((idx, calls)) = &mut self.start {
+            *idx = r(*idx);
+            for c in calls {
+                *c = r(*c);
+            }
+        }
+        let live = renum.iter().filter(|&&f| f != crate::gc::DEAD).count() as u32;
+        self.removed_funcs = self.num_funcs - live;
+        self.num_funcs = live;
     }
 }
 

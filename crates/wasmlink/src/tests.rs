@@ -508,14 +508,12 @@ fn two_modules_link_lay_out_and_run() {
     assert!(call_slot.call(&mut run.store, 0).is_err(), "slot 0 is null");
 }
 
-#[test]
-fn output_keeps_only_requested_exports_and_function_names() {
-    let (a, b) = two_modules();
-    let linked = link(&[a, b], &opts(&["memory", "a_get", "_initialize"])).expect("links");
+/// (exports, function names, custom section names) of a module.
+fn surface(wasm: &[u8]) -> (Vec<String>, Vec<String>, Vec<String>) {
     let mut exports = Vec::new();
     let mut names = Vec::new();
     let mut customs = Vec::new();
-    for p in wasmparser::Parser::new(0).parse_all(&linked.wasm) {
+    for p in wasmparser::Parser::new(0).parse_all(wasm) {
         match p.expect("parses") {
             wasmparser::Payload::ExportSection(r) => {
                 exports.extend(r.into_iter().map(|e| e.expect("export").name.to_string()))
@@ -533,15 +531,64 @@ fn output_keeps_only_requested_exports_and_function_names() {
             _ => {}
         }
     }
+    (exports, names, customs)
+}
+
+#[test]
+fn output_keeps_only_requested_exports_and_function_names() {
+    let (a, b) = two_modules();
+    let linked = link(&[a, b], &opts(&["memory", "a_get", "_initialize"])).expect("links");
+    let (exports, names, customs) = surface(&linked.wasm);
     assert_eq!(exports, ["memory", "a_get", "_initialize"]);
     assert_eq!(
         customs,
         ["name"],
         "dylink.0 and other custom sections are stripped"
     );
-    for n in ["a_get", "a_helper", "b_get", "b_calls_a", "_initialize"] {
+    for n in ["a_get", "a_helper", "b_get", "_initialize"] {
         assert!(names.iter().any(|x| x == n), "{n} named in {names:?}");
     }
+}
+
+#[test]
+fn unreachable_functions_are_removed_unless_kept() {
+    let (a, b) = two_modules();
+    let keep = ["memory", "a_get", "_initialize"];
+    let linked = link(&[a.clone(), b.clone()], &opts(&keep)).expect("links");
+    let (_, names, _) = surface(&linked.wasm);
+    // Reachable: a_get (export) → b_get (call); a_helper (table); the init functions.
+    for live in [
+        "a_get",
+        "b_get",
+        "a_helper",
+        "__wasm_call_ctors",
+        "__wasm_apply_data_relocs",
+    ] {
+        assert!(names.iter().any(|x| x == live), "{live} kept: {names:?}");
+    }
+    for dead in ["b_calls_a", "b_calls_dup", "sp", "heap_base", "call_slot"] {
+        assert!(
+            !names.iter().any(|x| x == dead),
+            "{dead} removed: {names:?}"
+        );
+    }
+    let removed = linked.report.removed_functions;
+    assert!(removed >= 5, "{removed}");
+    let mut run = Run::new(&linked.wasm);
+    run.init();
+    assert_eq!(run.call("a_get"), 1007);
+
+    let all = link(
+        &[a, b],
+        &Options {
+            remove_unused: false,
+            ..opts(&keep)
+        },
+    )
+    .expect("links");
+    assert_eq!(all.report.removed_functions, 0);
+    assert_eq!(all.report.functions, linked.report.functions + removed);
+    assert!(surface(&all.wasm).1.iter().any(|x| x == "b_calls_a"));
 }
 
 #[test]
@@ -736,7 +783,7 @@ fn writing_a_resolved_global_is_an_error() {
     let mut a = Pic::new("a", [0, 0, 0, 0]);
     let g = a.import_global("GOT.mem", "__heap_base", true);
     a.export_func("set", &[], &[], &[I::I32Const(1), I::GlobalSet(g)]);
-    let err = link(&[a.finish()], &opts(&[]))
+    let err = link(&[a.finish()], &opts(&["set"]))
         .expect_err("global.set on a constant")
         .to_string();
     assert!(err.contains("writes global `GOT.mem.__heap_base`"), "{err}");

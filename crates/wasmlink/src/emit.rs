@@ -8,8 +8,8 @@ use wasm_encoder::reencode::{Error as ReError, Reencode, RoundtripReencoder};
 use wasm_encoder::{
     CodeSection, ConstExpr as OutExpr, DataCountSection, DataSection, ElementSection, Elements,
     EntityType, ExportKind, ExportSection, Function, FunctionSection, GlobalSection, ImportSection,
-    IndirectNameMap, Instruction, MemorySection, MemoryType, Module, NameMap, NameSection, RefType,
-    StartSection, TableSection, TableType, TypeSection,
+    Instruction, MemorySection, MemoryType, Module, NameMap, NameSection, RefType, StartSection,
+    TableSection, TableType, TypeSection,
 };
 use wasmparser::{DataKind, ElementItems, ElementKind, ExternalKind, Operator};
 
@@ -424,7 +424,6 @@ pub(crate) fn emit(
     let mut name_section = NameSection::new();
     name_section.functions(&func_names);
     name_section.globals(&global_names);
-    let _ = IndirectNameMap::new();
 
     let mut module = Module::new();
     module.section(&types);

@@ -27,6 +27,7 @@ mod emit;
 mod error;
 mod gc;
 mod input;
+mod layout;
 mod resolve;
 #[cfg(test)]
 mod tests;

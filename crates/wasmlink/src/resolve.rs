@@ -7,15 +7,8 @@ use wasmparser::{ExternalKind, FuncType, GlobalType, ValType};
 
 use crate::consts::{ConstVal, eval};
 use crate::input::{ImportKind, Module};
+use crate::layout::{Layout, Symbols, linker_symbol};
 use crate::{LinkError, Options, Undefined};
-
-/// Exports that are per-module entry points, never symbols another module can bind to.
-pub(crate) const SPECIAL: [&str; 4] = [
-    "__wasm_apply_data_relocs",
-    "__wasm_call_ctors",
-    "_initialize",
-    "_start",
-];
 
 /// The global LLD 22 initialises relative to `__memory_base` in `-shared` output although the
 /// page size it stands for is absolute (wasi-libc's `sbrk` and `sysconf(_SC_PAGESIZE)` read it).
@@ -116,21 +109,6 @@ pub(crate) struct Plan<'a> {
     pub removed_funcs: u32,
 }
 
-fn align(x: u64, log2: u32) -> u64 {
-    let a = 1u64 << log2.min(31);
-    x.div_ceil(a) * a
-}
-
-/// Values a `dylink.0` loader provides itself, by symbol name.
-fn linker_symbol(field: &str, heap_base: u32, stack_size: u32) -> Option<u32> {
-    match field {
-        "__heap_base" => Some(heap_base),
-        "__stack_high" => Some(stack_size),
-        "__stack_low" => Some(0),
-        _ => None,
-    }
-}
-
 pub(crate) fn type_string(t: &FuncType) -> String {
     let list = |v: &[ValType]| {
         v.iter()
@@ -162,74 +140,14 @@ impl<'a> Plan<'a> {
         };
         let too_big = || LinkError::BadOption("the layout exceeds 4 GiB of memory or table".into());
 
-        // Layout: stack, then each module's data; slot 0 null, then each module's slots.
-        let mut mem = u64::from(opts.stack_size);
-        let mut tbl = 1u64;
-        let mut bases = Vec::new();
-        for m in mods {
-            mem = align(mem, m.mem.memory_align);
-            tbl = align(tbl, m.mem.table_align);
-            bases.push((mem as u32, tbl as u32));
-            mem += u64::from(m.mem.memory_size);
-            tbl += u64::from(m.mem.table_size);
-            if mem > u64::from(u32::MAX) || tbl > u64::from(u32::MAX) {
-                return Err(too_big());
-            }
-        }
-        let heap_base64 = align(mem, 4);
-        if heap_base64 > u64::from(u32::MAX) {
-            return Err(too_big());
-        }
-        let heap_base = heap_base64 as u32;
-        let memory_pages = heap_base64.div_ceil(65536).max(1) as u32;
-
-        // Symbols: first definer wins.
-        let mut funcs: HashMap<&str, (usize, u32)> = HashMap::new();
-        let mut datas: HashMap<&str, u32> = HashMap::new();
-        for (mi, m) in mods.iter().enumerate() {
-            let (memory_base, table_base) = bases[mi];
-            for e in &m.exports {
-                if SPECIAL.contains(&e.name) {
-                    continue;
-                }
-                match e.kind {
-                    ExternalKind::Func if e.index >= m.num_func_imports() => {
-                        funcs.entry(e.name).or_insert((mi, e.index));
-                    }
-                    ExternalKind::Global if e.index >= m.num_global_imports() => {
-                        let Some((ty, init)) =
-                            m.globals.get((e.index - m.num_global_imports()) as usize)
-                        else {
-                            continue;
-                        };
-                        if ty.mutable || ty.content_type != ValType::I32 {
-                            continue;
-                        }
-                        // A data symbol: relative to the module's memory base, unless its init
-                        // already reads `__memory_base` (then it is absolute).
-                        let mut reads_base = false;
-                        let v = eval(init, |g| {
-                            let imp = m.global_imports.get(g as usize)?;
-                            reads_base = true;
-                            match (imp.module, imp.field) {
-                                ("env", "__memory_base") => Some(ConstVal::I32(memory_base as i32)),
-                                ("env", "__table_base") => Some(ConstVal::I32(table_base as i32)),
-                                _ => None,
-                            }
-                        });
-                        if let Some(v) = v.and_then(ConstVal::as_u32) {
-                            let abs = if reads_base {
-                                v
-                            } else {
-                                memory_base.wrapping_add(v)
-                            };
-                            datas.entry(e.name).or_insert(abs);
-                        }
-                    }
-                    _ => {}
-                }
-            }
-        }
+        let Layout {
+            bases,
+            heap_base,
+            memory_pages,
+            table_end: tbl,
+        } = Layout::new(mods, opts.stack_size)?;
+        let Symbols { funcs, datas } = Symbols::new(mods, &bases);
+        let tbl = u64::from(tbl);
 
         // Types, deduplicated across inputs.
         let mut types: Vec<FuncType> = Vec::new();

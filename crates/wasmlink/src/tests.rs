@@ -836,3 +836,47 @@ fn bad_inputs_fail_clearly() {
     .expect_err("stack");
     assert!(err.to_string().contains("multiple of 16"), "{err}");
 }
+
+#[test]
+fn env_data_globals_resolve_and_foreign_global_imports_stay_once() {
+    let mut a = Pic::new("a", [16, 2, 0, 0]);
+    let flag = a.import_global("host", "flag", false);
+    a.data_symbol("a_thing", 12);
+    a.export_func("flag", &[], &[I32], &[I::GlobalGet(flag)]);
+    let mut b = Pic::new("b", [0, 0, 0, 0]);
+    let thing = b.import_global("env", "a_thing", false);
+    let flag = b.import_global("host", "flag", false);
+    b.export_func("thing", &[], &[I32], &[I::GlobalGet(thing)]);
+    b.export_func("flag_b", &[], &[I32], &[I::GlobalGet(flag)]);
+    let linked = link(
+        &[a.finish(), b.finish()],
+        &opts(&["flag", "thing", "flag_b"]),
+    )
+    .expect("links");
+    assert_eq!(linked.report.imports, 1, "host.flag imported once");
+
+    let engine = wasmtime::Engine::default();
+    let module = wasmtime::Module::new(&engine, &linked.wasm).expect("compiles");
+    let mut store = wasmtime::Store::new(&engine, ());
+    let ty = wasmtime::GlobalType::new(wasmtime::ValType::I32, wasmtime::Mutability::Const);
+    let g = wasmtime::Global::new(&mut store, ty, wasmtime::Val::I32(5)).expect("global");
+    let instance = wasmtime::Instance::new(&mut store, &module, &[g.into()]).expect("instantiates");
+    let mut run = Run { store, instance };
+    assert_eq!(run.call("thing"), 1024 + 12);
+    assert_eq!((run.call("flag"), run.call("flag_b")), (5, 5));
+}
+
+#[test]
+fn one_import_with_two_types_is_an_error() {
+    let mut a = Pic::new("a", [0, 0, 0, 0]);
+    a.import_func("wasi", "x", &[I32], &[]);
+    let mut b = Pic::new("b", [0, 0, 0, 0]);
+    b.import_func("wasi", "x", &[], &[]);
+    let err = link(&[a.finish(), b.finish()], &opts(&[]))
+        .expect_err("clash")
+        .to_string();
+    assert_eq!(
+        err,
+        "b: imports `wasi.x` as [] -> [] but an earlier input imports it as [i32] -> []"
+    );
+}

@@ -130,6 +130,8 @@ enum GlobRes {
     Const(ConstVal),
     StackPointer,
     Kept(u32),
+    /// A `GOT.func` entry: its slot is known once every name is collected.
+    GotFunc,
 }
 
 impl<'a> Plan<'a> {
@@ -337,8 +339,7 @@ impl<'a> Plan<'a> {
                         i32_only("GOT.func")?;
                         if funcs.contains_key(imp.field) {
                             got_func_names.push(imp.field);
-                            // The slot is known once all names are collected.
-                            GlobRes::Const(ConstVal::I32(-1))
+                            GlobRes::GotFunc
                         } else if imp.weak {
                             GlobRes::Const(ConstVal::I32(0))
                         } else {
@@ -443,7 +444,7 @@ impl<'a> Plan<'a> {
                 global_map.push(match *r {
                     GlobRes::StackPointer => GTarget::Out(sp_index),
                     GlobRes::Kept(k) => GTarget::Out(k),
-                    GlobRes::Const(c) if imp.module == "GOT.func" && c == ConstVal::I32(-1) => {
+                    GlobRes::GotFunc => {
                         let slot = got_slot(imp.field)
                             .ok_or_else(|| unsupported(m, format!("GOT.func `{}`", imp.field)))?;
                         GTarget::Const(ConstVal::I32(slot as i32))

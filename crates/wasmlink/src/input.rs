@@ -54,7 +54,7 @@ pub(crate) struct Module<'a> {
     /// Function names from the `name` section, by function index.
     pub func_names: Vec<(u32, &'a str)>,
     /// Global names from the `name` section, by global index.
-    pub global_names: Vec<(u32, &'a str)>,
+    pub global_names: std::collections::HashMap<u32, &'a str>,
 }
 
 impl<'a> Module<'a> {
@@ -82,7 +82,7 @@ impl<'a> Module<'a> {
             has_data_count: false,
             bodies: Vec::new(),
             func_names: Vec::new(),
-            global_names: Vec::new(),
+            global_names: std::collections::HashMap::new(),
         };
         let mut dylink = false;
         let mut weak = std::collections::HashSet::new();
@@ -234,7 +234,7 @@ impl<'a> Module<'a> {
                                 Name::Global(map) => {
                                     for n in map {
                                         let n = n.map_err(perr)?;
-                                        m.global_names.push((n.index, n.name));
+                                        m.global_names.insert(n.index, n.name);
                                     }
                                 }
                                 _ => {}

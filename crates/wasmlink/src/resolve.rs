@@ -459,31 +459,32 @@ impl<'a> Plan<'a> {
                 .map(|p| p as u32);
             for (gi, (ty, init)) in m.globals.iter().enumerate() {
                 let index = m.num_global_imports() + gi as u32;
-                let name = m
-                    .global_names
-                    .iter()
-                    .find(|(i, _)| *i == index)
-                    .map(|(_, n)| *n);
+                let name = m.global_names.get(&index).copied();
                 let patch = name == Some(FIRST_PAGE_END);
-                let value = eval(init, |g| {
-                    if patch && Some(g) == mem_base_import {
-                        return Some(ConstVal::I32(0));
-                    }
-                    match global_map.get(g as usize)? {
-                        GTarget::Const(c) => Some(*c),
-                        GTarget::Out(_) => None,
-                    }
-                });
+                let value_of = |zero_base: bool| {
+                    eval(init, |g| {
+                        if zero_base && Some(g) == mem_base_import {
+                            return Some(ConstVal::I32(0));
+                        }
+                        match global_map.get(g as usize)? {
+                            GTarget::Const(c) => Some(*c),
+                            GTarget::Out(_) => None,
+                        }
+                    })
+                };
+                let value = value_of(patch);
                 if patch {
                     if value != Some(ConstVal::I32(65536)) {
                         return Err(unsupported(
                             m,
                             format!(
-                                "`{FIRST_PAGE_END}` is not `__memory_base + 65536` (LLD changed; check the patch)"
+                                "`{FIRST_PAGE_END}` is neither `__memory_base + 65536` nor 65536 (LLD changed; check the fix)"
                             ),
                         ));
                     }
-                    first_page_end_patched.push(m.name.to_string());
+                    if value != value_of(false) {
+                        first_page_end_patched.push(m.name.to_string());
+                    }
                 }
                 global_map.push(match value {
                     Some(v) if !ty.mutable => GTarget::Const(v),

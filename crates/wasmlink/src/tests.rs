@@ -689,6 +689,34 @@ fn first_page_end_is_absolute() {
 }
 
 #[test]
+fn an_absolute_first_page_end_is_left_alone() {
+    let mut a = Pic::new("main", [16, 0, 0, 0]);
+    let g = a.global(
+        "GOT.data.internal.__wasm_first_page_end",
+        false,
+        &ConstExpr::i32_const(65536),
+    );
+    a.export_func("page", &[], &[I32], &[I::GlobalGet(g)]);
+    let linked = link(&[a.finish()], &opts(&["page"])).expect("links");
+    assert!(linked.report.first_page_end_patched.is_empty());
+    assert_eq!(Run::new(&linked.wasm).call("page"), 65536);
+
+    let mut odd = Pic::new("main", [16, 0, 0, 0]);
+    odd.global(
+        "GOT.data.internal.__wasm_first_page_end",
+        false,
+        &ConstExpr::extended([I::GlobalGet(MB), I::I32Const(4096), I::I32Add]),
+    );
+    let err = link(&[odd.finish()], &opts(&[]))
+        .expect_err("unexpected shape")
+        .to_string();
+    assert!(
+        err.contains("neither `__memory_base + 65536` nor 65536"),
+        "{err}"
+    );
+}
+
+#[test]
 fn passive_data_segments_are_renumbered() {
     let mut a = Pic::new("a", [8, 0, 0, 0]);
     a.data_at_base(0, b"AAAA");

@@ -133,7 +133,11 @@ pub(crate) fn emit(
     {
         ReError::UserError(RemapError::WritesConst(g)) => LinkError::WritesConstGlobal {
             input: m.name.to_string(),
-            function: func,
+            function: m
+                .func_names
+                .iter()
+                .find(|(i, _)| *i == func)
+                .map_or_else(|| format!("#{func}"), |(_, n)| n.to_string()),
             global: p
                 .global_import_names
                 .get(g as usize)
@@ -312,6 +316,12 @@ pub(crate) fn emit(
                             Some(Ok(match *p.global_map.get(e.index as usize)? {
                                 GTarget::Out(i) => (ExportKind::Global, i),
                                 GTarget::Const(c) => {
+                                    // A data symbol's global holds an offset from its module's
+                                    // memory base; the linked module exports the address.
+                                    let c = match plan.datas.get(name.as_str()) {
+                                        Some(&abs) => ConstVal::I32(abs as i32),
+                                        None => c,
+                                    };
                                     extra_globals.push((c, name));
                                     (
                                         ExportKind::Global,
@@ -334,7 +344,7 @@ pub(crate) fn emit(
         };
         exports.export(name, kind, index);
     }
-    for (c, name) in &extra_globals {
+    for (i, (c, name)) in extra_globals.iter().enumerate() {
         let val_type = match c {
             ConstVal::I32(_) => wasm_encoder::ValType::I32,
             ConstVal::I64(_) => wasm_encoder::ValType::I64,
@@ -346,7 +356,7 @@ pub(crate) fn emit(
             mutable: false,
             shared: false,
         };
-        global_names.append(globals_base + plan.globals.len() as u32, name);
+        global_names.append(globals_base + (plan.globals.len() + i) as u32, name);
         globals.global(ty, &c.expr());
     }
 

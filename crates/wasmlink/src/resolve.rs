@@ -103,6 +103,8 @@ pub(crate) struct Plan<'a> {
     pub first_page_end_patched: Vec<String>,
     /// Total output functions.
     pub num_funcs: u32,
+    /// Data symbol → absolute address (what an exported data symbol's global holds).
+    pub datas: HashMap<&'a str, u32>,
     /// Output index of each trap stub ([`crate::gc::DEAD`] when removed).
     pub stub_index: Vec<u32>,
     /// Defined functions dropped as unreachable.
@@ -604,6 +606,7 @@ impl<'a> Plan<'a> {
             dropped_starts,
             first_page_end_patched,
             num_funcs: next,
+            datas,
             stub_index: (0..stubs_len).map(|s| kept_len + s).collect(),
             removed_funcs: 0,
         })

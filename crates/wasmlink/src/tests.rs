@@ -592,6 +592,18 @@ fn unreachable_functions_are_removed_unless_kept() {
 }
 
 #[test]
+fn kept_data_symbol_exports_become_constant_globals() {
+    let (a, b) = two_modules();
+    let linked = link(&[a, b], &opts(&["a_log", "b_data", "a_get"])).expect("links");
+    let mut run = Run::new(&linked.wasm);
+    let mut value = |name: &str| {
+        let g = run.instance.get_global(&mut run.store, name).expect(name);
+        g.get(&mut run.store).i32().expect("i32")
+    };
+    assert_eq!((value("a_log"), value("b_data")), (1024 + 24, 1056 + 8));
+}
+
+#[test]
 fn same_inputs_give_identical_output() {
     let (a, b) = two_modules();
     let one = link(&[a.clone(), b.clone()], &opts(TWO_KEEP)).expect("links");
@@ -814,7 +826,10 @@ fn writing_a_resolved_global_is_an_error() {
     let err = link(&[a.finish()], &opts(&["set"]))
         .expect_err("global.set on a constant")
         .to_string();
-    assert!(err.contains("writes global `GOT.mem.__heap_base`"), "{err}");
+    assert!(
+        err.contains("a: function `set` writes global `GOT.mem.__heap_base`"),
+        "{err}"
+    );
 }
 
 #[test]

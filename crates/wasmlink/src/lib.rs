@@ -26,6 +26,7 @@ mod consts;
 mod emit;
 mod error;
 mod gc;
+mod imports;
 mod input;
 mod layout;
 mod resolve;

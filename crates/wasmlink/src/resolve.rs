@@ -6,9 +6,10 @@ use std::collections::HashMap;
 use wasmparser::{ExternalKind, FuncType, GlobalType, ValType};
 
 use crate::consts::{ConstVal, eval};
-use crate::input::{ImportKind, Module};
-use crate::layout::{Layout, Symbols, linker_symbol};
-use crate::{LinkError, Options, Undefined};
+use crate::imports::{Classified, FuncRes, GlobRes, classify};
+use crate::input::Module;
+use crate::layout::{Layout, Symbols};
+use crate::{LinkError, Options};
 
 /// The global LLD 22 initialises relative to `__memory_base` in `-shared` output although the
 /// page size it stands for is absolute (wasi-libc's `sbrk` and `sysconf(_SC_PAGESIZE)` read it).
@@ -121,21 +122,6 @@ pub(crate) fn type_string(t: &FuncType) -> String {
     format!("[{}] -> [{}]", list(t.params()), list(t.results()))
 }
 
-/// Where each import of one module goes, before output indices exist.
-enum FuncRes {
-    Def { module: usize, index: u32 },
-    Kept(u32),
-    Stub(u32),
-}
-
-enum GlobRes {
-    Const(ConstVal),
-    StackPointer,
-    Kept(u32),
-    /// A `GOT.func` entry: its slot is known once every name is collected.
-    GotFunc,
-}
-
 impl<'a> Plan<'a> {
     pub fn new(mods: &'a [Module<'a>], opts: &Options) -> Result<Self, LinkError> {
         let unsupported = |m: &Module<'_>, what: String| LinkError::Unsupported {
@@ -144,14 +130,8 @@ impl<'a> Plan<'a> {
         };
         let too_big = || LinkError::BadOption("the layout exceeds 4 GiB of memory or table".into());
 
-        let Layout {
-            bases,
-            heap_base,
-            memory_pages,
-            table_end: tbl,
-        } = Layout::new(mods, opts.stack_size)?;
-        let Symbols { funcs, datas } = Symbols::new(mods, &bases);
-        let tbl = u64::from(tbl);
+        let layout = Layout::new(mods, opts.stack_size)?;
+        let syms = Symbols::new(mods, &layout.bases);
 
         // Types, deduplicated across inputs.
         let mut types: Vec<FuncType> = Vec::new();
@@ -168,220 +148,24 @@ impl<'a> Plan<'a> {
             .collect();
         let void_type = intern(&FuncType::new([], []), &mut types);
 
-        // Pass A: classify every import.
-        let mut undefined = Vec::new();
-        let mut kept_funcs: Vec<KeptFunc<'a>> = Vec::new();
-        let mut kept_func_ids: HashMap<(&str, &str), u32> = HashMap::new();
-        let mut kept_globals: Vec<KeptGlobal<'a>> = Vec::new();
-        let mut kept_global_ids: HashMap<(&str, &str), u32> = HashMap::new();
-        let mut stubs: Vec<(String, u32)> = Vec::new();
-        let mut stub_ids: HashMap<(&str, u32), u32> = HashMap::new();
-        let mut got_func_names: Vec<&str> = Vec::new();
-        let mut got_mem_names: Vec<&str> = Vec::new();
-        let mut uses_sp = false;
-        let mut func_res: Vec<Vec<FuncRes>> = Vec::new();
-        let mut glob_res: Vec<Vec<GlobRes>> = Vec::new();
-        for (mi, m) in mods.iter().enumerate() {
-            let (memory_base, table_base) = bases[mi];
-            let mut fr = Vec::new();
-            for (ii, imp) in m.func_imports.iter().enumerate() {
-                let ImportKind::Func(t) = imp.kind else {
-                    return Err(kind_mixup());
-                };
-                let ty = &m.types[t as usize];
-                let out_t = type_maps[mi][t as usize];
-                let undef = || Undefined {
-                    input: m.name.to_string(),
-                    module: imp.module.to_string(),
-                    field: imp.field.to_string(),
-                };
-                fr.push(match imp.module {
-                    "env" => match funcs.get(imp.field) {
-                        Some(&(dm, di)) => {
-                            let found = mods[dm].func_type(di).ok_or_else(|| {
-                                unsupported(
-                                    &mods[dm],
-                                    format!("export `{}` has no function type", imp.field),
-                                )
-                            })?;
-                            if found != ty {
-                                return Err(LinkError::SignatureMismatch {
-                                    input: m.name.to_string(),
-                                    symbol: imp.field.to_string(),
-                                    expected: type_string(ty),
-                                    found: type_string(found),
-                                    definer: mods[dm].name.to_string(),
-                                });
-                            }
-                            FuncRes::Def {
-                                module: dm,
-                                index: di,
-                            }
-                        }
-                        None if imp.weak || opts.undefined_traps => {
-                            let n = stubs.len() as u32;
-                            let id = *stub_ids.entry((imp.field, out_t)).or_insert_with(|| {
-                                stubs.push((imp.field.to_string(), out_t));
-                                n
-                            });
-                            FuncRes::Stub(id)
-                        }
-                        None => {
-                            undefined.push(undef());
-                            FuncRes::Stub(0)
-                        }
-                    },
-                    module if module.starts_with("GOT.") => {
-                        return Err(unsupported(m, format!("function import from `{module}`")));
-                    }
-                    _ => {
-                        let n = kept_funcs.len() as u32;
-                        let id =
-                            *kept_func_ids
-                                .entry((imp.module, imp.field))
-                                .or_insert_with(|| {
-                                    kept_funcs.push(KeptFunc {
-                                        module: imp.module,
-                                        field: imp.field,
-                                        ty: out_t,
-                                        name: m
-                                            .func_names
-                                            .iter()
-                                            .find(|(i, _)| *i == ii as u32)
-                                            .map(|(_, n)| *n),
-                                    });
-                                    n
-                                });
-                        let first = &kept_funcs[id as usize];
-                        if first.ty != out_t {
-                            return Err(LinkError::ImportTypeClash {
-                                input: m.name.to_string(),
-                                module: imp.module.to_string(),
-                                field: imp.field.to_string(),
-                                expected: type_string(&types[first.ty as usize]),
-                                found: type_string(ty),
-                            });
-                        }
-                        FuncRes::Kept(id)
-                    }
-                });
-            }
-            func_res.push(fr);
-
-            let mut gr = Vec::new();
-            for imp in &m.global_imports {
-                let ImportKind::Global(gt) = imp.kind else {
-                    return Err(kind_mixup());
-                };
-                let i32_only = |what: &str| {
-                    if gt.content_type == ValType::I32 {
-                        Ok(())
-                    } else {
-                        Err(unsupported(
-                            m,
-                            format!(
-                                "{what} import `{}.{}` is not i32 (wasm64 is not supported)",
-                                imp.module, imp.field
-                            ),
-                        ))
-                    }
-                };
-                let undef = Undefined {
-                    input: m.name.to_string(),
-                    module: imp.module.to_string(),
-                    field: imp.field.to_string(),
-                };
-                let data = |field: &str| -> Option<u32> {
-                    datas
-                        .get(field)
-                        .copied()
-                        .or_else(|| linker_symbol(field, heap_base, opts.stack_size))
-                };
-                gr.push(match imp.module {
-                    "env" => {
-                        i32_only("global")?;
-                        match imp.field {
-                            "__stack_pointer" => {
-                                if !gt.mutable {
-                                    return Err(unsupported(
-                                        m,
-                                        "`env.__stack_pointer` is imported immutable".into(),
-                                    ));
-                                }
-                                uses_sp = true;
-                                GlobRes::StackPointer
-                            }
-                            "__memory_base" => GlobRes::Const(ConstVal::I32(memory_base as i32)),
-                            "__table_base" => GlobRes::Const(ConstVal::I32(table_base as i32)),
-                            f => match data(f) {
-                                Some(v) => GlobRes::Const(ConstVal::I32(v as i32)),
-                                None if imp.weak => GlobRes::Const(ConstVal::I32(0)),
-                                None => {
-                                    undefined.push(undef);
-                                    GlobRes::Const(ConstVal::I32(0))
-                                }
-                            },
-                        }
-                    }
-                    "GOT.mem" => {
-                        i32_only("GOT.mem")?;
-                        match data(imp.field) {
-                            Some(v) => {
-                                got_mem_names.push(imp.field);
-                                GlobRes::Const(ConstVal::I32(v as i32))
-                            }
-                            None if imp.weak => GlobRes::Const(ConstVal::I32(0)),
-                            None => {
-                                undefined.push(undef);
-                                GlobRes::Const(ConstVal::I32(0))
-                            }
-                        }
-                    }
-                    "GOT.func" => {
-                        i32_only("GOT.func")?;
-                        if funcs.contains_key(imp.field) {
-                            got_func_names.push(imp.field);
-                            GlobRes::GotFunc
-                        } else if imp.weak {
-                            GlobRes::Const(ConstVal::I32(0))
-                        } else {
-                            undefined.push(undef);
-                            GlobRes::Const(ConstVal::I32(0))
-                        }
-                    }
-                    module if module.starts_with("GOT.") => {
-                        return Err(unsupported(m, format!("global import from `{module}`")));
-                    }
-                    _ => {
-                        let n = kept_globals.len() as u32;
-                        let id = *kept_global_ids
-                            .entry((imp.module, imp.field))
-                            .or_insert_with(|| {
-                                kept_globals.push(KeptGlobal {
-                                    module: imp.module,
-                                    field: imp.field,
-                                    ty: gt,
-                                });
-                                n
-                            });
-                        if kept_globals[id as usize].ty != gt {
-                            return Err(LinkError::ImportTypeClash {
-                                input: m.name.to_string(),
-                                module: imp.module.to_string(),
-                                field: imp.field.to_string(),
-                                expected: format!("{:?}", kept_globals[id as usize].ty),
-                                found: format!("{gt:?}"),
-                            });
-                        }
-                        GlobRes::Kept(id)
-                    }
-                });
-            }
-            glob_res.push(gr);
-        }
-        if !undefined.is_empty() {
-            return Err(LinkError::Undefined(undefined));
-        }
+        let Classified {
+            kept_funcs,
+            kept_globals,
+            stubs,
+            mut got_func_names,
+            mut got_mem_names,
+            uses_sp,
+            func_res,
+            glob_res,
+        } = classify(mods, &layout, &syms, &types, &type_maps, opts)?;
+        let Layout {
+            bases,
+            heap_base,
+            memory_pages,
+            table_end,
+        } = layout;
+        let Symbols { funcs, datas } = syms;
+        let tbl = u64::from(table_end);
 
         // GOT.func slots after every module's table range, by symbol name.
         got_func_names.sort_unstable();
@@ -640,8 +424,4 @@ impl<'a> Plan<'a> {
         self.removed_funcs = self.num_funcs - live;
         self.num_funcs = live;
     }
-}
-
-fn kind_mixup() -> LinkError {
-    LinkError::Invalid("import kind mix-up in the linker".into())
 }

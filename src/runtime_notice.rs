@@ -1,6 +1,7 @@
-//! The local runtime runs one CPython version (the guest's); Cloudflare picks
-//! the version from the compat date and flags. When they differ, `dev` and
-//! `deploy` say so once, so a user is not surprised by 3.13-vs-3.14 behaviour.
+//! Cloudflare picks the Python version from the compat date and flags, and the
+//! runtime picks the guest for it (3.13 or 3.14). When there is no guest for
+//! that version (3.12 projects, or a build without the 3.14 guest), `dev` and
+//! `deploy` say so once, so a user is not surprised by version differences.
 
 use crate::config::PythonVersion;
 

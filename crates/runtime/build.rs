@@ -1,9 +1,11 @@
-//! Build script: bakes in where the guest lives and embeds the Python shim.
+//! Build script: bakes in where the guests live and embeds the Python shim.
 //!
-//! The guest (`pyworker.wasm` + stdlib) is produced by `scripts/build-guest`,
-//! which caches it outside the repo and prints its directory. We only record
-//! that directory here; the run-time env var `PYWRANGLER_GUEST_DIR` overrides
-//! it. The shim packages under `python/` are embedded with `include_bytes!`.
+//! The guests are produced by `scripts/build-guest` (CPython 3.13) and
+//! `scripts/build-guest-314` (CPython 3.14), which cache them outside the repo
+//! and print their directories. We only record those directories here, as a
+//! path list; the run-time env var `PYWRANGLER_GUEST_DIR` (a path list too)
+//! overrides it. The shim packages under `python/` are embedded with
+//! `include_bytes!`.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -15,11 +17,20 @@ fn main() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets this"));
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets this"));
 
-    let guest_dir = match std::env::var("PYWRANGLER_GUEST_DIR") {
-        Ok(dir) if !dir.is_empty() => dir,
-        _ => build_guest(&manifest),
+    let guest_dirs = match std::env::var("PYWRANGLER_GUEST_DIR") {
+        Ok(dirs) if !dirs.is_empty() => dirs,
+        _ => {
+            let built: Vec<String> = ["build-guest", "build-guest-314"]
+                .into_iter()
+                .map(|script| build_guest(&manifest, script))
+                .filter(|dir| !dir.is_empty())
+                .collect();
+            std::env::join_paths(built)
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        }
     };
-    println!("cargo:rustc-env=PYWRANGLER_BAKED_GUEST_DIR={guest_dir}");
+    println!("cargo:rustc-env=PYWRANGLER_BAKED_GUEST_DIRS={guest_dirs}");
 
     let python = manifest.join("python");
     println!("cargo:rerun-if-changed={}", python.display());
@@ -42,22 +53,26 @@ fn main() {
     std::fs::write(out.join("shim_files.rs"), src).expect("write shim_files.rs");
 }
 
-/// Runs `scripts/build-guest` (it caches its output) and returns the directory
+/// Runs `scripts/<script>` (it caches its output) and returns the directory
 /// it prints on its last stdout line; empty when the guest cannot be built, so
 /// the crate still compiles and reports a clear error at run time.
-fn build_guest(manifest: &Path) -> String {
+fn build_guest(manifest: &Path, script: &str) -> String {
     if std::env::var_os("PYWRANGLER_SKIP_GUEST_BUILD").is_some() {
         return String::new();
     }
     let Some(root) = manifest.parent().and_then(Path::parent) else {
         return String::new();
     };
-    let script = root.join("scripts/build-guest");
+    let name = script;
+    let script = root.join("scripts").join(name);
     println!("cargo:rerun-if-changed={}", script.display());
+    // The scripts' cache keys cover the guest sources; rerun so they are consulted.
+    println!(
+        "cargo:rerun-if-changed={}",
+        manifest.join("guest").display()
+    );
     if !script.exists() {
-        println!(
-            "cargo:warning=scripts/build-guest not found; set PYWRANGLER_GUEST_DIR at run time"
-        );
+        println!("cargo:warning=scripts/{name} not found; set PYWRANGLER_GUEST_DIR at run time");
         return String::new();
     }
     match Command::new(&script).current_dir(root).output() {
@@ -71,14 +86,14 @@ fn build_guest(manifest: &Path) -> String {
             let err = String::from_utf8_lossy(&o.stderr);
             let tail: Vec<&str> = err.lines().rev().take(3).collect();
             println!(
-                "cargo:warning=scripts/build-guest failed ({}): {}",
+                "cargo:warning=scripts/{name} failed ({}): {}",
                 o.status,
                 tail.join(" | ")
             );
             String::new()
         }
         Err(e) => {
-            println!("cargo:warning=could not run scripts/build-guest: {e}");
+            println!("cargo:warning=could not run scripts/{name}: {e}");
             String::new()
         }
     }

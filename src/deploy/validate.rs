@@ -34,7 +34,10 @@ pub enum ValidationError {
 
 /// Validate the Worker's top level before upload.
 pub fn validate(project: &Project) -> Result<ValidationReport, ValidationError> {
-    let rt = match Runtime::new(RuntimeConfig::default()) {
+    let rt = match Runtime::new(RuntimeConfig {
+        python: Some(project.python.to_string()),
+        ..RuntimeConfig::default()
+    }) {
         Ok(rt) => rt,
         Err(e) => {
             return Ok(ValidationReport::Unavailable {

@@ -64,6 +64,7 @@ pub fn run(args: &DevArgs) -> anyhow::Result<()> {
         // Enough native stack for CPython's C recursion limit, so deep
         // `json.loads`/`repr` raise RecursionError instead of trapping.
         max_wasm_stack: WASM_STACK,
+        python: Some(settings.python.to_string()),
         ..RuntimeConfig::default()
     })
     .context("starting the Python runtime")?;

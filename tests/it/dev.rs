@@ -139,10 +139,25 @@ fn client() -> reqwest::blocking::Client {
 
 const PYPROJECT: &str = "[project]\nname = \"w\"\nversion = \"0.1.0\"\nrequires-python = \">=3.12\"\ndependencies = []\n";
 
+/// Writes a project. `PYWRANGLER_TEST_COMPAT_DATE` replaces the configs' usual
+/// date (2026-08-01, Python 3.13): `scripts/test` runs these tests once more
+/// with 2026-11-01, so every one of them also runs on the 3.14 guest.
 fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = support::tempdir();
     support::write_files(dir.path(), &[("pyproject.toml", PYPROJECT)]);
-    support::write_files(dir.path(), files);
+    let date = std::env::var("PYWRANGLER_TEST_COMPAT_DATE").ok();
+    let files: Vec<(&str, String)> = files
+        .iter()
+        .map(|(path, text)| match &date {
+            Some(date) if path.starts_with("wrangler.") => (
+                *path,
+                text.replace("\"2026-08-01\"", &format!("\"{date}\"")),
+            ),
+            _ => (*path, text.to_string()),
+        })
+        .collect();
+    let files: Vec<(&str, &str)> = files.iter().map(|(p, t)| (*p, t.as_str())).collect();
+    support::write_files(dir.path(), &files);
     dir
 }
 
@@ -1982,4 +1997,39 @@ fn assets_directory_missing_is_a_config_error() {
             && stderr.contains("The directory specified by the \"assets.directory\" field in your configuration file does not exist"),
         "{stderr}"
     );
+}
+
+/// The Python version Cloudflare picks from the compat date (3.14 from
+/// 2026-09-08, 3.13 before) is the one `dev` runs, with no mismatch notice.
+#[test]
+fn runs_the_python_version_cloudflare_picks_for_the_compat_date() {
+    let report = r#"import sys
+from workers import WorkerEntrypoint, Response
+
+class Default(WorkerEntrypoint):
+    async def fetch(self, request):
+        return Response("%d.%d %s" % (sys.version_info[0], sys.version_info[1], EXTRA))
+"#;
+    // PEP 758 (`except A, B:` without brackets) is a SyntaxError before 3.14.
+    let py314 = format!(
+        "{report}\ntry:\n    raise TypeError\nexcept ValueError, TypeError:\n    EXTRA = 'pep758'\n"
+    );
+    let py313 = format!("{report}\nEXTRA = 'plain'\n");
+    for (date, entry, want) in [
+        ("2026-11-01", py314.as_str(), "3.14 pep758"),
+        ("2025-10-01", py313.as_str(), "3.13 plain"),
+    ] {
+        let config = format!(
+            "name = \"v\"\nmain = \"src/entry.py\"\ncompatibility_date = \"{date}\"\ncompatibility_flags = [\"python_workers\"]\n"
+        );
+        let dir = project(&[("wrangler.toml", &config), ("src/entry.py", entry)]);
+        let dev = Dev::start(dir.path(), &[]);
+        let (status, body) = dev.get("/");
+        assert_eq!((status, body.as_str()), (200, want), "{}", dev.log());
+        assert!(
+            !dev.log().contains("local runtime is Python"),
+            "no version notice expected for {date}:\n{}",
+            dev.log()
+        );
+    }
 }

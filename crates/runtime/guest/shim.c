@@ -1,7 +1,8 @@
 /*
  * pyworker reactor shim: the C side of runtime ABI v1 (docs/runtime-abi.md).
  *
- * Linked statically with libpython3.13.a (scripts/build-guest). It only moves
+ * Linked with libpython3.13.a (scripts/build-guest) or libpython3.14.so
+ * (scripts/build-guest-314, pre-linked by pywrangler-wasmlink). It only moves
  * bytes; all policy lives in the Python package `_pywrangler` (/runtime):
  *   _pywrangler.snapshot_init() -> str | bytes | None   (status JSON, or None)
  *   _pywrangler.init_status()   -> str | bytes           (optional, preferred)
@@ -17,6 +18,12 @@
 
 #define PW_IMPORT(name) __attribute__((import_module("pywrangler"), import_name(name)))
 #define PW_EXPORT(name) __attribute__((export_name(name)))
+/* The stdlib's guest path, from the headers compiled against: L"/lib/python3.13". */
+#define PW_WIDEN2(s) L##s
+#define PW_WIDEN(s) PW_WIDEN2(s)
+#define PW_STR2(x) #x
+#define PW_STR(x) PW_STR2(x)
+#define PW_STDLIB PW_WIDEN("/lib/python" PW_STR(PY_MAJOR_VERSION) "." PW_STR(PY_MINOR_VERSION))
 
 PW_IMPORT("host_call") extern int32_t pw_host_call(const void *ptr, int32_t len);
 PW_IMPORT("host_result") extern void pw_host_result(void *dst);
@@ -139,7 +146,7 @@ PW_EXPORT("wizer-initialize") void pw_wizer_initialize(void) {
     config.pathconfig_warnings = 0;
     config.module_search_paths_set = 1;
     static const wchar_t *paths[] = {L"/runtime", L"/app/src", L"/app/python_modules",
-                                     L"/lib/python3.13", L"/lib/python3.13/lib-dynload"};
+                                     PW_STDLIB, PW_STDLIB L"/lib-dynload"};
     PyStatus st = PyConfig_SetString(&config, &config.home, L"/");
     if (!PyStatus_Exception(st)) st = PyConfig_SetString(&config, &config.program_name, L"pyworker");
     for (size_t i = 0; i < sizeof paths / sizeof *paths && !PyStatus_Exception(st); i++)

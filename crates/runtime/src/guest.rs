@@ -9,7 +9,8 @@ use crate::error::RuntimeError;
 
 include!(concat!(env!("OUT_DIR"), "/shim_files.rs"));
 
-/// Env var naming the guest directory at run time (overrides the baked one).
+/// Env var naming guest directories at run time, a path list like `PATH`
+/// (`/g/313:/g/314`); searched before the directories baked in at build time.
 pub const GUEST_DIR_ENV: &str = "PYWRANGLER_GUEST_DIR";
 
 /// The guest's files on disk.
@@ -23,26 +24,53 @@ pub(crate) struct GuestFiles {
     pub(crate) build_python: Option<PathBuf>,
 }
 
-/// Locates the guest: `explicit`, else `$PYWRANGLER_GUEST_DIR`, else the
-/// directory baked in at compile time by build.rs.
-pub(crate) fn locate(explicit: Option<&Path>) -> Result<GuestFiles, RuntimeError> {
-    let dir = explicit
-        .map(Path::to_path_buf)
-        .or_else(|| {
-            std::env::var_os(GUEST_DIR_ENV)
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-        })
-        .or_else(|| {
-            Some(env!("PYWRANGLER_BAKED_GUEST_DIR"))
-                .filter(|d| !d.is_empty())
-                .map(PathBuf::from)
-        })
-        .ok_or(RuntimeError::GuestMissing(None))?;
-    let wasm = dir.join("pyworker.wasm");
-    if !wasm.is_file() {
-        return Err(RuntimeError::GuestMissing(Some(wasm)));
+impl GuestFiles {
+    /// The guest's Python minor version, e.g. `3.13`.
+    pub(crate) fn version(&self) -> &str {
+        self.stdlib.1.trim_start_matches("/lib/python")
     }
+}
+
+/// Locates the guest: `explicit`, else the first directory of
+/// `$PYWRANGLER_GUEST_DIR` and then of the baked-in list whose Python is
+/// `python` (e.g. `3.14`), else the first of them all. A directory holding a
+/// `LINK` plan instead of `pyworker.wasm` (the 3.14 guest) is linked into
+/// `<cache_root>/guest-link/` on first use.
+pub(crate) fn locate(
+    explicit: Option<&Path>,
+    python: Option<&str>,
+    cache_root: &Path,
+) -> Result<GuestFiles, RuntimeError> {
+    let candidates: Vec<PathBuf> = match explicit {
+        Some(dir) => vec![dir.to_path_buf()],
+        None => {
+            let env = std::env::var_os(GUEST_DIR_ENV).unwrap_or_default();
+            std::env::split_paths(&env)
+                .chain(std::env::split_paths(env!("PYWRANGLER_BAKED_GUEST_DIRS")))
+                .filter(|p| !p.as_os_str().is_empty())
+                .collect()
+        }
+    };
+    let versioned: Vec<(PathBuf, Option<String>)> = candidates
+        .into_iter()
+        .map(|dir| {
+            let version = stdlib_dir(&dir).ok().map(|(_, name)| name);
+            (dir, version)
+        })
+        .collect();
+    let wanted = python.map(|v| format!("python{v}"));
+    let dir = versioned
+        .iter()
+        .find(|(_, v)| wanted.is_some() && *v == wanted)
+        .or_else(|| versioned.iter().find(|(_, v)| v.is_some()))
+        .or_else(|| versioned.first())
+        .map(|(dir, _)| dir.clone())
+        .ok_or(RuntimeError::GuestMissing(None))?;
+    open(&dir, cache_root)
+}
+
+/// `lib/python3.x` of a guest directory, and its name.
+fn stdlib_dir(dir: &Path) -> Result<(PathBuf, String), RuntimeError> {
     let lib = dir.join("lib");
     let stdlib = std::fs::read_dir(&lib)
         .map_err(|_| RuntimeError::GuestMissing(Some(lib.clone())))?
@@ -59,6 +87,19 @@ pub(crate) fn locate(explicit: Option<&Path>) -> Result<GuestFiles, RuntimeError
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    Ok((stdlib, name))
+}
+
+fn open(dir: &Path, cache_root: &Path) -> Result<GuestFiles, RuntimeError> {
+    let (stdlib, name) = stdlib_dir(dir)?;
+    let wasm = dir.join("pyworker.wasm");
+    let wasm = if wasm.is_file() {
+        wasm
+    } else if dir.join(crate::link::PLAN_FILE).is_file() {
+        crate::link::ensure_linked(dir, cache_root)?
+    } else {
+        return Err(RuntimeError::GuestMissing(Some(wasm)));
+    };
     let build_python = std::fs::read_to_string(dir.join("BUILD_INFO"))
         .ok()
         .and_then(|info| {
@@ -130,7 +171,7 @@ pub(crate) fn extract_shim(
                 "compileall",
                 "-q",
                 "-j",
-                "0",
+                "1", // a worker process would re-exec a wrapped build_python without its wrapper
                 "--invalidation-mode",
                 "unchecked-hash",
                 "-d",

@@ -38,6 +38,7 @@ mod host;
 mod imports;
 mod instance;
 mod layers;
+mod link;
 mod logs;
 mod native;
 mod runtime;

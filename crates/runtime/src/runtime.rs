@@ -22,9 +22,13 @@ pub const SHIM_DIR_ENV: &str = "PYWRANGLER_SHIM_DIR";
 /// Settings for [`Runtime::new`]; `Default` suits `dev`.
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
-    /// The guest directory (`pyworker.wasm` + `lib/python3.x`); default:
-    /// `$PYWRANGLER_GUEST_DIR`, else the one baked in at build time.
+    /// The guest directory (`pyworker.wasm` or a `LINK` plan, + `lib/python3.x`);
+    /// default: the one for [`RuntimeConfig::python`] among
+    /// `$PYWRANGLER_GUEST_DIR`, then those baked in at build time.
     pub guest_dir: Option<PathBuf>,
+    /// The Python minor version the Worker runs on Cloudflare (`"3.14"`),
+    /// which picks the guest; `None`: the first guest found.
+    pub python: Option<String>,
     /// Use these Python shim packages instead of the embedded ones (also
     /// `$PYWRANGLER_SHIM_DIR`, for working on the shim without rebuilding).
     pub shim_dir: Option<PathBuf>,
@@ -52,6 +56,7 @@ impl Default for RuntimeConfig {
     fn default() -> Self {
         RuntimeConfig {
             guest_dir: None,
+            python: None,
             shim_dir: None,
             cache_root: None,
             max_instances: 32,
@@ -101,8 +106,12 @@ fn default_cache_root() -> PathBuf {
 impl Runtime {
     /// Creates the engine, the linker and the epoch ticker, and finds the guest.
     pub fn new(config: RuntimeConfig) -> Result<Runtime, RuntimeError> {
-        let guest = guest::locate(config.guest_dir.as_deref())?;
         let cache_root = config.cache_root.clone().unwrap_or_else(default_cache_root);
+        let guest = guest::locate(
+            config.guest_dir.as_deref(),
+            config.python.as_deref(),
+            &cache_root,
+        )?;
         let shim_override = config.shim_dir.clone().or_else(|| {
             std::env::var_os(SHIM_DIR_ENV)
                 .filter(|v| !v.is_empty())
@@ -170,7 +179,7 @@ impl Runtime {
 
     /// The Python minor version of the guest, e.g. `3.13`.
     pub fn python_version(&self) -> &str {
-        self.inner.guest.stdlib.1.trim_start_matches("/lib/python")
+        self.inner.guest.version()
     }
 
     /// The guest directory in use.

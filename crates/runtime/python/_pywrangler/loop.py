@@ -5,6 +5,7 @@ an event that re-enters the guest while a loop runs gets a loop of its own."""
 
 import asyncio
 import asyncio.events as _events
+import asyncio.tasks as _tasks
 import sys
 import threading
 import time
@@ -103,6 +104,10 @@ class WorkerEventLoopPolicy(asyncio.DefaultEventLoopPolicy):
 
 _main_loop = None
 
+# 3.12+; older Pythons (the host running the shim's unit tests) track the
+# current task per loop, so there is nothing to suspend.
+_swap_current_task = getattr(_tasks, "_swap_current_task", lambda loop, task: None)
+
 
 def install_policy():
     asyncio.set_event_loop_policy(WorkerEventLoopPolicy())
@@ -126,6 +131,9 @@ def run(coro):
     if outer is None:
         return main_loop().drive(coro)
     loop = WorkerEventLoop()
+    # Suspend the outer task: 3.14 tracks the running task per thread, not
+    # per loop, and refuses to enter the nested loop's task while it is set.
+    outer_task = _swap_current_task(outer, None)
     _events._set_running_loop(None)
     try:
         return loop.run_until_complete(coro)
@@ -136,3 +144,4 @@ def run(coro):
             pass
         loop.close()
         _events._set_running_loop(outer)
+        _swap_current_task(outer, outer_task)

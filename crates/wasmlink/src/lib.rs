@@ -37,6 +37,11 @@ use std::fmt;
 
 pub use error::{LinkError, Undefined};
 
+/// Changes whenever the same inputs and [`Options`] may give a different output (a fix or a
+/// new transformation); include it in the key of any cache of linked modules.
+/// 2: unreachable functions dropped; exported data symbols hold absolute addresses.
+pub const OUTPUT_VERSION: u32 = 2;
+
 /// One input shared library.
 #[derive(Debug, Clone)]
 pub struct Input {

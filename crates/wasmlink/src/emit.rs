@@ -8,12 +8,13 @@ use wasm_encoder::reencode::{Error as ReError, Reencode, RoundtripReencoder};
 use wasm_encoder::{
     CodeSection, ConstExpr as OutExpr, DataCountSection, DataSection, ElementSection, Elements,
     EntityType, ExportKind, ExportSection, Function, FunctionSection, GlobalSection, ImportSection,
-    IndirectNameMap, Instruction, MemorySection, MemoryType, Module, NameMap, NameSection, RefType,
-    StartSection, TableSection, TableType, TypeSection,
+    Instruction, MemorySection, MemoryType, Module, NameMap, NameSection, RefType, StartSection,
+    TableSection, TableType, TypeSection,
 };
 use wasmparser::{DataKind, ElementItems, ElementKind, ExternalKind, Operator};
 
 use crate::consts::{ConstVal, eval};
+use crate::gc::DEAD;
 use crate::input;
 use crate::resolve::{GInit, GTarget, ModulePlan, Plan};
 use crate::{LinkError, Options, Placement, Report};
@@ -132,7 +133,11 @@ pub(crate) fn emit(
     {
         ReError::UserError(RemapError::WritesConst(g)) => LinkError::WritesConstGlobal {
             input: m.name.to_string(),
-            function: func,
+            function: m
+                .func_names
+                .iter()
+                .find(|(i, _)| *i == func)
+                .map_or_else(|| format!("#{func}"), |(_, n)| n.to_string()),
             global: p
                 .global_import_names
                 .get(g as usize)
@@ -189,14 +194,16 @@ pub(crate) fn emit(
             .unwrap_or_else(|| format!("{}.{}", k.module, k.field).into());
         names.push((i as u32, name));
     }
-    let stub_base = plan.kept_funcs.len() as u32;
-    for (i, (sym, ty)) in plan.stubs.iter().enumerate() {
+    for ((sym, ty), &idx) in plan.stubs.iter().zip(&plan.stub_index) {
+        if idx == DEAD {
+            continue;
+        }
         functions.function(*ty);
         let mut f = Function::new([]);
         f.instruction(&Instruction::Unreachable)
             .instruction(&Instruction::End);
         code.function(&f);
-        names.push((stub_base + i as u32, format!("undefined:{sym}").into()));
+        names.push((idx, format!("undefined:{sym}").into()));
     }
     for (m, p) in mods.iter().zip(&plan.modules) {
         let mut remap = Remap {
@@ -205,6 +212,9 @@ pub(crate) fn emit(
         };
         let nimp = m.num_func_imports();
         for (i, (&ty, body)) in m.funcs.iter().zip(&m.bodies).enumerate() {
+            if p.func_map[(nimp as usize) + i] == DEAD {
+                continue;
+            }
             functions.function(p.type_map[ty as usize]);
             remap.current_func = nimp + i as u32;
             let f = remap
@@ -213,8 +223,11 @@ pub(crate) fn emit(
             code.function(&f);
         }
         for &(idx, name) in &m.func_names {
-            if idx >= nimp && ((idx - nimp) as usize) < m.funcs.len() {
-                names.push((p.func_base + idx - nimp, Cow::Borrowed(name)));
+            if idx >= nimp
+                && let Some(&out) = p.func_map.get(idx as usize)
+                && out != DEAD
+            {
+                names.push((out, Cow::Borrowed(name)));
             }
         }
     }
@@ -303,6 +316,12 @@ pub(crate) fn emit(
                             Some(Ok(match *p.global_map.get(e.index as usize)? {
                                 GTarget::Out(i) => (ExportKind::Global, i),
                                 GTarget::Const(c) => {
+                                    // A data symbol's global holds an offset from its module's
+                                    // memory base; the linked module exports the address.
+                                    let c = match plan.datas.get(name.as_str()) {
+                                        Some(&abs) => ConstVal::I32(abs as i32),
+                                        None => c,
+                                    };
                                     extra_globals.push((c, name));
                                     (
                                         ExportKind::Global,
@@ -325,7 +344,7 @@ pub(crate) fn emit(
         };
         exports.export(name, kind, index);
     }
-    for (c, name) in &extra_globals {
+    for (i, (c, name)) in extra_globals.iter().enumerate() {
         let val_type = match c {
             ConstVal::I32(_) => wasm_encoder::ValType::I32,
             ConstVal::I64(_) => wasm_encoder::ValType::I64,
@@ -337,7 +356,7 @@ pub(crate) fn emit(
             mutable: false,
             shared: false,
         };
-        global_names.append(globals_base + plan.globals.len() as u32, name);
+        global_names.append(globals_base + (plan.globals.len() + i) as u32, name);
         globals.global(ty, &c.expr());
     }
 
@@ -415,7 +434,6 @@ pub(crate) fn emit(
     let mut name_section = NameSection::new();
     name_section.functions(&func_names);
     name_section.globals(&global_names);
-    let _ = IndirectNameMap::new();
 
     let mut module = Module::new();
     module.section(&types);
@@ -459,6 +477,7 @@ pub(crate) fn emit(
         imports: plan.kept_funcs.len() + plan.kept_globals.len(),
         functions: plan.num_funcs,
         trap_stubs: plan.stubs.iter().map(|(s, _)| s.clone()).collect(),
+        removed_functions: plan.removed_funcs,
         dropped_starts: plan.dropped_starts.clone(),
         first_page_end_patched: plan.first_page_end_patched.clone(),
         size: 0,

@@ -93,13 +93,13 @@ pub enum LinkError {
     },
     /// Code writes a global the linker turned into a constant (a GOT entry or a base).
     #[error(
-        "{input}: function {function} writes global `{global}`, which the linker resolves to a constant"
+        "{input}: function `{function}` writes global `{global}`, which the linker resolves to a constant"
     )]
     WritesConstGlobal {
         /// Input name.
         input: String,
-        /// Function index in the input.
-        function: u32,
+        /// The function's name (or `#index` in the input).
+        function: String,
         /// The global's import name.
         global: String,
     },

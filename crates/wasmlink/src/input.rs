@@ -54,7 +54,7 @@ pub(crate) struct Module<'a> {
     /// Function names from the `name` section, by function index.
     pub func_names: Vec<(u32, &'a str)>,
     /// Global names from the `name` section, by global index.
-    pub global_names: Vec<(u32, &'a str)>,
+    pub global_names: std::collections::HashMap<u32, &'a str>,
 }
 
 impl<'a> Module<'a> {
@@ -82,10 +82,10 @@ impl<'a> Module<'a> {
             has_data_count: false,
             bodies: Vec::new(),
             func_names: Vec::new(),
-            global_names: Vec::new(),
+            global_names: std::collections::HashMap::new(),
         };
         let mut dylink = false;
-        let mut weak = Vec::new();
+        let mut weak = std::collections::HashSet::new();
         for payload in Parser::new(0).parse_all(bytes) {
             match payload.map_err(perr)? {
                 Payload::TypeSection(r) => {
@@ -163,22 +163,16 @@ impl<'a> Module<'a> {
                         m.funcs.push(t.map_err(perr)?);
                     }
                 }
-                Payload::TableSection(r) => {
-                    if r.count() > 0 {
-                        return Err(unsupported("defines its own table".into()));
-                    }
+                Payload::TableSection(r) if r.count() > 0 => {
+                    return Err(unsupported("defines its own table".into()));
                 }
-                Payload::MemorySection(r) => {
-                    if r.count() > 0 {
-                        return Err(unsupported("defines its own memory".into()));
-                    }
+                Payload::MemorySection(r) if r.count() > 0 => {
+                    return Err(unsupported("defines its own memory".into()));
                 }
-                Payload::TagSection(r) => {
-                    if r.count() > 0 {
-                        return Err(unsupported(
-                            "defines exception tags (exception handling is not linked yet)".into(),
-                        ));
-                    }
+                Payload::TagSection(r) if r.count() > 0 => {
+                    return Err(unsupported(
+                        "defines exception tags (exception handling is not linked yet)".into(),
+                    ));
                 }
                 Payload::GlobalSection(r) => {
                     for g in r {
@@ -220,7 +214,7 @@ impl<'a> Module<'a> {
                                 Dylink0Subsection::ImportInfo(infos) => {
                                     for i in infos {
                                         if i.flags.contains(wasmparser::SymbolFlags::BINDING_WEAK) {
-                                            weak.push((i.module, i.field));
+                                            weak.insert((i.module, i.field));
                                         }
                                     }
                                 }
@@ -240,7 +234,7 @@ impl<'a> Module<'a> {
                                 Name::Global(map) => {
                                     for n in map {
                                         let n = n.map_err(perr)?;
-                                        m.global_names.push((n.index, n.name));
+                                        m.global_names.insert(n.index, n.name);
                                     }
                                 }
                                 _ => {}

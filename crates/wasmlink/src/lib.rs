@@ -25,12 +25,22 @@
 mod consts;
 mod emit;
 mod error;
+mod gc;
+mod imports;
 mod input;
+mod layout;
 mod resolve;
+#[cfg(test)]
+mod tests;
 
 use std::fmt;
 
 pub use error::{LinkError, Undefined};
+
+/// Changes whenever the same inputs and [`Options`] may give a different output (a fix or a
+/// new transformation); include it in the key of any cache of linked modules.
+/// 2: unreachable functions dropped; exported data symbols hold absolute addresses.
+pub const OUTPUT_VERSION: u32 = 2;
 
 /// One input shared library.
 #[derive(Debug, Clone)]
@@ -67,6 +77,9 @@ pub struct Options {
     /// Bind undefined, non-weak `env` function imports to functions that trap when called,
     /// instead of failing the link. (Weak undefined functions always become such stubs.)
     pub undefined_traps: bool,
+    /// Drop defined functions nothing reachable from the kept exports, the initialisers or
+    /// the table calls (what `wasm-opt --remove-unused-module-elements` did for functions).
+    pub remove_unused: bool,
 }
 
 impl Default for Options {
@@ -76,6 +89,7 @@ impl Default for Options {
             keep_exports: Vec::new(),
             drop_start: true,
             undefined_traps: false,
+            remove_unused: true,
         }
     }
 }
@@ -128,6 +142,8 @@ pub struct Report {
     /// `env` functions no input defines, bound to trapping stubs (weak ones, or all with
     /// [`Options::undefined_traps`]).
     pub trap_stubs: Vec<String>,
+    /// Defined functions dropped as unreachable ([`Options::remove_unused`]).
+    pub removed_functions: u32,
     /// Inputs whose start function was dropped.
     pub dropped_starts: Vec<String>,
     /// Inputs whose `__wasm_first_page_end` was corrected (the LLD 22 `-shared` bug).
@@ -148,7 +164,7 @@ impl fmt::Display for Report {
         }
         write!(
             f,
-            "; heap_base {:#x}, {} pages, table {}, GOT.mem {}, GOT.func {}, {} imports, {} functions, {} trap stubs, {} bytes",
+            "; heap_base {:#x}, {} pages, table {}, GOT.mem {}, GOT.func {}, {} imports, {} functions ({} unused removed), {} trap stubs, {} bytes",
             self.heap_base,
             self.memory_pages,
             self.table_size,
@@ -156,9 +172,21 @@ impl fmt::Display for Report {
             self.got_func,
             self.imports,
             self.functions,
+            self.removed_functions,
             self.trap_stubs.len(),
             self.size
-        )
+        )?;
+        if !self.dropped_starts.is_empty() {
+            write!(f, "; dropped start of {}", self.dropped_starts.join(", "))?;
+        }
+        if !self.first_page_end_patched.is_empty() {
+            write!(
+                f,
+                "; patched __wasm_first_page_end in {}",
+                self.first_page_end_patched.join(", ")
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -186,7 +214,7 @@ pub fn link(inputs: &[Input], opts: &Options) -> Result<Linked, LinkError> {
             return Err(LinkError::DuplicateName(a.name.clone()));
         }
     }
-    if opts.stack_size % 16 != 0 {
+    if !opts.stack_size.is_multiple_of(16) {
         return Err(LinkError::BadOption(format!(
             "stack size {} is not a multiple of 16",
             opts.stack_size
@@ -196,7 +224,11 @@ pub fn link(inputs: &[Input], opts: &Options) -> Result<Linked, LinkError> {
         .iter()
         .map(|i| input::Module::parse(&i.name, &i.bytes))
         .collect::<Result<Vec<_>, _>>()?;
-    let plan = resolve::Plan::new(&modules, opts)?;
+    let mut plan = resolve::Plan::new(&modules, opts)?;
+    if opts.remove_unused {
+        let live = gc::live(&modules, &plan, &opts.keep_exports)?;
+        plan.apply_renumber(&gc::renumber(&live));
+    }
     let (wasm, mut report) = emit::emit(&modules, &plan, opts)?;
     wasmparser::Validator::new_with_features(output_features())
         .validate_all(&wasm)

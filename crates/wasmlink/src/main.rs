@@ -20,6 +20,7 @@ options:
   --keep A,B,...      exports to keep (repeatable); all others are dropped
   --keep-start        run the inputs' start functions at instantiation instead of dropping them
   --undefined-traps   bind undefined env functions to trapping stubs instead of failing
+  --keep-unused       keep functions nothing reachable calls (default: drop them)
   -h, --help          this help";
 
 struct Args {
@@ -51,6 +52,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Option<A
             ),
             "--keep-start" => opts.drop_start = false,
             "--undefined-traps" => opts.undefined_traps = true,
+            "--keep-unused" => opts.remove_unused = false,
             s if s.starts_with('-') => bail!("unknown option `{s}`"),
             s => {
                 let (name, path) = s
@@ -105,4 +107,65 @@ fn run(args: &Args) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", args.out.display()))?;
     eprintln!("{} in {:.2?}", linked.report, took);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> anyhow::Result<Option<Args>> {
+        parse_args(args.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn flags_map_to_options() {
+        let a = parse(&[
+            "--stack-size",
+            "1024",
+            "--keep",
+            "memory,_initialize",
+            "--keep",
+            "pw_invoke",
+            "--keep-start",
+            "--undefined-traps",
+            "--keep-unused",
+            "-o",
+            "out.wasm",
+            "main=main.so",
+            "py=lib/libpython3.14.so",
+        ])
+        .expect("parses")
+        .expect("not help");
+        assert_eq!(a.opts.stack_size, 1024);
+        assert_eq!(a.opts.keep_exports, ["memory", "_initialize", "pw_invoke"]);
+        assert!(!a.opts.drop_start && a.opts.undefined_traps && !a.opts.remove_unused);
+        assert_eq!(a.out, PathBuf::from("out.wasm"));
+        assert_eq!(
+            a.inputs,
+            [
+                ("main".to_string(), PathBuf::from("main.so")),
+                ("py".to_string(), PathBuf::from("lib/libpython3.14.so"))
+            ]
+        );
+    }
+
+    #[test]
+    fn defaults_drop_start_and_unused() {
+        let a = parse(&["-o", "o", "x=y"])
+            .expect("parses")
+            .expect("not help");
+        assert!(a.opts.drop_start && !a.opts.undefined_traps && a.opts.remove_unused);
+        assert_eq!(a.opts.stack_size, 8 * 1024 * 1024);
+    }
+
+    #[test]
+    fn bad_values_are_usage_errors() {
+        let e = parse(&["--stack-size", "big", "-o", "o", "x=y"])
+            .err()
+            .expect("error");
+        assert!(e.to_string().contains("`big` is not a byte count"), "{e:#}");
+        let e = parse(&["-o"]).err().expect("error");
+        assert!(e.to_string().contains("-o needs a value"), "{e:#}");
+        assert!(parse(&["--help"]).expect("help").is_none());
+    }
 }

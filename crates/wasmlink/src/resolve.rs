@@ -6,16 +6,10 @@ use std::collections::HashMap;
 use wasmparser::{ExternalKind, FuncType, GlobalType, ValType};
 
 use crate::consts::{ConstVal, eval};
-use crate::input::{ImportKind, Module};
-use crate::{LinkError, Options, Undefined};
-
-/// Exports that are per-module entry points, never symbols another module can bind to.
-pub(crate) const SPECIAL: [&str; 4] = [
-    "__wasm_apply_data_relocs",
-    "__wasm_call_ctors",
-    "_initialize",
-    "_start",
-];
+use crate::imports::{Classified, FuncRes, GlobRes, classify};
+use crate::input::Module;
+use crate::layout::{Layout, Symbols};
+use crate::{LinkError, Options};
 
 /// The global LLD 22 initialises relative to `__memory_base` in `-shared` output although the
 /// page size it stands for is absolute (wasi-libc's `sbrk` and `sysconf(_SC_PAGESIZE)` read it).
@@ -110,21 +104,12 @@ pub(crate) struct Plan<'a> {
     pub first_page_end_patched: Vec<String>,
     /// Total output functions.
     pub num_funcs: u32,
-}
-
-fn align(x: u64, log2: u32) -> u64 {
-    let a = 1u64 << log2.min(31);
-    x.div_ceil(a) * a
-}
-
-/// Values a `dylink.0` loader provides itself, by symbol name.
-fn linker_symbol(field: &str, heap_base: u32, stack_size: u32) -> Option<u32> {
-    match field {
-        "__heap_base" => Some(heap_base),
-        "__stack_high" => Some(stack_size),
-        "__stack_low" => Some(0),
-        _ => None,
-    }
+    /// Data symbol → absolute address (what an exported data symbol's global holds).
+    pub datas: HashMap<&'a str, u32>,
+    /// Output index of each trap stub ([`crate::gc::DEAD`] when removed).
+    pub stub_index: Vec<u32>,
+    /// Defined functions dropped as unreachable.
+    pub removed_funcs: u32,
 }
 
 pub(crate) fn type_string(t: &FuncType) -> String {
@@ -137,19 +122,6 @@ pub(crate) fn type_string(t: &FuncType) -> String {
     format!("[{}] -> [{}]", list(t.params()), list(t.results()))
 }
 
-/// Where each import of one module goes, before output indices exist.
-enum FuncRes {
-    Def { module: usize, index: u32 },
-    Kept(u32),
-    Stub(u32),
-}
-
-enum GlobRes {
-    Const(ConstVal),
-    StackPointer,
-    Kept(u32),
-}
-
 impl<'a> Plan<'a> {
     pub fn new(mods: &'a [Module<'a>], opts: &Options) -> Result<Self, LinkError> {
         let unsupported = |m: &Module<'_>, what: String| LinkError::Unsupported {
@@ -158,74 +130,8 @@ impl<'a> Plan<'a> {
         };
         let too_big = || LinkError::BadOption("the layout exceeds 4 GiB of memory or table".into());
 
-        // Layout: stack, then each module's data; slot 0 null, then each module's slots.
-        let mut mem = u64::from(opts.stack_size);
-        let mut tbl = 1u64;
-        let mut bases = Vec::new();
-        for m in mods {
-            mem = align(mem, m.mem.memory_align);
-            tbl = align(tbl, m.mem.table_align);
-            bases.push((mem as u32, tbl as u32));
-            mem += u64::from(m.mem.memory_size);
-            tbl += u64::from(m.mem.table_size);
-            if mem > u64::from(u32::MAX) || tbl > u64::from(u32::MAX) {
-                return Err(too_big());
-            }
-        }
-        let heap_base64 = align(mem, 4);
-        if heap_base64 > u64::from(u32::MAX) {
-            return Err(too_big());
-        }
-        let heap_base = heap_base64 as u32;
-        let memory_pages = heap_base64.div_ceil(65536).max(1) as u32;
-
-        // Symbols: first definer wins.
-        let mut funcs: HashMap<&str, (usize, u32)> = HashMap::new();
-        let mut datas: HashMap<&str, u32> = HashMap::new();
-        for (mi, m) in mods.iter().enumerate() {
-            let (memory_base, table_base) = bases[mi];
-            for e in &m.exports {
-                if SPECIAL.contains(&e.name) {
-                    continue;
-                }
-                match e.kind {
-                    ExternalKind::Func if e.index >= m.num_func_imports() => {
-                        funcs.entry(e.name).or_insert((mi, e.index));
-                    }
-                    ExternalKind::Global if e.index >= m.num_global_imports() => {
-                        let Some((ty, init)) =
-                            m.globals.get((e.index - m.num_global_imports()) as usize)
-                        else {
-                            continue;
-                        };
-                        if ty.mutable || ty.content_type != ValType::I32 {
-                            continue;
-                        }
-                        // A data symbol: relative to the module's memory base, unless its init
-                        // already reads `__memory_base` (then it is absolute).
-                        let mut reads_base = false;
-                        let v = eval(init, |g| {
-                            let imp = m.global_imports.get(g as usize)?;
-                            reads_base = true;
-                            match (imp.module, imp.field) {
-                                ("env", "__memory_base") => Some(ConstVal::I32(memory_base as i32)),
-                                ("env", "__table_base") => Some(ConstVal::I32(table_base as i32)),
-                                _ => None,
-                            }
-                        });
-                        if let Some(v) = v.and_then(ConstVal::as_u32) {
-                            let abs = if reads_base {
-                                v
-                            } else {
-                                memory_base.wrapping_add(v)
-                            };
-                            datas.entry(e.name).or_insert(abs);
-                        }
-                    }
-                    _ => {}
-                }
-            }
-        }
+        let layout = Layout::new(mods, opts.stack_size)?;
+        let syms = Symbols::new(mods, &layout.bases);
 
         // Types, deduplicated across inputs.
         let mut types: Vec<FuncType> = Vec::new();
@@ -242,221 +148,24 @@ impl<'a> Plan<'a> {
             .collect();
         let void_type = intern(&FuncType::new([], []), &mut types);
 
-        // Pass A: classify every import.
-        let mut undefined = Vec::new();
-        let mut kept_funcs: Vec<KeptFunc<'a>> = Vec::new();
-        let mut kept_func_ids: HashMap<(&str, &str), u32> = HashMap::new();
-        let mut kept_globals: Vec<KeptGlobal<'a>> = Vec::new();
-        let mut kept_global_ids: HashMap<(&str, &str), u32> = HashMap::new();
-        let mut stubs: Vec<(String, u32)> = Vec::new();
-        let mut stub_ids: HashMap<(&str, u32), u32> = HashMap::new();
-        let mut got_func_names: Vec<&str> = Vec::new();
-        let mut got_mem_names: Vec<&str> = Vec::new();
-        let mut uses_sp = false;
-        let mut func_res: Vec<Vec<FuncRes>> = Vec::new();
-        let mut glob_res: Vec<Vec<GlobRes>> = Vec::new();
-        for (mi, m) in mods.iter().enumerate() {
-            let (memory_base, table_base) = bases[mi];
-            let mut fr = Vec::new();
-            for (ii, imp) in m.func_imports.iter().enumerate() {
-                let ImportKind::Func(t) = imp.kind else {
-                    return Err(kind_mixup());
-                };
-                let ty = &m.types[t as usize];
-                let out_t = type_maps[mi][t as usize];
-                let undef = || Undefined {
-                    input: m.name.to_string(),
-                    module: imp.module.to_string(),
-                    field: imp.field.to_string(),
-                };
-                fr.push(match imp.module {
-                    "env" => match funcs.get(imp.field) {
-                        Some(&(dm, di)) => {
-                            let found = mods[dm].func_type(di).ok_or_else(|| {
-                                unsupported(
-                                    &mods[dm],
-                                    format!("export `{}` has no function type", imp.field),
-                                )
-                            })?;
-                            if found != ty {
-                                return Err(LinkError::SignatureMismatch {
-                                    input: m.name.to_string(),
-                                    symbol: imp.field.to_string(),
-                                    expected: type_string(ty),
-                                    found: type_string(found),
-                                    definer: mods[dm].name.to_string(),
-                                });
-                            }
-                            FuncRes::Def {
-                                module: dm,
-                                index: di,
-                            }
-                        }
-                        None if imp.weak || opts.undefined_traps => {
-                            let n = stubs.len() as u32;
-                            let id = *stub_ids.entry((imp.field, out_t)).or_insert_with(|| {
-                                stubs.push((imp.field.to_string(), out_t));
-                                n
-                            });
-                            FuncRes::Stub(id)
-                        }
-                        None => {
-                            undefined.push(undef());
-                            FuncRes::Stub(0)
-                        }
-                    },
-                    module if module.starts_with("GOT.") => {
-                        return Err(unsupported(m, format!("function import from `{module}`")));
-                    }
-                    _ => {
-                        let n = kept_funcs.len() as u32;
-                        let id =
-                            *kept_func_ids
-                                .entry((imp.module, imp.field))
-                                .or_insert_with(|| {
-                                    kept_funcs.push(KeptFunc {
-                                        module: imp.module,
-                                        field: imp.field,
-                                        ty: out_t,
-                                        name: m
-                                            .func_names
-                                            .iter()
-                                            .find(|(i, _)| *i == ii as u32)
-                                            .map(|(_, n)| *n),
-                                    });
-                                    n
-                                });
-                        let first = &kept_funcs[id as usize];
-                        if first.ty != out_t {
-                            return Err(LinkError::ImportTypeClash {
-                                input: m.name.to_string(),
-                                module: imp.module.to_string(),
-                                field: imp.field.to_string(),
-                                expected: type_string(&types[first.ty as usize]),
-                                found: type_string(ty),
-                            });
-                        }
-                        FuncRes::Kept(id)
-                    }
-                });
-            }
-            func_res.push(fr);
-
-            let mut gr = Vec::new();
-            for imp in &m.global_imports {
-                let ImportKind::Global(gt) = imp.kind else {
-                    return Err(kind_mixup());
-                };
-                let i32_only = |what: &str| {
-                    if gt.content_type == ValType::I32 {
-                        Ok(())
-                    } else {
-                        Err(unsupported(
-                            m,
-                            format!(
-                                "{what} import `{}.{}` is not i32 (wasm64 is not supported)",
-                                imp.module, imp.field
-                            ),
-                        ))
-                    }
-                };
-                let undef = Undefined {
-                    input: m.name.to_string(),
-                    module: imp.module.to_string(),
-                    field: imp.field.to_string(),
-                };
-                let data = |field: &str| -> Option<u32> {
-                    datas
-                        .get(field)
-                        .copied()
-                        .or_else(|| linker_symbol(field, heap_base, opts.stack_size))
-                };
-                gr.push(match imp.module {
-                    "env" => {
-                        i32_only("global")?;
-                        match imp.field {
-                            "__stack_pointer" => {
-                                if !gt.mutable {
-                                    return Err(unsupported(
-                                        m,
-                                        "`env.__stack_pointer` is imported immutable".into(),
-                                    ));
-                                }
-                                uses_sp = true;
-                                GlobRes::StackPointer
-                            }
-                            "__memory_base" => GlobRes::Const(ConstVal::I32(memory_base as i32)),
-                            "__table_base" => GlobRes::Const(ConstVal::I32(table_base as i32)),
-                            f => match data(f) {
-                                Some(v) => GlobRes::Const(ConstVal::I32(v as i32)),
-                                None if imp.weak => GlobRes::Const(ConstVal::I32(0)),
-                                None => {
-                                    undefined.push(undef);
-                                    GlobRes::Const(ConstVal::I32(0))
-                                }
-                            },
-                        }
-                    }
-                    "GOT.mem" => {
-                        i32_only("GOT.mem")?;
-                        match data(imp.field) {
-                            Some(v) => {
-                                got_mem_names.push(imp.field);
-                                GlobRes::Const(ConstVal::I32(v as i32))
-                            }
-                            None if imp.weak => GlobRes::Const(ConstVal::I32(0)),
-                            None => {
-                                undefined.push(undef);
-                                GlobRes::Const(ConstVal::I32(0))
-                            }
-                        }
-                    }
-                    "GOT.func" => {
-                        i32_only("GOT.func")?;
-                        if funcs.contains_key(imp.field) {
-                            got_func_names.push(imp.field);
-                            // The slot is known once all names are collected.
-                            GlobRes::Const(ConstVal::I32(-1))
-                        } else if imp.weak {
-                            GlobRes::Const(ConstVal::I32(0))
-                        } else {
-                            undefined.push(undef);
-                            GlobRes::Const(ConstVal::I32(0))
-                        }
-                    }
-                    module if module.starts_with("GOT.") => {
-                        return Err(unsupported(m, format!("global import from `{module}`")));
-                    }
-                    _ => {
-                        let n = kept_globals.len() as u32;
-                        let id = *kept_global_ids
-                            .entry((imp.module, imp.field))
-                            .or_insert_with(|| {
-                                kept_globals.push(KeptGlobal {
-                                    module: imp.module,
-                                    field: imp.field,
-                                    ty: gt,
-                                });
-                                n
-                            });
-                        if kept_globals[id as usize].ty != gt {
-                            return Err(LinkError::ImportTypeClash {
-                                input: m.name.to_string(),
-                                module: imp.module.to_string(),
-                                field: imp.field.to_string(),
-                                expected: format!("{:?}", kept_globals[id as usize].ty),
-                                found: format!("{gt:?}"),
-                            });
-                        }
-                        GlobRes::Kept(id)
-                    }
-                });
-            }
-            glob_res.push(gr);
-        }
-        if !undefined.is_empty() {
-            return Err(LinkError::Undefined(undefined));
-        }
+        let Classified {
+            kept_funcs,
+            kept_globals,
+            stubs,
+            mut got_func_names,
+            mut got_mem_names,
+            uses_sp,
+            func_res,
+            glob_res,
+        } = classify(mods, &layout, &syms, &types, &type_maps, opts)?;
+        let Layout {
+            bases,
+            heap_base,
+            memory_pages,
+            table_end,
+        } = layout;
+        let Symbols { funcs, datas } = syms;
+        let tbl = u64::from(table_end);
 
         // GOT.func slots after every module's table range, by symbol name.
         got_func_names.sort_unstable();
@@ -521,7 +230,7 @@ impl<'a> Plan<'a> {
                 global_map.push(match *r {
                     GlobRes::StackPointer => GTarget::Out(sp_index),
                     GlobRes::Kept(k) => GTarget::Out(k),
-                    GlobRes::Const(c) if imp.module == "GOT.func" && c == ConstVal::I32(-1) => {
+                    GlobRes::GotFunc => {
                         let slot = got_slot(imp.field)
                             .ok_or_else(|| unsupported(m, format!("GOT.func `{}`", imp.field)))?;
                         GTarget::Const(ConstVal::I32(slot as i32))
@@ -536,31 +245,32 @@ impl<'a> Plan<'a> {
                 .map(|p| p as u32);
             for (gi, (ty, init)) in m.globals.iter().enumerate() {
                 let index = m.num_global_imports() + gi as u32;
-                let name = m
-                    .global_names
-                    .iter()
-                    .find(|(i, _)| *i == index)
-                    .map(|(_, n)| *n);
+                let name = m.global_names.get(&index).copied();
                 let patch = name == Some(FIRST_PAGE_END);
-                let value = eval(init, |g| {
-                    if patch && Some(g) == mem_base_import {
-                        return Some(ConstVal::I32(0));
-                    }
-                    match global_map.get(g as usize)? {
-                        GTarget::Const(c) => Some(*c),
-                        GTarget::Out(_) => None,
-                    }
-                });
+                let value_of = |zero_base: bool| {
+                    eval(init, |g| {
+                        if zero_base && Some(g) == mem_base_import {
+                            return Some(ConstVal::I32(0));
+                        }
+                        match global_map.get(g as usize)? {
+                            GTarget::Const(c) => Some(*c),
+                            GTarget::Out(_) => None,
+                        }
+                    })
+                };
+                let value = value_of(patch);
                 if patch {
                     if value != Some(ConstVal::I32(65536)) {
                         return Err(unsupported(
                             m,
                             format!(
-                                "`{FIRST_PAGE_END}` is not `__memory_base + 65536` (LLD changed; check the patch)"
+                                "`{FIRST_PAGE_END}` is neither `__memory_base + 65536` nor 65536 (LLD changed; check the fix)"
                             ),
                         ));
                     }
-                    first_page_end_patched.push(m.name.to_string());
+                    if value != value_of(false) {
+                        first_page_end_patched.push(m.name.to_string());
+                    }
                 }
                 global_map.push(match value {
                     Some(v) if !ty.mutable => GTarget::Const(v),
@@ -659,6 +369,7 @@ impl<'a> Plan<'a> {
             Some((next - 1, start_calls))
         };
 
+        let (kept_len, stubs_len) = (kept_funcs.len() as u32, stubs.len() as u32);
         Ok(Plan {
             types,
             kept_funcs,
@@ -679,10 +390,38 @@ impl<'a> Plan<'a> {
             dropped_starts,
             first_page_end_patched,
             num_funcs: next,
+            datas,
+            stub_index: (0..stubs_len).map(|s| kept_len + s).collect(),
+            removed_funcs: 0,
         })
     }
-}
 
-fn kind_mixup() -> LinkError {
-    LinkError::Invalid("import kind mix-up in the linker".into())
+    /// Renumber every function index after dead functions are dropped (`renum[old]` is the new
+    /// index or [`crate::gc::DEAD`]).
+    pub fn apply_renumber(&mut self, renum: &[u32]) {
+        let r = |f: u32| renum.get(f as usize).copied().unwrap_or(crate::gc::DEAD);
+        for p in &mut self.modules {
+            for f in &mut p.func_map {
+                *f = r(*f);
+            }
+        }
+        for f in self
+            .got_func_slots
+            .iter_mut()
+            .chain(self.init_calls.iter_mut())
+            .chain(self.stub_index.iter_mut())
+            .chain(std::iter::once(&mut self.init_func))
+        {
+            *f = r(*f);
+        }
+        if let Some((idx, calls)) = &mut self.start {
+            *idx = r(*idx);
+            for c in calls {
+                *c = r(*c);
+            }
+        }
+        let live = renum.iter().filter(|&&f| f != crate::gc::DEAD).count() as u32;
+        self.removed_funcs = self.num_funcs - live;
+        self.num_funcs = live;
+    }
 }

@@ -87,7 +87,7 @@ fn parse(text: &str, path: &Path) -> Result<Plan, RuntimeError> {
 
 /// The linked `pyworker.wasm` of the guest in `dir`, linking it now unless a
 /// previous run already did (keyed by the plan, each input's size and mtime,
-/// and this runtime's version, which pins the linker's).
+/// this runtime's version and the linker's output version).
 pub(crate) fn ensure_linked(dir: &Path, cache_root: &Path) -> Result<PathBuf, RuntimeError> {
     let plan_path = dir.join(PLAN_FILE);
     let io = |action, path: &Path| {
@@ -102,6 +102,7 @@ pub(crate) fn ensure_linked(dir: &Path, cache_root: &Path) -> Result<PathBuf, Ru
     let plan = parse(&text, &plan_path)?;
     let mut key = Sha256::new();
     key.update(crate::RUNTIME_VERSION.as_bytes());
+    key.update(pywrangler_wasmlink::OUTPUT_VERSION.to_le_bytes());
     key.update([0]);
     key.update(text.as_bytes());
     for (_, file) in &plan.inputs {

@@ -444,7 +444,12 @@ pub(crate) fn instrumented_guest(inner: &Inner) -> Result<(Vec<u8>, Module), Sna
         inner.load_module(&path)?
     } else {
         let module = precompile(inner, &instrumented, &path)?;
-        prune(&inner.cache_root, "guest-", 2);
+        // Two guests (3.13, 3.14) are in use at once; keep one older build of each.
+        prune(
+            &inner.cache_root,
+            &format!("guest-{}-", crate::RUNTIME_VERSION),
+            4,
+        );
         module
     };
     Ok((wasm, module))

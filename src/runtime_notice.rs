@@ -25,6 +25,33 @@ pub fn warn_version_gap(project: PythonVersion, runtime: &str) {
     }
 }
 
+/// Prints the runtime's one-time preparation (a first run on a machine unpacks,
+/// links and compiles the guest: seconds), so a slow first start is explained.
+pub fn preparation_printer() -> pywrangler_runtime::ProgressSink {
+    use pywrangler_runtime::Progress;
+    pywrangler_runtime::ProgressSink::new(|step| {
+        let msg = match step {
+            Progress::Unpacking { python } => {
+                format!("Preparing the Python {python} runtime (first run): unpacking…")
+            }
+            Progress::Unpacked { python, elapsed } => {
+                format!("Python {python} runtime unpacked in {:.1} s", elapsed.as_secs_f64())
+            }
+            Progress::Linking { python } => format!("Linking the Python {python} runtime…"),
+            Progress::Linked { python, elapsed } => {
+                format!("Python {python} runtime linked in {:.1} s", elapsed.as_secs_f64())
+            }
+            Progress::Compiling { python } => format!(
+                "Compiling the Python {python} runtime to machine code (once per machine and version; takes a few seconds)…"
+            ),
+            Progress::Compiled { python, elapsed } => {
+                format!("Python {python} runtime compiled in {:.1} s", elapsed.as_secs_f64())
+            }
+        };
+        crate::printer::info(msg);
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

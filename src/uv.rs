@@ -1,4 +1,6 @@
-//! Finding and driving the `uv` binary: `PYWRANGLER_UV`, then `uv` on PATH,
+//! Finding and driving the `uv` binary: `PYWRANGLER_UV`, then the `uv` installed
+//! beside this binary (the wheel depends on uv, so a venv or `uv tool` install
+//! has it next to us even when that bin dir is not on PATH), then `uv` on PATH,
 //! then `python3 -m uv`; checks its version once and runs it with a clean,
 //! download-free environment so resolution never fetches an interpreter.
 
@@ -71,6 +73,15 @@ impl UvOutput {
     }
 }
 
+/// `name` (plus the platform's executable suffix) in this binary's directory.
+fn beside_this_binary(name: &str) -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let path = exe
+        .parent()?
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    path.is_file().then_some(path)
+}
+
 impl Uv {
     /// Locate uv and check that it is new enough.
     pub fn find() -> Result<Uv, UvError> {
@@ -78,6 +89,9 @@ impl Uv {
             Some(path) if !path.is_empty() => vec![(PathBuf::from(path), Vec::new())],
             _ => {
                 let mut c = Vec::new();
+                if let Some(beside) = beside_this_binary("uv") {
+                    c.push((beside, Vec::new()));
+                }
                 if let Ok(path) = which::which("uv") {
                     c.push((resolve_shim(path, "uv"), Vec::new()));
                 }

@@ -2,14 +2,37 @@
 //!
 //! The guests are produced by `scripts/build-guest` (CPython 3.13) and
 //! `scripts/build-guest-314` (CPython 3.14), which cache them outside the repo
-//! and print their directories. We only record those directories here, as a
-//! path list; the run-time env var `PYWRANGLER_GUEST_DIR` (a path list too)
-//! overrides it. The shim packages under `python/` are embedded with
-//! `include_bytes!`.
+//! and print their directories. By default we only record those directories
+//! here, as a path list; the run-time env var `PYWRANGLER_GUEST_DIR` (a path
+//! list too) overrides it. With the `embed-guests` feature (release builds for
+//! distribution, `scripts/build-wheel`) each guest is packed instead, with the
+//! shim precompiled for its Python, as a zstd-compressed tar inside the binary,
+//! and no path of this machine is recorded. The shim packages under `python/`
+//! are embedded with `include_bytes!`.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+#[cfg(feature = "embed-guests")]
+#[path = "build_embed.rs"]
+mod embed;
+
+/// Without `embed-guests` nothing is packed.
+#[cfg(not(feature = "embed-guests"))]
+mod embed {
+    use std::path::{Path, PathBuf};
+
+    pub struct Packed {
+        pub version: String,
+        pub hash: String,
+        pub archive: PathBuf,
+    }
+
+    pub fn pack_all(_: &[PathBuf], _: &Path, _: &[String], _: &Path) -> Vec<Packed> {
+        Vec::new()
+    }
+}
 
 fn main() {
     println!("cargo:rerun-if-env-changed=PYWRANGLER_GUEST_DIR");
@@ -30,13 +53,38 @@ fn main() {
                 .unwrap_or_default()
         }
     };
-    println!("cargo:rustc-env=PYWRANGLER_BAKED_GUEST_DIRS={guest_dirs}");
-
     let python = manifest.join("python");
     println!("cargo:rerun-if-changed={}", python.display());
     let mut files = Vec::new();
     collect(&python, &python, &mut files);
     files.sort();
+
+    let embed = cfg!(feature = "embed-guests");
+    let dirs: Vec<PathBuf> = std::env::split_paths(&guest_dirs)
+        .filter(|d| !d.as_os_str().is_empty())
+        .collect();
+    assert!(
+        !embed || !dirs.is_empty(),
+        "the embed-guests feature needs the guests: run scripts/build-guest and \
+         scripts/build-guest-314, or set PYWRANGLER_GUEST_DIR"
+    );
+    let embedded = embed::pack_all(&dirs, &python, &files, &out);
+    let baked = if embed { String::new() } else { guest_dirs };
+    println!("cargo:rustc-env=PYWRANGLER_BAKED_GUEST_DIRS={baked}");
+    let mut guests_src =
+        String::from("/// Guests packed into the binary (feature `embed-guests`).\n");
+    guests_src.push_str("pub(crate) static EMBEDDED_GUESTS: &[EmbeddedGuest] = &[\n");
+    for g in &embedded {
+        let _ = writeln!(
+            guests_src,
+            "    EmbeddedGuest {{ version: {:?}, hash: {:?}, archive: include_bytes!({:?}) }},",
+            g.version,
+            g.hash,
+            g.archive.display().to_string()
+        );
+    }
+    guests_src.push_str("];\n");
+    std::fs::write(out.join("embedded_guests.rs"), guests_src).expect("write embedded_guests.rs");
     let mut src =
         String::from("/// Shim files embedded at compile time: (relative path, contents).\n");
     src.push_str("pub(crate) static SHIM_FILES: &[(&str, &[u8])] = &[\n");

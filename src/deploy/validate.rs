@@ -36,6 +36,7 @@ pub enum ValidationError {
 pub fn validate(project: &Project) -> Result<ValidationReport, ValidationError> {
     let rt = match Runtime::new(RuntimeConfig {
         python: Some(project.python.to_string()),
+        progress: crate::runtime_notice::preparation_printer(),
         ..RuntimeConfig::default()
     }) {
         Ok(rt) => rt,

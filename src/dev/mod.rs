@@ -65,6 +65,7 @@ pub fn run(args: &DevArgs) -> anyhow::Result<()> {
         // `json.loads`/`repr` raise RecursionError instead of trapping.
         max_wasm_stack: WASM_STACK,
         python: Some(settings.python.to_string()),
+        progress: crate::runtime_notice::preparation_printer(),
         ..RuntimeConfig::default()
     })
     .context("starting the Python runtime")?;

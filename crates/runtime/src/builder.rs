@@ -443,7 +443,16 @@ pub(crate) fn instrumented_guest(inner: &Inner) -> Result<(Vec<u8>, Module), Sna
     let module = if path.is_file() {
         inner.load_module(&path)?
     } else {
+        let python = inner.guest.version().to_string();
+        let started = std::time::Instant::now();
+        inner.config.progress.emit(crate::Progress::Compiling {
+            python: python.clone(),
+        });
         let module = precompile(inner, &instrumented, &path)?;
+        inner.config.progress.emit(crate::Progress::Compiled {
+            python,
+            elapsed: started.elapsed(),
+        });
         // Two guests (3.13, 3.14) are in use at once; keep one older build of each.
         prune(
             &inner.cache_root,

@@ -22,6 +22,9 @@ pub(crate) struct GuestFiles {
     /// The native CPython the guest was built with (BUILD_INFO `build_python`),
     /// able to write `.pyc` files the guest accepts.
     pub(crate) build_python: Option<PathBuf>,
+    /// The embedded shim, precompiled for this guest when it was packed
+    /// (`shim/` of an unpacked embedded guest).
+    pub(crate) prebuilt_shim: Option<PathBuf>,
 }
 
 impl GuestFiles {
@@ -31,42 +34,65 @@ impl GuestFiles {
     }
 }
 
-/// Locates the guest: `explicit`, else the first directory of
-/// `$PYWRANGLER_GUEST_DIR` and then of the baked-in list whose Python is
-/// `python` (e.g. `3.14`), else the first of them all. A directory holding a
-/// `LINK` plan instead of `pyworker.wasm` (the 3.14 guest) is linked into
+/// Where a candidate guest comes from.
+enum Source {
+    Dir(PathBuf),
+    Embedded(&'static crate::embedded::EmbeddedGuest),
+}
+
+/// Locates the guest: `explicit`, else the first candidate whose Python is
+/// `python` (e.g. `3.14`), else the first usable one. Candidates, in order: the
+/// directories of `$PYWRANGLER_GUEST_DIR`, the guests packed into this binary
+/// (feature `embed-guests`; unpacked into `<cache_root>/guests/` on first use),
+/// the directories baked in at build time. A directory holding a `LINK` plan
+/// instead of `pyworker.wasm` (the 3.14 guest) is linked into
 /// `<cache_root>/guest-link/` on first use.
 pub(crate) fn locate(
     explicit: Option<&Path>,
     python: Option<&str>,
     cache_root: &Path,
+    progress: &crate::ProgressSink,
 ) -> Result<GuestFiles, RuntimeError> {
-    let candidates: Vec<PathBuf> = match explicit {
-        Some(dir) => vec![dir.to_path_buf()],
+    let from_dir = |dir: PathBuf| {
+        let version = stdlib_dir(&dir)
+            .ok()
+            .map(|(_, name)| name.trim_start_matches("python").to_string());
+        (Source::Dir(dir), version)
+    };
+    let candidates: Vec<(Source, Option<String>)> = match explicit {
+        Some(dir) => vec![from_dir(dir.to_path_buf())],
         None => {
             let env = std::env::var_os(GUEST_DIR_ENV).unwrap_or_default();
-            std::env::split_paths(&env)
-                .chain(std::env::split_paths(env!("PYWRANGLER_BAKED_GUEST_DIRS")))
-                .filter(|p| !p.as_os_str().is_empty())
+            let env_dirs: Vec<PathBuf> = std::env::split_paths(&env).collect();
+            let baked: Vec<PathBuf> =
+                std::env::split_paths(env!("PYWRANGLER_BAKED_GUEST_DIRS")).collect();
+            let embedded = crate::embedded::EMBEDDED_GUESTS
+                .iter()
+                .map(|g| (Source::Embedded(g), Some(g.version.to_string())));
+            let dirs = |list: Vec<PathBuf>| {
+                list.into_iter()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .map(from_dir)
+                    .collect::<Vec<_>>()
+            };
+            dirs(env_dirs)
+                .into_iter()
+                .chain(embedded)
+                .chain(dirs(baked))
                 .collect()
         }
     };
-    let versioned: Vec<(PathBuf, Option<String>)> = candidates
-        .into_iter()
-        .map(|dir| {
-            let version = stdlib_dir(&dir).ok().map(|(_, name)| name);
-            (dir, version)
-        })
-        .collect();
-    let wanted = python.map(|v| format!("python{v}"));
-    let dir = versioned
+    let chosen = candidates
         .iter()
-        .find(|(_, v)| wanted.is_some() && *v == wanted)
-        .or_else(|| versioned.iter().find(|(_, v)| v.is_some()))
-        .or_else(|| versioned.first())
-        .map(|(dir, _)| dir.clone())
+        .find(|(_, v)| python.is_some() && v.as_deref() == python)
+        .or_else(|| candidates.iter().find(|(_, v)| v.is_some()))
+        .or_else(|| candidates.first())
         .ok_or(RuntimeError::GuestMissing(None))?;
-    open(&dir, cache_root)
+    let dir = match &chosen.0 {
+        Source::Dir(dir) => dir.clone(),
+        Source::Embedded(guest) => crate::embedded::unpack(guest, cache_root, progress)?,
+    };
+    open(&dir, cache_root, progress)
 }
 
 /// `lib/python3.x` of a guest directory, and its name.
@@ -90,13 +116,17 @@ fn stdlib_dir(dir: &Path) -> Result<(PathBuf, String), RuntimeError> {
     Ok((stdlib, name))
 }
 
-fn open(dir: &Path, cache_root: &Path) -> Result<GuestFiles, RuntimeError> {
+fn open(
+    dir: &Path,
+    cache_root: &Path,
+    progress: &crate::ProgressSink,
+) -> Result<GuestFiles, RuntimeError> {
     let (stdlib, name) = stdlib_dir(dir)?;
     let wasm = dir.join("pyworker.wasm");
     let wasm = if wasm.is_file() {
         wasm
     } else if dir.join(crate::link::PLAN_FILE).is_file() {
-        crate::link::ensure_linked(dir, cache_root)?
+        crate::link::ensure_linked(dir, cache_root, name.trim_start_matches("python"), progress)?
     } else {
         return Err(RuntimeError::GuestMissing(Some(wasm)));
     };
@@ -109,8 +139,10 @@ fn open(dir: &Path, cache_root: &Path) -> Result<GuestFiles, RuntimeError> {
             })
         })
         .filter(|p| p.is_file());
+    let prebuilt_shim = Some(dir.join("shim")).filter(|d| d.is_dir());
     Ok(GuestFiles {
         build_python,
+        prebuilt_shim,
         wasm,
         stdlib: (stdlib, format!("/lib/{name}")),
     })

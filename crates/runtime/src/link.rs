@@ -88,7 +88,12 @@ fn parse(text: &str, path: &Path) -> Result<Plan, RuntimeError> {
 /// The linked `pyworker.wasm` of the guest in `dir`, linking it now unless a
 /// previous run already did (keyed by the plan, each input's size and mtime,
 /// this runtime's version and the linker's output version).
-pub(crate) fn ensure_linked(dir: &Path, cache_root: &Path) -> Result<PathBuf, RuntimeError> {
+pub(crate) fn ensure_linked(
+    dir: &Path,
+    cache_root: &Path,
+    python: &str,
+    progress: &crate::ProgressSink,
+) -> Result<PathBuf, RuntimeError> {
     let plan_path = dir.join(PLAN_FILE);
     let io = |action, path: &Path| {
         let path = path.to_path_buf();
@@ -123,6 +128,10 @@ pub(crate) fn ensure_linked(dir: &Path, cache_root: &Path) -> Result<PathBuf, Ru
     if out.is_file() {
         return Ok(out);
     }
+    let started = std::time::Instant::now();
+    progress.emit(crate::Progress::Linking {
+        python: python.to_string(),
+    });
     let mut inputs = Vec::with_capacity(plan.inputs.len());
     for (label, file) in &plan.inputs {
         let path = dir.join(file);
@@ -150,6 +159,10 @@ pub(crate) fn ensure_linked(dir: &Path, cache_root: &Path) -> Result<PathBuf, Ru
         path: out.clone(),
         source: e.error,
     })?;
+    progress.emit(crate::Progress::Linked {
+        python: python.to_string(),
+        elapsed: started.elapsed(),
+    });
     Ok(out)
 }
 

@@ -29,6 +29,8 @@ pub struct RuntimeConfig {
     /// The Python minor version the Worker runs on Cloudflare (`"3.14"`),
     /// which picks the guest; `None`: the first guest found.
     pub python: Option<String>,
+    /// Told about one-time preparation (unpacking, linking, compiling the guest).
+    pub progress: crate::ProgressSink,
     /// Use these Python shim packages instead of the embedded ones (also
     /// `$PYWRANGLER_SHIM_DIR`, for working on the shim without rebuilding).
     pub shim_dir: Option<PathBuf>,
@@ -57,6 +59,7 @@ impl Default for RuntimeConfig {
         RuntimeConfig {
             guest_dir: None,
             python: None,
+            progress: crate::ProgressSink::default(),
             shim_dir: None,
             cache_root: None,
             max_instances: 32,
@@ -111,6 +114,7 @@ impl Runtime {
             config.guest_dir.as_deref(),
             config.python.as_deref(),
             &cache_root,
+            &config.progress,
         )?;
         let shim_override = config.shim_dir.clone().or_else(|| {
             std::env::var_os(SHIM_DIR_ENV)
@@ -128,6 +132,11 @@ impl Runtime {
                 }
                 (dir.clone(), crate::cache::hash_tree(dir, true, &[])?)
             }
+            // Packed with this binary's shim, precompiled for this guest.
+            None if guest.prebuilt_shim.is_some() => (
+                guest.prebuilt_shim.clone().unwrap_or_default(),
+                guest::embedded_shim_hash(),
+            ),
             None => {
                 guest::extract_shim(&cache_root, guest.build_python.as_deref(), guest.version())?
             }

@@ -198,6 +198,44 @@ mod tests {
         );
     }
 
+    /// The launcher answers as Pyodide 314 would and refuses to run anything else.
+    #[test]
+    fn launcher_reports_the_target_platform() {
+        let Ok(python) = which::which("python3") else {
+            eprintln!("SKIP launcher_reports_the_target_platform: no python3 on PATH");
+            return;
+        };
+        let python = crate::uv::resolve_shim(python, "python3");
+        let cache = tempfile::tempdir().expect("tempdir");
+        let exe = ensure(&py314(), &python, cache.path()).expect("ensure");
+        let query = "import sys, platform, sysconfig, importlib.machinery as m; print(sys.platform, \
+            platform.python_version(), platform.system(), platform.machine(), platform.release(), \
+            sysconfig.get_platform(), sysconfig.get_config_var('PYEMSCRIPTEN_PLATFORM_VERSION'), \
+            sys.implementation.cache_tag, m.EXTENSION_SUFFIXES[0])";
+        let out = std::process::Command::new(&exe)
+            .args(["-I", "-B", "-c", query])
+            .output()
+            .expect("launcher runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "emscripten 3.14.2 Emscripten wasm32 5.0.3 emscripten-5.0.3-wasm32 2026_0 cpython-314 .cpython-314-wasm32-emscripten.so"
+        );
+        let refused = std::process::Command::new(&exe)
+            .args(["-m", "pip"])
+            .output()
+            .expect("launcher runs");
+        assert_eq!(refused.status.code(), Some(2));
+        assert!(
+            String::from_utf8_lossy(&refused.stderr)
+                .contains("only answers uv's interpreter query")
+        );
+    }
+
     #[test]
     fn ensure_is_content_addressed_and_idempotent() {
         let cache = tempfile::tempdir().expect("tempdir");

@@ -1,7 +1,7 @@
 """A stand-in for the Pyodide interpreter a Python Worker runs on, for uv.
 
 uv learns an interpreter's markers and wheel tags by running
-`python -I -B -c <query>`. This answers that query as the Pyodide runtime
+`python -I -B -c <query>` (or, in some versions, the query script's path). This answers that query as the Pyodide runtime
 would: `sys.platform` "emscripten", Emscripten's uname, the target Python
 version, and the PEP 783 platform version in sysconfig, from which uv derives
 `pyemscripten_<year>_<n>_wasm32` tags. Everything else is the host CPython
@@ -19,19 +19,28 @@ import sys
 # {"python": [3, 14, 2], "platform_version": "2026_0", "emscripten": "5.0.3"}
 TARGET = None
 
-FLAGS = set("IBEsSu")
+FLAGS = set("IBEsSuP")
 
 
-def split_args(argv):
-    """Return the code after `-c` and the arguments after it, or None."""
+def parse_args(argv):
+    """Split uv's command line: `[flags] -c CODE [args]` or `[flags] SCRIPT [args]`.
+
+    Returns (kind, value, args, isolated) or None for anything else.
+    """
+    isolated = False
     i = 0
     while i < len(argv):
         arg = argv[i]
         if arg == "-c" and i + 1 < len(argv):
-            return argv[i + 1], argv[i + 2 :]
+            return "code", argv[i + 1], argv[i + 2 :], isolated
+        if arg in ("-V", "--version"):
+            return "version", None, [], isolated
         if arg.startswith("-") and len(arg) > 1 and set(arg[1:]) <= FLAGS:
+            isolated = isolated or "I" in arg or "P" in arg
             i += 1
             continue
+        if not arg.startswith("-") and arg.endswith(".py"):
+            return "script", arg, argv[i + 1 :], isolated
         return None
     return None
 
@@ -88,7 +97,7 @@ def describe_target(target):
 
 
 def main():
-    parsed = split_args(sys.argv[1:])
+    parsed = parse_args(sys.argv[1:])
     if parsed is None or TARGET is None:
         sys.stderr.write(
             "this is pywrangler-rs's description of the Pyodide platform for uv "
@@ -96,11 +105,23 @@ def main():
             "interpreter\n"
         )
         return 2
-    code, rest = parsed
+    kind, value, rest, isolated = parsed
+    if kind == "version":
+        print("Python %d.%d.%d" % tuple(TARGET["python"]))
+        return 0
     describe_target(TARGET)
-    sys.argv = ["-c"] + list(rest)
-    namespace = {"__name__": "__main__", "__builtins__": __builtins__}
-    exec(compile(code, "<string>", "exec"), namespace)
+    if kind == "code":
+        sys.argv = ["-c"] + list(rest)
+        namespace = {"__name__": "__main__", "__builtins__": __builtins__}
+        exec(compile(value, "<string>", "exec"), namespace)
+    else:
+        import os
+        import runpy
+
+        sys.argv = [value] + list(rest)
+        if not isolated:
+            sys.path.insert(0, os.path.dirname(os.path.abspath(value)))
+        runpy.run_path(value, run_name="__main__")
     return 0
 
 

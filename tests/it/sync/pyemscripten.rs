@@ -12,8 +12,8 @@ use std::time::Duration;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use super::{Fixture, collect};
-use crate::support::Run;
+use super::{BACKEND, Fixture, collect};
+use crate::support::{Run, write_files};
 
 const FILES: &str = "https://files.pythonhosted.org/packages";
 
@@ -317,6 +317,41 @@ fn py314_package_with_only_a_313_pyodide_wheel_is_named_with_the_platform_tag() 
     );
     assert!(!fx.modules().exists());
     assert!(!fx.root.join("pylock.toml").exists());
+}
+
+#[test]
+fn py314_builds_sdists_and_path_dependencies_with_the_host_python() {
+    // Builds run on the host CPython, as they do for 3.12/3.13: the target
+    // interpreter only describes the platform to uv's resolver and installer.
+    let fx = Fixture::new(&[]);
+    fx.set_compat_date("2026-11-01");
+    write_files(
+        &fx.root,
+        &[
+            (
+                "libs/mylib/pyproject.toml",
+                "[build-system]\nrequires = []\nbuild-backend = \"simplebackend\"\nbackend-path = [\"_backend\"]\n\n[project]\nname = \"mylib\"\nversion = \"0.1.0\"\ndependencies = [\"purepkg\"]\n",
+            ),
+            ("libs/mylib/_backend/simplebackend.py", BACKEND),
+            ("libs/mylib/mylib/__init__.py", "VALUE = 1\n"),
+        ],
+    );
+    fx.set_pyproject(
+        &["mylib", "sdistonly"],
+        "\n[tool.uv.sources]\nmylib = { path = \"libs/mylib\" }\n",
+    );
+    let run = fx.sync(&["--allow-build"]);
+    run.expect_code(0);
+    let modules = fx.modules();
+    assert_eq!(
+        std::fs::read_to_string(modules.join("mylib/__init__.py")).expect("mylib"),
+        "VALUE = 1\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(modules.join("sdistonly/__init__.py")).expect("built"),
+        "BUILT = True\n"
+    );
+    assert!(modules.join("purepkg/__init__.py").is_file());
 }
 
 #[test]

@@ -211,7 +211,7 @@ mod tests {
         let query = "import sys, platform, sysconfig, importlib.machinery as m; print(sys.platform, \
             platform.python_version(), platform.system(), platform.machine(), platform.release(), \
             sysconfig.get_platform(), sysconfig.get_config_var('PYEMSCRIPTEN_PLATFORM_VERSION'), \
-            sys.implementation.cache_tag, m.EXTENSION_SUFFIXES[0])";
+            sys.implementation.cache_tag, m.EXTENSION_SUFFIXES[0]); print(sys.executable)";
         let out = std::process::Command::new(&exe)
             .args(["-I", "-B", "-c", query])
             .output()
@@ -221,9 +221,14 @@ mod tests {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let lines: Vec<&str> = stdout.lines().collect();
         assert_eq!(
-            String::from_utf8_lossy(&out.stdout).trim(),
-            "emscripten 3.14.2 Emscripten wasm32 5.0.3 emscripten-5.0.3-wasm32 2026_0 cpython-314 .cpython-314-wasm32-emscripten.so"
+            lines,
+            [
+                "emscripten 3.14.2 Emscripten wasm32 5.0.3 emscripten-5.0.3-wasm32 2026_0 cpython-314 .cpython-314-wasm32-emscripten.so",
+                &exe.to_string_lossy(),
+            ]
         );
         let refused = std::process::Command::new(&exe)
             .args(["-m", "pip"])

@@ -4,9 +4,10 @@ uv learns an interpreter's markers and wheel tags by running
 `python -I -B -c <query>` (or, in some versions, the query script's path). This answers that query as the Pyodide runtime
 would: `sys.platform` "emscripten", Emscripten's uname, the target Python
 version, and the PEP 783 platform version in sysconfig, from which uv derives
-`pyemscripten_<year>_<n>_wasm32` tags. Everything else is the host CPython
-that runs this file, which is also what uv's build environments use (as with
-`--python-platform`). Any other use is refused: this is not a Python to run
+`pyemscripten_<year>_<n>_wasm32` tags. `sys.executable` is the `python3.X` script
+beside this file. Everything else is the host CPython that runs this file,
+which is also what uv's build environments use (`sys._base_executable`, as
+with `--python-platform`). Any other use is refused: this is not a Python to run
 code with.
 
 pywrangler-rs writes this file (with TARGET filled in) into its cache and hands
@@ -48,6 +49,7 @@ def parse_args(argv):
 def describe_target(target):
     import collections
     import importlib.machinery
+    import os
     import platform
     import sysconfig
 
@@ -64,6 +66,10 @@ def describe_target(target):
     emscripten = target["emscripten"]
     soabi = "cpython-%d%d-wasm32-emscripten" % (major, minor)
 
+    # uv reports this path; builds use sys._base_executable, the host CPython.
+    sys.executable = os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "python%d.%d" % (major, minor)
+    )
     sys.version_info = version_info
     sys.implementation.version = version_info
     sys.implementation.cache_tag = "cpython-%d%d" % (major, minor)

@@ -421,3 +421,43 @@ fn py314_against_pypi_when_reachable() {
         assert!(modules.join(so).is_file(), "{so} missing: {}", run.stderr);
     }
 }
+
+#[test]
+fn py314_without_any_host_python_says_what_is_missing() {
+    let fx = Fixture::new(&["purepkg"]);
+    fx.set_compat_date("2026-11-01");
+    let empty = fx.base.join("no-pythons");
+    std::fs::create_dir_all(&empty).expect("mkdir");
+    // The uv binary itself (a pyenv shim needs bash and PATH, which are taken away).
+    let mut uv = which::which("uv").expect("uv on PATH for tests");
+    if uv
+        .parent()
+        .and_then(|d| d.file_name())
+        .is_some_and(|d| d == "shims")
+    {
+        let out = Command::new("pyenv")
+            .args(["which", "uv"])
+            .output()
+            .expect("pyenv runs");
+        uv = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    }
+    let run = Run::from_output(
+        fx.command()
+            .env("PYWRANGLER_UV", uv)
+            .env("PATH", &empty)
+            .env("UV_PYTHON_INSTALL_DIR", &empty)
+            .args(["sync", "--no-host-venv"])
+            .output()
+            .expect("binary runs"),
+    );
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains(
+            "syncing for Python 3.14 (pyemscripten_2026_0_wasm32) needs a host Python to describe that platform to uv"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("uv python install"), "{}", run.stderr);
+    assert!(!fx.modules().exists());
+}

@@ -50,7 +50,8 @@ impl EmscriptenPlatform {
         format!("pyemscripten_{}_wasm32", self.platform_version)
     }
 
-    fn target_json(&self) -> String {
+    /// What the launcher reports, as the JSON object it is given.
+    pub fn target_json(&self) -> String {
         let (major, minor, micro) = self.python;
         format!(
             r#"{{"python": [{major}, {minor}, {micro}], "platform_version": "{}", "emscripten": "{}"}}"#,

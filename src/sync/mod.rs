@@ -130,11 +130,12 @@ pub fn sync(req: &SyncRequest, opts: &SyncOptions) -> Result<SyncOutcome, SyncEr
     let modules = req.root.join(PYTHON_MODULES);
 
     // The cheap path: read inputs, hash them, compare with the stamp.
+    let fp_platform = Target::fingerprint_platform(req.python);
     let fp_inputs = fingerprint::Inputs {
         root: &req.root,
         pyproject: &req.pyproject,
         python: req.python,
-        platform: Target::platform_for(req.python),
+        platform: &fp_platform,
         index: &index,
         allow_build,
     };

@@ -141,6 +141,17 @@ impl Target {
         }
     }
 
+    /// What the fingerprint records about the platform: its name and, for a
+    /// target interpreter, everything that interpreter reports, so that a
+    /// pywrangler-rs describing the platform differently re-syncs.
+    pub fn fingerprint_platform(python: PythonVersion) -> String {
+        let name = Self::platform_for(python);
+        match EmscriptenPlatform::for_python(python) {
+            Some(platform) => format!("{name} {}", platform.target_json()),
+            None => name.to_string(),
+        }
+    }
+
     /// The uv flags that select the interpreter and platform.
     pub fn interpreter_args(&self) -> Vec<OsString> {
         match &self.spec {
@@ -215,6 +226,18 @@ mod tests {
             Target::platform_for(PythonVersion::Py314),
             "pyemscripten_2026_0_wasm32"
         );
+    }
+
+    #[test]
+    fn fingerprint_covers_what_the_target_interpreter_reports() {
+        // 3.12/3.13 keep their old fingerprint input, so no forced re-sync.
+        assert_eq!(
+            Target::fingerprint_platform(PythonVersion::Py313),
+            "wasm32-pyodide2025"
+        );
+        let py314 = Target::fingerprint_platform(PythonVersion::Py314);
+        assert!(py314.starts_with("pyemscripten_2026_0_wasm32 {"), "{py314}");
+        assert!(py314.contains("\"emscripten\": \"5.0.3\""), "{py314}");
     }
 
     #[test]

@@ -82,7 +82,7 @@ pub enum PlatformSpec {
 #[derive(Debug, Clone)]
 pub struct Target {
     pub python: PythonVersion,
-    /// For messages, `--json` and the fingerprint: uv's `--python-platform`
+    /// For messages, `--json` and the stamp: uv's `--python-platform`
     /// name (`wasm32-pyodide2025`) or the wheel tag (`pyemscripten_2026_0_wasm32`).
     pub platform: String,
     pub spec: PlatformSpec,
@@ -129,7 +129,7 @@ impl Target {
         })
     }
 
-    /// The platform name for messages and the fingerprint. 3.12 is Pyodide
+    /// The platform name for messages and `--json`. 3.12 is Pyodide
     /// 0.27 (uv's `wasm32-pyodide2024`, tag `pyodide_2024_0`), 3.13 is Pyodide
     /// 0.28 (`wasm32-pyodide2025`, `pyodide_2025_0`), 3.14 is Pyodide 314,
     /// whose PEP 783 tag `pyemscripten_2026_0_wasm32` uv 0.13 has no name for.

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// Oldest uv that understands everything we pass (pylock output and install,
-/// `wasm32-pyodide*` platforms); the same floor as the original pywrangler.
+/// `wasm32-pyodide*` platforms, PEP 783 `pyemscripten` tags from an
+/// interpreter's sysconfig); the same floor as the original pywrangler.
 pub const MIN_UV_VERSION: (u64, u64, u64) = (0, 13, 4);
 
 /// Environment variable that names the uv binary to use.
@@ -54,7 +55,8 @@ pub struct Uv {
     /// The version uv reported, e.g. `0.13.9`.
     pub version: String,
     /// A host interpreter handed to uv with `--python`, so it does not search
-    /// every interpreter on the machine for one matching `--python-version`.
+    /// every interpreter on the machine for one matching `--python-version`;
+    /// also what runs the 3.14 target interpreter (`sync::interpreter`).
     pub host_python: Option<PathBuf>,
 }
 
@@ -136,14 +138,6 @@ impl Uv {
                 min: format!("{a}.{b}.{c}"),
                 path: self.display(),
             }),
-        }
-    }
-
-    /// `--python <host interpreter>` when one is known (see `host_python`).
-    pub fn python_args(&self) -> Vec<OsString> {
-        match &self.host_python {
-            Some(p) => vec!["--python".into(), p.clone().into()],
-            None => Vec::new(),
         }
     }
 

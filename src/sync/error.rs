@@ -23,6 +23,10 @@ pub enum SyncError {
     #[error("{PYODIDE_INDEX_ENV}={value} is neither a URL nor an existing directory of wheels")]
     BadIndexOverride { value: String },
     #[error(
+        "syncing for Python {python} ({tag}) needs a host Python to describe that platform to uv, and none was found"
+    )]
+    NoHostPython { python: String, tag: String },
+    #[error(
         "`{package}` is not supported by Python Workers: it has no Pyodide ({platform}) or pure-Python wheel for Python {python}"
     )]
     Unsupported {
@@ -159,6 +163,11 @@ impl SyncError {
             }
             SyncError::Uv(UvError::TooOld { .. }) => {
                 hints.push("upgrade uv: `uv self update` or `python3 -m pip install -U uv`".into());
+            }
+            SyncError::NoHostPython { .. } => {
+                hints.push(
+                    "put any python3 (3.8 or newer) on PATH, or let uv install one: `uv python install`".into(),
+                );
             }
             SyncError::BadIndexOverride { .. } => {
                 hints.push(format!(

@@ -133,7 +133,7 @@ fn hash_tree(h: &mut Sha256, path: &Path) {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(super) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -89,8 +89,7 @@ pub fn install(
     let mut cmd = uv.command(root);
     cmd.args(["pip", "install", "--target"])
         .arg(staged.path())
-        .args(uv.python_args())
-        .args(target.platform_args())
+        .args(target.interpreter_args())
         .args(target.index_args())
         .args(target.build_args())
         .args([

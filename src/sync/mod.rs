@@ -1,6 +1,8 @@
 //! `sync`: turn `[project].dependencies` into the flat `python_modules/` tree the
 //! Worker imports on Cloudflare. uv resolves for the Pyodide platform without an
-//! Emscripten interpreter, installs into a temp dir, and we swap it in.
+//! Emscripten runtime (by platform name, or for 3.14 through a target
+//! interpreter that describes Pyodide 314), installs into a temp dir, and we
+//! swap it in.
 //!
 //! Phases: guard (requirements.txt, leftovers) → staleness check (content hash)
 //! → resolve (`pylock.toml`) → install (temp dir) → swap → host venv.
@@ -9,6 +11,7 @@ mod error;
 mod fingerprint;
 mod host_venv;
 mod install;
+mod interpreter;
 mod progress;
 mod pylock;
 mod resolve;
@@ -127,12 +130,12 @@ pub fn sync(req: &SyncRequest, opts: &SyncOptions) -> Result<SyncOutcome, SyncEr
     let modules = req.root.join(PYTHON_MODULES);
 
     // The cheap path: read inputs, hash them, compare with the stamp.
-    let platform_guess = Target::platform_for(req.python, None);
+    let fp_platform = Target::fingerprint_platform(req.python);
     let fp_inputs = fingerprint::Inputs {
         root: &req.root,
         pyproject: &req.pyproject,
         python: req.python,
-        platform: &platform_guess,
+        platform: &fp_platform,
         index: &index,
         allow_build,
     };
@@ -157,7 +160,7 @@ pub fn sync(req: &SyncRequest, opts: &SyncOptions) -> Result<SyncOutcome, SyncEr
 
     let uv = Uv::find()?;
     crate::printer::verbose(format!("using uv {} ({})", uv.version, uv.display()));
-    let target = Target::new(&uv, req.python, index.clone(), allow_build);
+    let target = Target::new(&uv, &req.root, req.python, index.clone(), allow_build)?;
 
     let phase = progress::Phase::start(format!(
         "Resolving dependencies for Python {} ({})",

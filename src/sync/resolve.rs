@@ -1,7 +1,8 @@
-//! Resolution: `uv pip compile pyproject.toml - --python-version 3.X
-//! --python-platform wasm32-pyodideYYYY … -o pylock.<tmp>.toml`. No Emscripten
-//! interpreter, no Node. The existing `pylock.toml` is copied to the output
-//! first so uv keeps its pins; the real lock is replaced only after install.
+//! Resolution: `uv pip compile pyproject.toml - <target> … -o pylock.<tmp>.toml`,
+//! where the target is `--python-version 3.X --python-platform wasm32-pyodideYYYY`
+//! or, for 3.14, `--python <target interpreter>`. No Emscripten runtime, no
+//! Node. The existing `pylock.toml` is copied to the output first so uv keeps
+//! its pins; the real lock is replaced only after install.
 
 use std::path::{Path, PathBuf};
 
@@ -69,8 +70,7 @@ pub fn resolve(
     cmd.args(["pip", "compile"])
         .arg(&req.pyproject)
         .arg("-")
-        .args(uv.python_args())
-        .args(target.platform_args())
+        .args(target.interpreter_args())
         .args(target.index_args())
         .args(target.build_args())
         .args(["--no-header", "--quiet", "--format", "pylock.toml", "-o"])

@@ -745,7 +745,7 @@ wheel("fastapi", "0.120.0", "py3-none-any",
 wheel("pydantic", "2.12.0", "py3-none-any",
       {"pydantic/__init__.py": "from pydantic_core import ValidationError\nclass BaseModel: ...\n"},
       ["pydantic-core==2.41.0"])
-for py, platform in [("312", "pyodide_2024_0"), ("313", "pyodide_2025_0"), ("314", "pyodide_2025_0")]:
+for py, platform in [("312", "pyodide_2024_0"), ("313", "pyodide_2025_0"), ("314", "pyemscripten_2026_0")]:
     wheel("pydantic_core", "2.41.0", f"cp{py}-cp{py}-{platform}_wasm32",
           {"pydantic_core/__init__.py": "from ._pydantic_core import ValidationError\n",
            f"pydantic_core/_pydantic_core.cpython-{py}-wasm32-emscripten.so": "\0asm\1\0\0\0"})

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use crate::support::{Run, cmd, tempdir, write_files};
 
+mod pyemscripten;
+
 /// Builds wheels and sdists with the host python3 (uv needs one anyway).
 const MAKE_INDEX: &str = r#"
 import sys, zipfile, os
@@ -106,6 +108,17 @@ impl Fixture {
 
     fn set_deps(&self, deps: &[&str]) {
         self.set_pyproject(deps, "");
+    }
+
+    /// Change `compatibility_date` (and so the Python version) in wrangler.toml.
+    fn set_compat_date(&self, date: &str) {
+        let text = WRANGLER_313.replace("2025-10-01", date);
+        std::fs::write(self.root.join("wrangler.toml"), text).expect("write wrangler.toml");
+    }
+
+    /// The find-links directory the Pyodide index override points at.
+    fn index(&self) -> PathBuf {
+        self.base.join("index")
     }
 
     fn set_pyproject(&self, deps: &[&str], extra: &str) {

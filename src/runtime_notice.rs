@@ -35,17 +35,26 @@ pub fn preparation_printer() -> pywrangler_runtime::ProgressSink {
                 format!("Preparing the Python {python} runtime (first run): unpacking…")
             }
             Progress::Unpacked { python, elapsed } => {
-                format!("Python {python} runtime unpacked in {:.1} s", elapsed.as_secs_f64())
+                format!(
+                    "Python {python} runtime unpacked in {:.1} s",
+                    elapsed.as_secs_f64()
+                )
             }
             Progress::Linking { python } => format!("Linking the Python {python} runtime…"),
             Progress::Linked { python, elapsed } => {
-                format!("Python {python} runtime linked in {:.1} s", elapsed.as_secs_f64())
+                format!(
+                    "Python {python} runtime linked in {:.1} s",
+                    elapsed.as_secs_f64()
+                )
             }
             Progress::Compiling { python } => format!(
                 "Compiling the Python {python} runtime to machine code (once per machine and version; takes a few seconds)…"
             ),
             Progress::Compiled { python, elapsed } => {
-                format!("Python {python} runtime compiled in {:.1} s", elapsed.as_secs_f64())
+                format!(
+                    "Python {python} runtime compiled in {:.1} s",
+                    elapsed.as_secs_f64()
+                )
             }
         };
         crate::printer::info(msg);

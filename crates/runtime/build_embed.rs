@@ -23,7 +23,12 @@ pub struct Packed {
 const MACHINE_KEYS: &[&str] = &["build_python=", "debug_wasm_latest="];
 
 /// Packs every guest directory, one archive per Python version.
-pub fn pack_all(dirs: &[PathBuf], shim_src: &Path, shim_files: &[String], out: &Path) -> Vec<Packed> {
+pub fn pack_all(
+    dirs: &[PathBuf],
+    shim_src: &Path,
+    shim_files: &[String],
+    out: &Path,
+) -> Vec<Packed> {
     let mut packed: Vec<Packed> = Vec::new();
     for dir in dirs {
         let guest = pack(dir, shim_src, shim_files, out);
@@ -72,7 +77,10 @@ fn pack(dir: &Path, shim_src: &Path, shim_files: &[String], out: &Path) -> Packe
         .arg(&shim)
         .status()
         .unwrap_or_else(|e| panic!("embed-guests: running {}: {e}", build_python.display()));
-    assert!(status.success(), "embed-guests: compileall of the shim failed ({status})");
+    assert!(
+        status.success(),
+        "embed-guests: compileall of the shim failed ({status})"
+    );
 
     let mut files = Vec::new();
     walk(dir, dir, &mut files);

@@ -8,14 +8,29 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Progress {
     /// Unpacking the guest packed into the binary (first run only).
-    Unpacking { python: String },
-    Unpacked { python: String, elapsed: Duration },
+    Unpacking {
+        python: String,
+    },
+    Unpacked {
+        python: String,
+        elapsed: Duration,
+    },
     /// Linking a guest shipped as `dylink.0` parts (first run only).
-    Linking { python: String },
-    Linked { python: String, elapsed: Duration },
+    Linking {
+        python: String,
+    },
+    Linked {
+        python: String,
+        elapsed: Duration,
+    },
     /// Compiling the guest to machine code (first run, or a new runtime version).
-    Compiling { python: String },
-    Compiled { python: String, elapsed: Duration },
+    Compiling {
+        python: String,
+    },
+    Compiled {
+        python: String,
+        elapsed: Duration,
+    },
 }
 
 /// Receives [`Progress`]; the default ignores it.

@@ -23,7 +23,8 @@ pub(crate) const SKIP_DIRS: &[&str] = &[
     ".pytest_cache",
 ];
 
-fn io<'a>(
+/// Maps an I/O error on `path` to [`RuntimeError::Io`].
+pub(crate) fn io<'a>(
     action: &'static str,
     path: &'a Path,
 ) -> impl FnOnce(std::io::Error) -> RuntimeError + 'a {
@@ -70,18 +71,25 @@ pub(crate) fn hash_tree(
             h.update((data.len() as u64).to_le_bytes());
             h.update(&data);
         } else {
-            let meta = std::fs::metadata(&path).map_err(io("reading", &path))?;
-            let mtime = meta
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                .map(|d| d.as_nanos())
-                .unwrap_or(0);
-            h.update(meta.len().to_le_bytes());
-            h.update(mtime.to_le_bytes());
+            hash_stamp(&mut h, &path)?;
         }
     }
     Ok(hex(&h.finalize()[..16]))
+}
+
+/// Feeds `path`'s size and modification time to `h` (a cheap stand-in for
+/// its contents, for large files that only change by being replaced).
+pub(crate) fn hash_stamp(h: &mut Sha256, path: &Path) -> Result<(), RuntimeError> {
+    let meta = std::fs::metadata(path).map_err(io("reading", path))?;
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    h.update(meta.len().to_le_bytes());
+    h.update(mtime.to_le_bytes());
+    Ok(())
 }
 
 fn walk(

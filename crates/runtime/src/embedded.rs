@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use crate::cache::io;
 use crate::error::RuntimeError;
 use crate::{Progress, ProgressSink};
 
@@ -35,14 +36,6 @@ pub(crate) fn unpack(
     if dir.join(COMPLETE).is_file() {
         return Ok(dir);
     }
-    let io = |action, path: &Path| {
-        let path = path.to_path_buf();
-        move |source| RuntimeError::Io {
-            action,
-            path,
-            source,
-        }
-    };
     let started = Instant::now();
     progress.emit(Progress::Unpacking {
         python: guest.version.to_string(),

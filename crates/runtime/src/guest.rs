@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use crate::cache::io;
 use crate::error::RuntimeError;
 
 include!(concat!(env!("OUT_DIR"), "/shim_files.rs"));
@@ -181,14 +182,6 @@ pub(crate) fn extract_shim(
     if dir.is_dir() {
         return Ok((dir, hash));
     }
-    let io = |action, path: &Path| {
-        let path = path.to_path_buf();
-        move |source| RuntimeError::Io {
-            action,
-            path,
-            source,
-        }
-    };
     std::fs::create_dir_all(cache_root).map_err(io("creating", cache_root))?;
     let tmp = tempfile::Builder::new()
         .prefix(".shim-")

@@ -13,10 +13,10 @@
 //! Inputs are listed in symbol precedence order (the first definer wins).
 
 use std::path::{Path, PathBuf};
-use std::time::UNIX_EPOCH;
 
 use sha2::{Digest, Sha256};
 
+use crate::cache::io;
 use crate::error::RuntimeError;
 use crate::guest::hex;
 
@@ -95,14 +95,6 @@ pub(crate) fn ensure_linked(
     progress: &crate::ProgressSink,
 ) -> Result<PathBuf, RuntimeError> {
     let plan_path = dir.join(PLAN_FILE);
-    let io = |action, path: &Path| {
-        let path = path.to_path_buf();
-        move |source| RuntimeError::Io {
-            action,
-            path,
-            source,
-        }
-    };
     let text = std::fs::read_to_string(&plan_path).map_err(io("reading", &plan_path))?;
     let plan = parse(&text, &plan_path)?;
     let mut key = Sha256::new();
@@ -112,16 +104,8 @@ pub(crate) fn ensure_linked(
     key.update(text.as_bytes());
     for (_, file) in &plan.inputs {
         let path = dir.join(file);
-        let meta = std::fs::metadata(&path).map_err(io("reading", &path))?;
-        let mtime = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map(|d| d.as_nanos())
-            .unwrap_or_default();
         key.update(path.to_string_lossy().as_bytes());
-        key.update(meta.len().to_le_bytes());
-        key.update(mtime.to_le_bytes());
+        crate::cache::hash_stamp(&mut key, &path)?;
     }
     let out_dir = cache_root.join("guest-link");
     let out = out_dir.join(format!("{}.wasm", hex(&key.finalize()[..16])));

@@ -50,12 +50,12 @@ impl D1Database {
         self
     }
 
-    /// The connection, waiting for a query running on it no longer than a
-    /// query of ours may run (D1's "overloaded" error after that).
+    /// The connection, waiting for a query running on it until that query
+    /// should have been stopped (D1's "overloaded" error after that).
     fn lock(&self) -> OpResult<MutexGuard<'_, Connection>> {
-        sql_guard::lock_until(&self.conn, sql_guard::deadline(self.time_limit)).ok_or_else(|| {
-            OpError::failed("D1_ERROR: D1 DB is overloaded. Requests queued for too long.")
-        })
+        sql_guard::lock_until(&self.conn, sql_guard::wait_deadline(self.time_limit)).ok_or_else(
+            || OpError::failed("D1_ERROR: D1 DB is overloaded. Requests queued for too long."),
+        )
     }
 
     /// Guard `conn` for one worker query (or exec, batch, migration file).

@@ -105,9 +105,10 @@ impl DurableStorage {
         let class = str_arg(args, "class")?;
         let id = str_arg(args, "id")?;
         let conn = self.object(class, id)?;
-        let conn = sql_guard::lock_until(&conn, sql_guard::deadline(self.time_limit)).ok_or_else(
-            || OpError::failed("Durable Object is overloaded. Requests queued for too long."),
-        )?;
+        let conn = sql_guard::lock_until(&conn, sql_guard::wait_deadline(self.time_limit))
+            .ok_or_else(|| {
+                OpError::failed("Durable Object is overloaded. Requests queued for too long.")
+            })?;
         let value = match op {
             "storage.get" => storage_get(&conn, &keys_arg(args)?)?,
             "storage.put" => {

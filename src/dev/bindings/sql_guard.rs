@@ -58,6 +58,15 @@ impl Drop for RequestDeadline {
     }
 }
 
+/// How long a query waits for a connection another query holds: until that
+/// query should have been stopped (one `limit`), plus as much again for the
+/// interruption to land on a busy machine, never past the request's deadline.
+/// (Waiting only one `limit` made a query queued right behind a runaway one
+/// fail as "overloaded" whenever the interruption came a little late.)
+pub fn wait_deadline(limit: Duration) -> Instant {
+    deadline(limit.saturating_mul(2))
+}
+
 /// When SQL starting now must stop: after `limit`, or earlier if the
 /// request running it runs out of time first.
 pub fn deadline(limit: Duration) -> Instant {

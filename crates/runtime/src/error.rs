@@ -37,7 +37,7 @@ impl std::fmt::Display for PythonError {
 pub enum RuntimeError {
     /// The guest (`pyworker.wasm` + stdlib) was not found.
     #[error(
-        "the Python guest was not found{}\nhint: run `scripts/build-guest` and set PYWRANGLER_GUEST_DIR to the directory it prints",
+        "the Python guest was not found{}\nhint: install the pywrangler-rs wheel (scripts/build-wheel), which carries the guests, or run `scripts/build-guest` and `scripts/build-guest-314` and set PYWRANGLER_GUEST_DIR to the directories they print, joined with `:`",
         .0.as_ref().map(|p| format!(" at {}", p.display())).unwrap_or_default()
     )]
     GuestMissing(Option<PathBuf>),

@@ -94,10 +94,20 @@ def snapshot_init():
         _record_status(e, t0, base=main_name == "")
         return
     if main_name == "":
-        gc.collect()
+        _freeze_base()
         _record_status(None, t0, base=True)
         return
     _import_main(main_name, t0)
+
+
+def _freeze_base():
+    """Collect, then move every object of the base snapshot (stdlib, shim,
+    preloaded dependencies) to the permanent generation: later collections
+    never walk them, so importing the Worker on top writes no GC bits into
+    the base's pages. On 3.14 this halves the layer (hello: 9.8 -> 4.5 MB);
+    3.13 is unchanged. These objects live as long as the instance anyway."""
+    gc.collect()
+    gc.freeze()
 
 
 def _import_main(main_name, t0):
@@ -141,7 +151,7 @@ def _ev_preload(header, body):
             imported.append(name)
         except BaseException as e:  # noqa: BLE001
             failed[name] = f"{type(e).__name__}: {e}"
-    gc.collect()
+    _freeze_base()
     return _ok({"imported": imported, "failed": failed})
 
 

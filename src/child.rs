@@ -10,7 +10,7 @@ use crate::diagnostics::{Exit, UserError};
 pub fn proxy_to_wrangler(args: &[OsString]) -> anyhow::Result<Exit> {
     let npx = which::which("npx").map_err(|_| {
         UserError::new("Command not found: npx. Is it installed and in PATH?")
-            .hint("install Node.js (which provides npx), e.g. `apt-get install nodejs npm` or https://nodejs.org")
+            .hint("install Node.js, which provides npx: https://nodejs.org (or your package manager, e.g. `brew install node`, `apt-get install nodejs npm`, `winget install OpenJS.NodeJS`)")
     })?;
     crate::printer::verbose(format!(
         "running: npx --yes wrangler {}",

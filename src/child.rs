@@ -10,7 +10,7 @@ use crate::diagnostics::{Exit, UserError};
 pub fn proxy_to_wrangler(args: &[OsString]) -> anyhow::Result<Exit> {
     let npx = which::which("npx").map_err(|_| {
         UserError::new("Command not found: npx. Is it installed and in PATH?")
-            .hint("install Node.js (which provides npx), e.g. `apt-get install nodejs npm` or https://nodejs.org")
+            .hint("install Node.js, which provides npx: https://nodejs.org (or your package manager, e.g. `brew install node`, `apt-get install nodejs npm`, `winget install OpenJS.NodeJS`)")
     })?;
     crate::printer::verbose(format!(
         "running: npx --yes wrangler {}",
@@ -19,11 +19,12 @@ pub fn proxy_to_wrangler(args: &[OsString]) -> anyhow::Result<Exit> {
             .collect::<Vec<_>>()
             .join(" ")
     ));
-    let status = Command::new(npx)
-        .arg("--yes")
-        .arg("wrangler")
-        .args(args)
-        .status()
+    let mut cmd = tokio::process::Command::new(npx);
+    cmd.arg("--yes").arg("wrangler").args(args);
+    let status = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .and_then(|rt| rt.block_on(wait_through_ctrl_c(cmd)))
         .map_err(|e| UserError::new(format!("failed to start npx: {e}")))?;
     Ok(match status.code() {
         Some(0) => Exit::Success,
@@ -31,6 +32,33 @@ pub fn proxy_to_wrangler(args: &[OsString]) -> anyhow::Result<Exit> {
         // Killed by a signal: report as a failure.
         None => Exit::Failure,
     })
+}
+
+/// Run `cmd` to its end, living through Ctrl-C. The terminal (or the Windows
+/// console) delivers Ctrl-C to the child as well; we only wait for it, so its
+/// exit code and whatever it prints while stopping come before the prompt.
+async fn wait_through_ctrl_c(
+    mut cmd: tokio::process::Command,
+) -> std::io::Result<std::process::ExitStatus> {
+    // Listen before spawning, so no Ctrl-C can stop us with the child running.
+    let mut interrupts = interrupts()?;
+    let mut child = cmd.spawn()?;
+    loop {
+        tokio::select! {
+            status = child.wait() => return status,
+            _ = interrupts.recv() => {}
+        }
+    }
+}
+
+#[cfg(unix)]
+fn interrupts() -> std::io::Result<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+}
+
+#[cfg(windows)]
+fn interrupts() -> std::io::Result<tokio::signal::windows::CtrlC> {
+    tokio::signal::windows::ctrl_c()
 }
 
 /// Why a captured child process did not succeed.

@@ -97,11 +97,8 @@ impl Uv {
                 if let Ok(path) = which::which("uv") {
                     c.push((resolve_shim(path, "uv"), Vec::new()));
                 }
-                if let Ok(python) = which::which("python3") {
-                    c.push((
-                        resolve_shim(python, "python3"),
-                        vec!["-m".into(), "uv".into()],
-                    ));
+                if let Some(python) = host_python() {
+                    c.push((python, vec!["-m".into(), "uv".into()]));
                 }
                 c
             }
@@ -110,9 +107,7 @@ impl Uv {
         for (program, prefix) in candidates {
             match probe_version(&program, &prefix) {
                 Ok(version) => {
-                    let host_python = which::which("python3")
-                        .ok()
-                        .map(|p| resolve_shim(p, "python3"));
+                    let host_python = host_python();
                     let uv = Uv {
                         program,
                         prefix,
@@ -199,6 +194,29 @@ impl Uv {
     }
 }
 
+/// Names of the host interpreter, in order of preference: Windows installs
+/// `python.exe` (a `python3.exe` there is often only the Store's alias).
+const PYTHON_NAMES: &[&str] = if cfg!(windows) {
+    &["python", "python3"]
+} else {
+    &["python3"]
+};
+
+/// The host's Python on PATH, past pyenv shims and Windows Store aliases.
+fn host_python() -> Option<PathBuf> {
+    PYTHON_NAMES.iter().find_map(|name| {
+        let path = which::which(name).ok()?;
+        (!is_store_alias(&path)).then(|| resolve_shim(path, name))
+    })
+}
+
+/// Whether `path` is a Windows App Execution Alias (`…\WindowsApps\python3.exe`):
+/// a stub that opens the Microsoft Store instead of running Python.
+fn is_store_alias(path: &Path) -> bool {
+    path.components()
+        .any(|c| c.as_os_str().eq_ignore_ascii_case("WindowsApps"))
+}
+
 /// pyenv's shims are shell scripts that cost ~0.2 s per call and make uv's
 /// interpreter search slow; ask pyenv for the real binary once instead.
 pub fn resolve_shim(path: PathBuf, name: &str) -> PathBuf {
@@ -267,7 +285,28 @@ fn describe(cmd: &Command) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_version;
+    use super::{is_store_alias, parse_version};
+    use std::path::PathBuf;
+
+    #[test]
+    fn windows_store_aliases_are_not_interpreters() {
+        let alias: PathBuf = [
+            "C:",
+            "Users",
+            "ada",
+            "AppData",
+            "Local",
+            "Microsoft",
+            "WindowsApps",
+        ]
+        .iter()
+        .collect::<PathBuf>()
+        .join("python3.exe");
+        assert!(is_store_alias(&alias));
+        assert!(!is_store_alias(&PathBuf::from("/usr/bin/python3")));
+        let real: PathBuf = ["C:", "Python313", "python.exe"].iter().collect();
+        assert!(!is_store_alias(&real));
+    }
 
     #[test]
     fn versions() {

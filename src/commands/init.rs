@@ -108,7 +108,7 @@ fn user_error(err: ScaffoldError) -> anyhow::Error {
             scaffold::name::sanitize(name)
         )),
         ScaffoldError::GitMissing { .. } => UserError::new(err.to_string())
-            .hint("install git (e.g. `apt-get install git`), or clone the template yourself and pass its directory"),
+            .hint("install git (https://git-scm.com, or e.g. `apt-get install git`, `brew install git`, `winget install Git.Git`), or clone the template yourself and pass its directory"),
         ScaffoldError::Clone { source, .. } => UserError::new(format!("{err}: {source}"))
             .hint("check the URL and that the repository is reachable without a password prompt"),
         ScaffoldError::EmptyTemplate { .. }

@@ -78,6 +78,24 @@ mod tests {
     }
 
     #[test]
+    fn windows_line_endings_are_not_part_of_values() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join(".dev.vars"),
+            "A=1\r\n# c\r\nB=\"two words\"\r\nC=x",
+        )
+        .expect("w");
+        assert_eq!(
+            read_dev_vars(dir.path(), None).expect("reads"),
+            [
+                ("A".into(), "1".into()),
+                ("B".into(), "two words".into()),
+                ("C".into(), "x".into())
+            ]
+        );
+    }
+
+    #[test]
     fn bad_lines_name_the_file() {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join(".dev.vars"), "A=1\nB C\n").expect("w");

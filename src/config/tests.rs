@@ -107,6 +107,22 @@ fn every_binding_kind_is_typed() {
     );
 }
 
+/// Files saved on Windows end lines with `\r\n`: the same config either way.
+#[test]
+fn windows_line_endings_load_the_same_config() {
+    let crlf = |t: &str| t.replace('\n', "\r\n");
+    let lf = load_str("wrangler.jsonc", FULL, None).expect("loads");
+    let w = load_str("wrangler.jsonc", &crlf(FULL), None).expect("loads with CRLF");
+    assert!(w.warnings.is_empty(), "{:?}", w.warnings);
+    assert_eq!(w.config.name, lf.config.name);
+    assert_eq!(w.config.main.as_deref(), Some("src/entry.py"));
+    assert_eq!(w.config.vars, lf.config.vars);
+    let toml = "name = \"t\"\nmain = \"src/entry.py\"\ncompatibility_date = \"2025-11-02\"\ncompatibility_flags = [\"python_workers\"]\n[vars]\nA = \"x\"\n";
+    let t = load_str("wrangler.toml", &crlf(toml), None).expect("toml loads with CRLF");
+    assert_eq!(t.config.main.as_deref(), Some("src/entry.py"));
+    assert_eq!(t.config.vars["A"], "x");
+}
+
 #[test]
 fn toml_config_has_the_same_shape() {
     let text = r#"

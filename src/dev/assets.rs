@@ -176,12 +176,7 @@ impl<'a> DiskLookup<'a> {
 impl Lookup for DiskLookup<'_> {
     fn exists(&self, path: &str) -> Option<String> {
         let rel = path.strip_prefix('/')?;
-        if rel.is_empty()
-            || rel
-                .split('/')
-                .any(|s| s.is_empty() || s == "." || s == ".." || s.contains('\\'))
-            || self.ignore.is_ignored(rel, false)
-        {
+        if !stays_inside(rel, cfg!(windows)) || self.ignore.is_ignored(rel, false) {
             return None;
         }
         let file = self.dir.join(rel);
@@ -207,10 +202,48 @@ impl Lookup for DiskLookup<'_> {
     }
 }
 
+/// Whether the request path `rel` (no leading `/`) names a file inside the
+/// assets dir: no empty, `.` or `..` segment and no `\\`; on Windows also no
+/// `:`, which would make `C:/…` a drive (outside the dir) or `a:b` a stream.
+fn stays_inside(rel: &str, windows: bool) -> bool {
+    !rel.is_empty()
+        && rel.split('/').all(|s| {
+            !(s.is_empty()
+                || s == "."
+                || s == ".."
+                || s.contains('\\')
+                || windows && s.contains(':'))
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::assets::WorkerFirst;
+
+    #[test]
+    fn request_paths_cannot_leave_the_assets_dir_on_any_host() {
+        for windows in [false, true] {
+            assert!(stays_inside("app.js", windows));
+            assert!(stays_inside("a/b/c.html", windows));
+            for bad in [
+                "",
+                "../x",
+                "a/../../x",
+                "a//b",
+                "./a",
+                "..\\x",
+                "a\\..\\..\\x",
+            ] {
+                assert!(!stays_inside(bad, windows), "{bad:?} windows={windows}");
+            }
+        }
+        // A drive or a stream on Windows; plain file names elsewhere.
+        for colon in ["C:/Windows/win.ini", "C:", "index.html:secret"] {
+            assert!(!stays_inside(colon, true), "{colon}");
+            assert!(stays_inside(colon, false), "{colon}");
+        }
+    }
     use crate::config::{HtmlHandling, StaticRouting};
 
     fn site() -> (tempfile::TempDir, AssetsOptions) {

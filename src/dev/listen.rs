@@ -192,7 +192,7 @@ impl AcceptBackoff {
         self.last_log = Some(now);
         let more = std::mem::take(&mut self.suppressed);
         let hint = if is_out_of_fds(e) {
-            " (too many open connections or files; raise the limit with `ulimit -n`)"
+            OUT_OF_FDS_HINT
         } else {
             ""
         };
@@ -208,10 +208,32 @@ impl AcceptBackoff {
     }
 }
 
-/// EMFILE / ENFILE.
+/// EMFILE / ENFILE (the same numbers on Linux and macOS).
+#[cfg(unix)]
 fn is_out_of_fds(e: &std::io::Error) -> bool {
     matches!(e.raw_os_error(), Some(23 | 24))
 }
+
+#[cfg(unix)]
+const OUT_OF_FDS_HINT: &str =
+    " (too many open connections or files; raise the limit with `ulimit -n`)";
+
+/// WSAEMFILE: Windows sockets have no per-process limit to raise.
+#[cfg(windows)]
+fn is_out_of_fds(e: &std::io::Error) -> bool {
+    e.raw_os_error() == Some(10024)
+}
+
+#[cfg(windows)]
+const OUT_OF_FDS_HINT: &str = " (too many open connections)";
+
+#[cfg(not(any(unix, windows)))]
+fn is_out_of_fds(_e: &std::io::Error) -> bool {
+    false
+}
+
+#[cfg(not(any(unix, windows)))]
+const OUT_OF_FDS_HINT: &str = "";
 
 /// Resolves on Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {
@@ -236,10 +258,10 @@ mod tests {
     #[test]
     fn accept_failures_back_off_and_log_sparingly() {
         let mut b = AcceptBackoff::default();
-        let emfile = std::io::Error::from_raw_os_error(24);
+        let emfile = std::io::Error::from_raw_os_error(if cfg!(windows) { 10024 } else { 24 });
         let t0 = Instant::now();
         let first = b.failed(&emfile, t0).expect("first failure is logged");
-        assert!(first.contains("ulimit -n"), "{first}");
+        assert!(first.contains(OUT_OF_FDS_HINT), "{first}");
         assert_eq!(b.delay(), Duration::from_millis(10));
         // A flood within the period prints nothing and the pause grows to the cap.
         for i in 1..100 {

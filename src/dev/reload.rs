@@ -47,14 +47,29 @@ fn relevant(path: &Path, roots: &[PathBuf]) -> bool {
     {
         return false;
     }
-    let s = path.to_string_lossy();
-    !(s.contains("/.wrangler/")
-        || s.contains("/__pycache__/")
-        || s.contains("/.git/")
-        || s.contains("/.venv")
-        || s.ends_with(".pyc")
-        || s.ends_with('~')
-        || s.ends_with(".swp"))
+    !ignored(path)
+}
+
+/// Our own state and caches, VCS and venv dirs, compiled and editor swap
+/// files. Looks at path components, never at `/` in the text: Windows
+/// separates with `\`, and a `.wrangler` state write must not reload there either.
+fn ignored(path: &Path) -> bool {
+    let mut components = path.components().peekable();
+    while let Some(c) = components.next() {
+        let std::path::Component::Normal(name) = c else {
+            continue;
+        };
+        let name = name.to_string_lossy();
+        if components.peek().is_none() {
+            return name.ends_with(".pyc") || name.ends_with('~') || name.ends_with(".swp");
+        }
+        if matches!(name.as_ref(), ".wrangler" | "__pycache__" | ".git")
+            || name.starts_with(".venv")
+        {
+            return true;
+        }
+    }
+    false
 }
 
 /// Start watching; each batch of relevant changes triggers one rebuild.
@@ -169,5 +184,58 @@ async fn reload(shared: &Arc<Shared>, changed: &[PathBuf]) {
             shared.swap(Current::Broken(Arc::new(info)));
         }
         Err(e) => crate::printer::warn(format!("reload task failed: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A path from parts, joined with the host's separator (`\` on Windows).
+    fn native(parts: &[&str]) -> PathBuf {
+        parts.iter().collect()
+    }
+
+    #[test]
+    fn state_caches_and_editor_files_do_not_reload() {
+        // Only the project root is watched flat; `src` is watched recursively.
+        let roots = [native(&["", "work", "app"])];
+        for parts in [
+            &[
+                "",
+                "work",
+                "app",
+                ".wrangler",
+                "state",
+                "v3",
+                "d1",
+                "db.sqlite",
+            ][..],
+            &[
+                "",
+                "work",
+                "app",
+                "src",
+                "__pycache__",
+                "entry.cpython-313.pyc",
+            ],
+            &["", "work", "app", "src", ".git", "index"],
+            &["", "work", "app", "src", ".venv-workers", "x.py"],
+            &["", "work", "app", "src", "entry.py~"],
+            &["", "work", "app", "src", ".entry.py.swp"],
+            &["", "work", "app", "src", "mod.pyc"],
+            &["", "work", "app", "server.log"],
+        ] {
+            assert!(!relevant(&native(parts), &roots), "{parts:?}");
+        }
+        for parts in [
+            &["", "work", "app", "src", "entry.py"][..],
+            &["", "work", "app", "src", "pkg", "wrangler_helpers.py"],
+            &["", "work", "app", "src", "gitlab.py"],
+            &["", "work", "app", "wrangler.toml"],
+            &["", "work", "app", ".dev.vars"],
+        ] {
+            assert!(relevant(&native(parts), &roots), "{parts:?}");
+        }
     }
 }

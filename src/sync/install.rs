@@ -118,9 +118,17 @@ pub fn install(
 
     // uv's own lock file and console scripts have no place in the bundle.
     let _ = std::fs::remove_file(staged.path().join(".lock"));
-    let bin = staged.path().join("bin");
-    if bin.is_dir() {
-        let _ = std::fs::remove_dir_all(&bin);
+    // (`Scripts` is where a Windows host may put them.)
+    let script_dirs: &[&str] = if cfg!(windows) {
+        &["bin", "Scripts"]
+    } else {
+        &["bin"]
+    };
+    for dir in script_dirs {
+        let dir = staged.path().join(dir);
+        if dir.is_dir() {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
     }
     // Tools that look for a venv marker treat python_modules as one (as the original).
     let cfg = staged.path().join("pyvenv.cfg");

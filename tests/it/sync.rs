@@ -213,9 +213,12 @@ fn real_uv() -> PathBuf {
 
 fn script(path: &Path, body: &str) {
     std::fs::write(path, format!("#!/bin/sh\n{body}")).expect("write script");
-    let mut perms = std::fs::metadata(path).expect("meta").permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-    std::fs::set_permissions(path, perms).expect("chmod");
+    #[cfg(unix)]
+    {
+        let mut perms = std::fs::metadata(path).expect("meta").permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+        std::fs::set_permissions(path, perms).expect("chmod");
+    }
 }
 
 #[test]

@@ -64,7 +64,7 @@ pub(crate) fn hash_tree(
     let mut h = Sha256::new();
     for rel in files {
         let path = root.join(&rel);
-        h.update(rel.to_string_lossy().as_bytes());
+        h.update(slash_path(&rel).as_bytes());
         h.update([0]);
         if contents {
             let data = std::fs::read(&path).map_err(io("reading", &path))?;
@@ -90,6 +90,15 @@ pub(crate) fn hash_stamp(h: &mut Sha256, path: &Path) -> Result<(), RuntimeError
     h.update(meta.len().to_le_bytes());
     h.update(mtime.to_le_bytes());
     Ok(())
+}
+
+/// A relative path as the guest spells it, `/`-separated on every host, so
+/// a tree hashes the same on Windows (`\`) as where it was built.
+pub(crate) fn slash_path(rel: &Path) -> String {
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 fn walk(
@@ -181,6 +190,22 @@ pub(crate) fn prune(dir: &Path, prefix: &str, keep: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tree_hash_names_files_with_slashes_on_every_host() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("pkg").join("sub")).expect("mkdir");
+        std::fs::write(dir.path().join("pkg").join("sub").join("m.py"), "x = 1").expect("write");
+        let rel: PathBuf = ["pkg", "sub", "m.py"].iter().collect();
+        assert_eq!(slash_path(&rel), "pkg/sub/m.py");
+        let mut h = Sha256::new();
+        h.update(b"pkg/sub/m.py");
+        h.update([0]);
+        h.update(5u64.to_le_bytes());
+        h.update(b"x = 1");
+        let expected = hex(&h.finalize()[..16]);
+        assert_eq!(hash_tree(dir.path(), true, &[]).expect("hash"), expected);
+    }
 
     #[test]
     fn prune_keeps_newest_groups() {

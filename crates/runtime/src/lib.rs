@@ -29,6 +29,7 @@
 
 mod builder;
 mod cache;
+pub mod cache_dir;
 mod clif_cache;
 mod cold;
 mod embedded;

@@ -98,12 +98,7 @@ impl Drop for Inner {
 }
 
 fn default_cache_root() -> PathBuf {
-    let base = std::env::var_os("PYWRANGLER_CACHE_DIR")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/pywrangler-rs")))
-        .unwrap_or_else(|| std::env::temp_dir().join("pywrangler-rs"));
-    base.join("runtime")
+    crate::cache_dir::user_cache_dir().join("runtime")
 }
 
 impl Runtime {

@@ -45,8 +45,33 @@ fn alive(pid: u32) -> bool {
     }
 }
 
+/// Whether process `pid` exists, asked of `tasklist` (present on every
+/// Windows since XP); if it cannot answer, the process counts as alive.
+#[cfg(windows)]
+fn alive(pid: u32) -> bool {
+    let out = std::process::Command::new("tasklist")
+        .args(["/FI", &format!("PID eq {pid}"), "/FO", "CSV", "/NH"])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output();
+    match out {
+        Ok(o) if o.status.success() => tasklist_lists(&String::from_utf8_lossy(&o.stdout), pid),
+        _ => true,
+    }
+}
+
+/// Whether `tasklist /FO CSV /NH` output has a row (every field quoted) with
+/// `pid` as a field. With no match tasklist prints a localised "INFO: …" line
+/// instead, so only the presence of a row is read, never the wording.
+#[cfg(any(windows, test))]
+fn tasklist_lists(csv: &str, pid: u32) -> bool {
+    let field = format!("\",\"{pid}\",\"");
+    csv.lines()
+        .any(|row| row.starts_with('"') && row.contains(&field))
+}
+
 /// Unknown elsewhere: counts as alive, so nothing is removed.
-#[cfg(not(unix))]
+#[cfg(not(any(unix, windows)))]
 fn alive(_pid: u32) -> bool {
     true
 }
@@ -101,6 +126,23 @@ mod tests {
         assert_eq!(owner("other-1234-x"), None);
     }
 
+    #[test]
+    fn tasklist_rows_are_matched_by_pid_not_by_wording() {
+        let row = "\"pywrangler-rs.exe\",\"4242\",\"Console\",\"1\",\"52,116 K\"\r\n";
+        assert!(tasklist_lists(row, 4242));
+        assert!(
+            !tasklist_lists(row, 424),
+            "a prefix of the pid is another process"
+        );
+        let none = "INFO: No tasks are running which match the specified criteria.\r\n";
+        assert!(!tasklist_lists(none, 4242));
+        assert!(!tasklist_lists(
+            "Information : aucune tâche \"4242\"\r\n",
+            4242
+        ));
+    }
+
+    #[cfg(unix)]
     #[test]
     fn sweep_removes_dead_owners_only() {
         let root = tempfile::tempdir().expect("tempdir");

@@ -149,13 +149,9 @@ pub fn host_python(uv: &Uv, root: &Path) -> Option<PathBuf> {
     (out.success() && path.is_file()).then_some(path)
 }
 
-/// `$PYWRANGLER_CACHE_DIR`, else `~/.cache/pywrangler-rs` (as the runtime's cache).
+/// The per-user cache (`$PYWRANGLER_CACHE_DIR`, else the platform's), shared with the runtime.
 pub fn cache_root() -> PathBuf {
-    std::env::var_os("PYWRANGLER_CACHE_DIR")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/pywrangler-rs")))
-        .unwrap_or_else(|| std::env::temp_dir().join("pywrangler-rs"))
+    pywrangler_runtime::cache_dir::user_cache_dir()
 }
 
 /// Quote for a POSIX shell: `'…'` with embedded quotes closed and escaped.

@@ -87,8 +87,14 @@ pub struct SnapshotStats {
     pub base_built: bool,
     /// Wall time of `build_snapshot`.
     pub build_time: Duration,
-    /// Time the main import took inside the guest, as Python measured it.
+    /// Wall time the top level (the shim and the main import) took inside
+    /// the guest, as Python measured it.
     pub startup_ms: f64,
+    /// CPU time of the same span, measured by the host on the thread that ran
+    /// it (waits such as `time.sleep` and host calls are not CPU). `None` on
+    /// platforms without a per-thread CPU clock, or for a snapshot cached by
+    /// an older version.
+    pub startup_cpu_ms: Option<f64>,
     /// Bytes of memory the layer writes at restore (0 for full snapshots).
     pub delta_bytes: usize,
 }

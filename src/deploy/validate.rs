@@ -195,6 +195,8 @@ pub fn validate(project: &Project) -> Result<ValidationReport, ValidationError> 
     );
     spec.layered = false;
     spec.full_in_background = false;
+    // Cloudflare's validator compiles the top level's modules from source.
+    spec.bytecode_cache = false;
     let pm = project.python_modules_dir();
     if pm.is_dir() {
         spec = spec.with_python_modules(pm);

@@ -86,11 +86,15 @@ pub(crate) fn mounts_for(rt: &Runtime, spec: &SnapshotSpec) -> Result<Mounts, Sn
             empty
         }
     };
+    let pycache = spec.cache_dir.join("pycache");
+    std::fs::create_dir_all(&pycache).map_err(io("creating", &pycache))?;
     let mounts = Mounts {
         stdlib: inner.guest.stdlib.clone(),
         runtime: inner.shim_dir.clone(),
         src,
         python_modules,
+        pycache,
+        bytecode_cache: spec.bytecode_cache,
     };
     Ok(mounts)
 }
@@ -127,6 +131,8 @@ pub(crate) fn build(rt: &Runtime, spec: &SnapshotSpec) -> Result<Snapshot, Snaps
         ("shim", &inner.shim_hash),
         ("python_modules", &pm_hash),
         ("preload", &preload.join(",")),
+        // The cached top-level figures differ with and without bytecode.
+        ("bytecode", if spec.bytecode_cache { "1" } else { "0" }),
     ]);
     let full_key = key(&[
         ("base", &base_key),

@@ -43,8 +43,8 @@ pub struct SnapshotSpec {
     /// With `layered`: compile the full `.cwasm` in a background thread and
     /// switch new instances to it when ready. Default true.
     pub full_in_background: bool,
-    /// Cache the bytecode of `/app` (the module root and `python_modules`)
-    /// in `cache_dir/pycache`, so later builds import without compiling.
+    /// Cache the bytecode of `python_modules` in `cache_dir/pycache`, so
+    /// later builds import their dependencies without compiling.
     /// `deploy` turns it off to time the top level as Cloudflare runs it,
     /// compiling from source (the upload carries no `.pyc`). Default true.
     pub bytecode_cache: bool,

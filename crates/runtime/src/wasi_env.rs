@@ -21,8 +21,8 @@ pub(crate) struct Mounts {
     pub(crate) src: PathBuf,
     /// `python_modules` (`/app/python_modules`), or an empty dir.
     pub(crate) python_modules: PathBuf,
-    /// Writable bytecode cache for `/app` (`/pycache`, in the snapshot cache
-    /// dir, never in the project's upload): `_pywrangler.bytecode`.
+    /// Writable bytecode cache for `/app/python_modules` (`/pycache`, in the
+    /// snapshot cache dir, never in the upload): `_pywrangler.bytecode`.
     pub(crate) pycache: PathBuf,
     /// Whether the guest uses `pycache` (`PW_BYTECODE_CACHE`); it is mounted
     /// either way so the fd table never changes shape.

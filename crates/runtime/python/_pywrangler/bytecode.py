@@ -1,8 +1,13 @@
-"""Bytecode for the Worker's own code and its `python_modules`, cached in the
-host's snapshot cache (mounted at /pycache) instead of beside the sources,
-whose mounts are read-only. Without it every snapshot build and `dev` start
-compiles every imported module from source; with it only changed files are.
-Nothing is written into the project, so nothing reaches the upload."""
+"""Bytecode for `python_modules`, cached in the host's snapshot cache (mounted
+at /pycache) instead of beside the sources, whose mounts are read-only.
+Without it every snapshot build and `dev` start compiles every imported
+dependency from source; with it only changed files are. Nothing is written
+into the project, so nothing reaches the upload.
+
+The Worker's own code (/app/src) is left out: CPython checks a cached file
+against the source's mtime in whole seconds and its size, so an edit of the
+same size within a second of the last would run stale code after a `dev`
+reload. `sync` replaces `python_modules` as a whole, never that quickly."""
 
 import os
 import sys
@@ -10,7 +15,7 @@ import sys
 import _frozen_importlib_external as _external
 
 PREFIX = "/pycache"
-ROOTS = ("/app/python_modules/", "/app/src/")
+ROOTS = ("/app/python_modules/",)
 
 
 def install():

@@ -552,7 +552,7 @@ fn hot_reload_and_broken_edit() {
 
     std::fs::write(&entry, "def broken(:\n").expect("break");
     let (s, body) = dev.wait_for("/", Duration::from_secs(10), |s, _| s == 500);
-    assert_eq!(s, 500);
+    assert_eq!(s, 500, "{body}\n{}", dev.log());
     assert!(body.contains("SyntaxError"), "{body}");
     std::fs::write(&entry, HELLO.replace("Hello world!", "Fixed!")).expect("fix");
     let (_, body) = dev.wait_for("/", Duration::from_secs(10), |_, b| b == "Fixed!");

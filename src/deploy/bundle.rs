@@ -251,7 +251,7 @@ pub fn collect(input: &BundleInput) -> Result<Bundle, BundleError> {
         let exclude = globset(&input.python_modules_exclude, "python_modules.exclude")?;
         let stem = main_name.trim_end_matches(".py");
         for Found { rel, abs, outside } in walk(&pm_dir, None)? {
-            if exclude.is_match(&rel) {
+            if exclude.is_match(&rel) || SYNC_OWN_FILES.contains(&rel.as_str()) {
                 continue;
             }
             if let Some(target) = outside {
@@ -286,6 +286,12 @@ pub fn collect(input: &BundleInput) -> Result<Bundle, BundleError> {
         ignored_duplicates,
     })
 }
+
+/// Files `sync` writes into `python_modules/` for itself (its up-to-date
+/// stamp, and the empty venv marker editors look for), as the original
+/// pywrangler does. They are not packages: the upload leaves them out.
+/// (wrangler 4.x itself uploads every file there not excluded, these too.)
+pub const SYNC_OWN_FILES: [&str; 2] = [crate::sync::fingerprint::STAMP, "pyvenv.cfg"];
 
 /// `.js`/`.mjs` of the workers SDK are ES modules (imported via
 /// `import_from_javascript`); everything else vendored is data.
@@ -517,6 +523,9 @@ mod tests {
         write(root, "src/.dev.vars", "SECRET=1");
         write(root, "python_modules/six.py", "");
         write(root, "python_modules/pkg/__pycache__/a.cpython-313.pyc", "");
+        write(root, "python_modules/.synced", "stamp");
+        write(root, "python_modules/pyvenv.cfg", "");
+        write(root, "python_modules/pkg/pyvenv.cfg", "kept: not sync's");
         write(root, "python_modules/workers/sdk.mjs", "");
         write(root, "python_modules/workers/x.py", "");
         let b = collect(&input(root)).expect("bundle");
@@ -532,6 +541,7 @@ mod tests {
                 ("blob.bin", ModuleKind::Data),
                 ("data/q.sql", ModuleKind::Text),
                 ("lib/util.py", ModuleKind::Python),
+                ("python_modules/pkg/pyvenv.cfg", ModuleKind::Data),
                 ("python_modules/six.py", ModuleKind::Data),
                 ("python_modules/workers/sdk.mjs", ModuleKind::Esm),
                 ("python_modules/workers/x.py", ModuleKind::Data),

@@ -209,9 +209,22 @@ fn run_validation(project: &Project, opts: &DeployOptions) -> anyhow::Result<()>
         return Ok(());
     }
     match validate::validate(project) {
-        Ok(ValidationReport::Passed { startup_ms }) => {
+        Ok(ValidationReport::Passed {
+            figures,
+            limits,
+            warnings,
+        }) => {
+            for w in warnings {
+                printer::warn(w);
+            }
+            let unit = if figures.top_level_is_cpu {
+                "CPU"
+            } else {
+                "wall"
+            };
             printer::success(format!(
-                "Validated the Worker locally (startup {startup_ms} ms)"
+                "Validated the Worker locally: startup {:.0} ms CPU (a restore from the deploy snapshot; limit {:.0} ms), top level {:.0} ms {unit}, run once at deploy (limit {:.0} ms)",
+                figures.startup_ms, limits.startup_ms, figures.top_level_ms, limits.top_level_ms
             ));
             Ok(())
         }

@@ -8,7 +8,7 @@
 //! → resolve (`pylock.toml`) → install (temp dir) → swap → host venv.
 
 mod error;
-mod fingerprint;
+pub(crate) mod fingerprint;
 mod host_venv;
 mod install;
 mod interpreter;

@@ -552,7 +552,7 @@ fn hot_reload_and_broken_edit() {
 
     std::fs::write(&entry, "def broken(:\n").expect("break");
     let (s, body) = dev.wait_for("/", Duration::from_secs(10), |s, _| s == 500);
-    assert_eq!(s, 500);
+    assert_eq!(s, 500, "{body}\n{}", dev.log());
     assert!(body.contains("SyntaxError"), "{body}");
     std::fs::write(&entry, HELLO.replace("Hello world!", "Fixed!")).expect("fix");
     let (_, body) = dev.wait_for("/", Duration::from_secs(10), |_, b| b == "Fixed!");
@@ -659,7 +659,7 @@ fn native_code_package_stops_dev_with_its_name() {
 }
 
 /// `init` a built-in template into a temp dir and return the project path.
-fn init_template(root: &Path, template: &str) -> std::path::PathBuf {
+pub(crate) fn init_template(root: &Path, template: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(root).expect("mkdir");
     support::run(root, &["init", "--template", template, "--no-git", "app"]).expect_code(0);
     root.join("app")
@@ -728,7 +728,7 @@ fn init_templates_serve_locally() {
 /// A local Pyodide index for the `fastapi` template: pure `fastapi` and
 /// `pydantic` wheels that import `pydantic_core` the way the real ones do, and
 /// `pydantic_core` as Pyodide builds it (a wasm32-emscripten extension module).
-const FASTAPI_INDEX: &str = r#"
+pub(crate) const FASTAPI_INDEX: &str = r#"
 import sys, zipfile, os
 out = sys.argv[1]
 def wheel(name, ver, tag, files, deps=()):

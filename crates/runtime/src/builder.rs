@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use wasmtime::Module;
@@ -86,11 +86,15 @@ pub(crate) fn mounts_for(rt: &Runtime, spec: &SnapshotSpec) -> Result<Mounts, Sn
             empty
         }
     };
+    let pycache = spec.cache_dir.join("pycache");
+    std::fs::create_dir_all(&pycache).map_err(io("creating", &pycache))?;
     let mounts = Mounts {
         stdlib: inner.guest.stdlib.clone(),
         runtime: inner.shim_dir.clone(),
         src,
         python_modules,
+        pycache,
+        bytecode_cache: spec.bytecode_cache,
     };
     Ok(mounts)
 }
@@ -127,6 +131,8 @@ pub(crate) fn build(rt: &Runtime, spec: &SnapshotSpec) -> Result<Snapshot, Snaps
         ("shim", &inner.shim_hash),
         ("python_modules", &pm_hash),
         ("preload", &preload.join(",")),
+        // The cached top-level figures differ with and without bytecode.
+        ("bytecode", if spec.bytecode_cache { "1" } else { "0" }),
     ]);
     let full_key = key(&[
         ("base", &base_key),
@@ -222,14 +228,16 @@ pub(crate) fn build(rt: &Runtime, spec: &SnapshotSpec) -> Result<Snapshot, Snaps
     };
     let before = session.memory.data(&session.store).to_vec();
     let load_timer = Timer::new("load_main");
-    let (reply, _) = session
-        .invoke(
+    let (reply, cpu) = crate::cpu_timed(|| {
+        session.invoke(
             &json!({"v": 1, "kind": "load_main", "module": spec.main_module}),
             &[],
         )
-        .map_err(map_invoke)?;
+    });
+    let (reply, _) = reply.map_err(map_invoke)?;
     drop(load_timer);
-    let status = reply.get("result").cloned().unwrap_or(Value::Null);
+    let mut status = reply.get("result").cloned().unwrap_or(Value::Null);
+    record_cpu(&mut status, cpu);
     if let Some(e) = status_error(&status, &mounts.python_modules) {
         return Err(e);
     }
@@ -258,6 +266,15 @@ fn take(log: &Arc<Mutex<Vec<crate::LogLine>>>) -> Vec<crate::LogLine> {
     std::mem::take(&mut *log.lock().unwrap_or_else(|e| e.into_inner()))
 }
 
+/// Adds the host-measured CPU time of the top level (`startup_cpu_ms`) to
+/// the guest's status, so it is cached with the snapshot beside `startup_ms`.
+fn record_cpu(status: &mut Value, cpu: Option<Duration>) {
+    if let (Some(obj), Some(cpu)) = (status.as_object_mut(), cpu) {
+        let ms = (cpu.as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0;
+        obj.insert("startup_cpu_ms".into(), json!(ms));
+    }
+}
+
 fn stats(
     cache_hit: bool,
     base_built: bool,
@@ -273,6 +290,7 @@ fn stats(
             .get("startup_ms")
             .and_then(Value::as_f64)
             .unwrap_or(0.0),
+        startup_cpu_ms: status.get("startup_cpu_ms").and_then(Value::as_f64),
         delta_bytes,
     }
 }
@@ -486,8 +504,11 @@ pub(crate) fn init_guest(
     {
         session.call_void("_initialize").map_err(map_invoke)?;
     }
-    timed("wizer-initialize", || session.call_void("wizer-initialize")).map_err(map_invoke)?;
-    let status = session.init_status().map_err(map_invoke)?;
+    let (init, cpu) =
+        crate::cpu_timed(|| timed("wizer-initialize", || session.call_void("wizer-initialize")));
+    init.map_err(map_invoke)?;
+    let mut status = session.init_status().map_err(map_invoke)?;
+    record_cpu(&mut status, cpu);
     Ok((session, status))
 }
 

@@ -32,6 +32,7 @@ mod cache;
 pub mod cache_dir;
 mod clif_cache;
 mod cold;
+mod cpu;
 mod embedded;
 mod envelope;
 mod error;
@@ -53,6 +54,7 @@ mod wait;
 mod wasi_env;
 mod wizer_state;
 
+pub use cpu::{cpu_timed, thread_cpu_time};
 pub use error::{InvokeError, PythonError, RuntimeError, SnapshotError};
 pub use host::{HostHandler, HostReply, Reentry};
 pub use instance::{Instance, InstanceOptions, Request, Response, status_and_headers};

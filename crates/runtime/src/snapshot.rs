@@ -43,6 +43,11 @@ pub struct SnapshotSpec {
     /// With `layered`: compile the full `.cwasm` in a background thread and
     /// switch new instances to it when ready. Default true.
     pub full_in_background: bool,
+    /// Cache the bytecode of `python_modules` in `cache_dir/pycache`, so
+    /// later builds import their dependencies without compiling.
+    /// `deploy` turns it off to time the top level as Cloudflare runs it,
+    /// compiling from source (the upload carries no `.pyc`). Default true.
+    pub bytecode_cache: bool,
 }
 
 impl SnapshotSpec {
@@ -59,6 +64,7 @@ impl SnapshotSpec {
             cache_dir: cache_dir.into(),
             layered: true,
             full_in_background: true,
+            bytecode_cache: true,
         }
     }
 
@@ -87,8 +93,14 @@ pub struct SnapshotStats {
     pub base_built: bool,
     /// Wall time of `build_snapshot`.
     pub build_time: Duration,
-    /// Time the main import took inside the guest, as Python measured it.
+    /// Wall time the top level (the shim and the main import) took inside
+    /// the guest, as Python measured it.
     pub startup_ms: f64,
+    /// CPU time of the same span, measured by the host on the thread that ran
+    /// it (waits such as `time.sleep` and host calls are not CPU). `None` on
+    /// platforms without a per-thread CPU clock, or for a snapshot cached by
+    /// an older version.
+    pub startup_cpu_ms: Option<f64>,
     /// Bytes of memory the layer writes at restore (0 for full snapshots).
     pub delta_bytes: usize,
 }

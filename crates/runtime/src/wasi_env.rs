@@ -21,6 +21,12 @@ pub(crate) struct Mounts {
     pub(crate) src: PathBuf,
     /// `python_modules` (`/app/python_modules`), or an empty dir.
     pub(crate) python_modules: PathBuf,
+    /// Writable bytecode cache for `/app/python_modules` (`/pycache`, in the
+    /// snapshot cache dir, never in the upload): `_pywrangler.bytecode`.
+    pub(crate) pycache: PathBuf,
+    /// Whether the guest uses `pycache` (`PW_BYTECODE_CACHE`); it is mounted
+    /// either way so the fd table never changes shape.
+    pub(crate) bytecode_cache: bool,
 }
 
 /// Builds a WASI context: read-only mounts, private read-write `/tmp`, only
@@ -36,6 +42,10 @@ pub(crate) fn build(
     let mut b = WasiCtxBuilder::new();
     b.env("PYTHONHOME", "/");
     b.env("PW_MAIN_MODULE", main_module);
+    b.env(
+        "PW_BYTECODE_CACHE",
+        if mounts.bytecode_cache { "1" } else { "0" },
+    );
     b.stdout(stdout);
     b.stderr(stderr);
     b.monotonic_clock(clock);
@@ -54,6 +64,8 @@ pub(crate) fn build(
     }
     b.preopened_dir(tmp, "/tmp", FsPerms::ReadWrite)
         .map_err(|e| mount_error(tmp, e))?;
+    b.preopened_dir(&mounts.pycache, "/pycache", FsPerms::ReadWrite)
+        .map_err(|e| mount_error(&mounts.pycache, e))?;
     Ok(b.build_p1())
 }
 

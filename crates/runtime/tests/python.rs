@@ -642,6 +642,69 @@ class Default(WorkerEntrypoint):
     assert_eq!(body(&r), "<B> xn--bcher-kva.example 3 True");
 }
 
+/// All `.pyc` files under `dir`.
+fn pyc_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "pyc") {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// Issue 15: the bytecode of `python_modules` is written to the snapshot
+/// cache's `pycache`, never beside the sources, so
+/// later builds and `dev` starts import without compiling; with
+/// `bytecode_cache` off (`deploy`, timing the top level as Cloudflare runs it)
+/// none is written. Both report the top level's CPU time.
+#[test]
+fn app_bytecode_is_cached_outside_the_sources() {
+    let rt = runtime();
+    let p = project(&[
+        ("src/entry.py", "import vendored\n"),
+        ("python_modules/vendored/__init__.py", "VALUE = 42\n"),
+    ]);
+    let pm = p.path().join("python_modules");
+    let cache = p.path().join(".wrangler/cache");
+    let mut spec = SnapshotSpec::new(p.path().join("src"), "entry", &cache);
+    spec.python_modules = Some(pm.clone());
+    spec.layered = false;
+    spec.bytecode_cache = false;
+    let snap = rt.build_snapshot(&spec).expect("deploy's snapshot");
+    assert!(snap.stats().startup_cpu_ms.is_some_and(|ms| ms > 0.0));
+    assert_eq!(pyc_files(&cache), Vec::<PathBuf>::new());
+
+    let snap = snapshot(&rt, p.path(), Some(&pm)).expect("dev's snapshot");
+    assert!(snap.stats().startup_cpu_ms.is_some_and(|ms| ms > 0.0));
+    let cached = pyc_files(&cache.join("pycache/app"));
+    assert!(
+        cached.iter().any(|f| f
+            .to_string_lossy()
+            .contains("/app/python_modules/vendored/__init__.cpython-")),
+        "no bytecode for vendored: {cached:?}"
+    );
+    // Not the Worker's own code: a same-size edit within a second would
+    // pass CPython's mtime check and run stale bytecode after a reload.
+    assert!(
+        !cached
+            .iter()
+            .any(|f| f.to_string_lossy().contains("/app/src/")),
+        "{cached:?}"
+    );
+    assert_eq!(pyc_files(&p.path().join("src")), Vec::<PathBuf>::new());
+    assert_eq!(pyc_files(&pm), Vec::<PathBuf>::new());
+}
+
 #[test]
 fn native_code_is_reported_by_package() {
     let rt = runtime();

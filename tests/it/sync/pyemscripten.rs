@@ -376,6 +376,10 @@ fn deploy_uploads_exactly_the_synced_314_files() {
         &mut uploaded,
     );
     assert!(uploaded.contains_key("msgpack/_cmsgpack.cpython-314-wasm32-emscripten.so"));
+    // sync's own files stay home (issue 15); everything else is uploaded.
+    for own in [".synced", "pyvenv.cfg"] {
+        assert!(synced.remove(own).is_some(), "sync wrote no {own}");
+    }
     let synced_names: BTreeSet<&String> = synced.keys().collect();
     let uploaded_names: BTreeSet<&String> = uploaded.keys().collect();
     assert_eq!(uploaded_names, synced_names);

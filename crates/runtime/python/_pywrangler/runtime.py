@@ -11,7 +11,7 @@ import sys
 import time
 import traceback
 
-from . import entropy, envelope, host, loop, patches, state
+from . import bytecode, entropy, envelope, host, loop, patches, state
 from .jsobj import JsDict, from_json, to_json
 
 _status = None
@@ -75,6 +75,7 @@ def snapshot_init():
     With PW_MAIN_MODULE="" (the host's *base* snapshot) no user module is
     imported: the host later sends `preload` and `load_main` events."""
     t0 = time.perf_counter()
+    bytecode.install()
     state.in_global_scope = True
     loop.install_policy()
     entropy.turn_on()

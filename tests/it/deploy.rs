@@ -755,14 +755,12 @@ fn deploy_with_limits(root: &Path, cf: &FakeCf, env: &[(&str, &str)]) -> Run {
 
 /// The figure in "top level N ms CPU" of the validation line.
 fn top_level_cpu_ms(stderr: &str) -> u64 {
-    let rest = stderr
+    // "… top level 2934 ms CPU …" (a warning may say "top level took" first).
+    stderr
         .split("top level ")
-        .nth(1)
-        .unwrap_or_else(|| panic!("no top-level figure in: {stderr}"));
-    rest.split(' ')
-        .next()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no number in: {rest}"))
+        .skip(1)
+        .find_map(|rest| rest.split(' ').next().and_then(|n| n.parse().ok()))
+        .unwrap_or_else(|| panic!("no top-level figure in: {stderr}"))
 }
 
 /// Regression (issue 15): the gate was the top level's wall time against
@@ -820,16 +818,18 @@ fn validation_does_not_count_a_top_level_sleep_as_cpu() {
     let dir = tempdir();
     plain_project(
         dir.path(),
-        &format!("import time\ntime.sleep(1.5)\n{ENTRY}"),
+        &format!("import time\ntime.sleep(2.5)\n{ENTRY}"),
     );
     let cf = FakeCf::start();
+    // Counted as CPU, the 2.5 s sleep alone would pass the limit; the real CPU
+    // (importing the shim from source) is well under it even on a busy machine.
     let run = deploy_with_limits(
         dir.path(),
         &cf,
-        &[("PYWRANGLER_TOP_LEVEL_CPU_LIMIT_MS", "1000")],
+        &[("PYWRANGLER_TOP_LEVEL_CPU_LIMIT_MS", "2000")],
     );
     run.expect_code(0);
-    assert!(top_level_cpu_ms(&run.stderr) < 1000, "{}", run.stderr);
+    assert!(top_level_cpu_ms(&run.stderr) < 2000, "{}", run.stderr);
 }
 
 /// Startup (the restore) over its limit is refused as Cloudflare would; a

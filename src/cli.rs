@@ -137,13 +137,13 @@ pub struct DevArgs {
     #[command(flatten)]
     pub config: ConfigArgs,
 
-    /// Port to listen on.
-    #[arg(long, default_value_t = 8787)]
-    pub port: u16,
+    /// Port to listen on [default: the config's `dev.port`, else 8787].
+    #[arg(long)]
+    pub port: Option<u16>,
 
-    /// IP address to listen on.
-    #[arg(long, default_value = "127.0.0.1")]
-    pub ip: String,
+    /// IP address to listen on [default: the config's `dev.ip`, else 127.0.0.1].
+    #[arg(long)]
+    pub ip: Option<String>,
 
     /// Override a var: KEY:VALUE (repeatable).
     #[arg(long = "var", value_name = "KEY:VALUE")]

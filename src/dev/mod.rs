@@ -47,10 +47,27 @@ pub fn run(args: &DevArgs) -> anyhow::Result<()> {
     for w in &settings.warnings {
         crate::printer::warn(w);
     }
-    let ip: IpAddr = args.ip.parse().map_err(|_| {
-        UserError::usage(format!("--ip `{}` is not an IP address", args.ip))
-            .hint("use e.g. --ip 127.0.0.1 or --ip 0.0.0.0")
+    // CLI > config `dev` table > wrangler's defaults.
+    let (ip_text, ip_source) = match (&args.ip, &settings.dev_server.ip) {
+        (Some(ip), _) => (ip.clone(), "--ip"),
+        (None, Some(ip)) => (ip.clone(), "dev.ip in the wrangler config"),
+        (None, None) => ("127.0.0.1".to_string(), "--ip"),
+    };
+    let ip: IpAddr = ip_text.parse().map_err(|_| {
+        UserError::usage(format!("{ip_source} `{ip_text}` is not an IP address"))
+            .hint("use e.g. 127.0.0.1 or 0.0.0.0")
     })?;
+    let port = args.port.or(settings.dev_server.port).unwrap_or(8787);
+    if settings
+        .dev_server
+        .local_protocol
+        .as_deref()
+        .is_some_and(|p| p != "http")
+    {
+        crate::printer::warn(
+            "dev.local_protocol = \"https\" is not supported by pywrangler-rs dev; serving http",
+        );
+    }
     // Instance temp dirs of runs that were killed (`kill -9`) and could not clean up.
     let swept = pywrangler_runtime::tmpdirs::sweep_stale();
     if swept > 0 {
@@ -100,7 +117,7 @@ pub fn run(args: &DevArgs) -> anyhow::Result<()> {
         .context("starting the async runtime")?;
     let result = rt.block_on(serve(
         shared,
-        SocketAddr::new(ip, args.port),
+        SocketAddr::new(ip, port),
         !args.no_reload,
         args.test_scheduled,
     ));

@@ -74,6 +74,9 @@ pub struct WorkerSettings {
     pub warnings: Vec<String>,
     /// The Python version the Worker runs on Cloudflare.
     pub python: crate::config::PythonVersion,
+    /// The config's `dev` table (`port`, `ip`, `local_protocol`); the
+    /// command line wins over it.
+    pub dev_server: crate::config::DevSettings,
 }
 
 /// Flags that stay fixed for the whole session.
@@ -369,6 +372,7 @@ fn resolve(project: &Project, flags: &SessionFlags) -> anyhow::Result<WorkerSett
         wall_limit,
         durable_classes,
         warnings: project.warnings.iter().cloned().chain(local_only).collect(),
+        dev_server: cfg.dev.clone().unwrap_or_default(),
     })
 }
 

@@ -2035,3 +2035,30 @@ class Default(WorkerEntrypoint):
         );
     }
 }
+
+/// Regression (issue 15): `dev.port` in the wrangler config was modelled but
+/// ignored (`--port` had a default, so the config could never win).
+#[test]
+fn dev_port_from_the_config_is_used_unless_the_flag_says_otherwise() {
+    let free = TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let config = format!("{HELLO_CONFIG}\n[dev]\nport = {free}\nip = \"127.0.0.1\"\n");
+    let dir = project(&[("wrangler.toml", &config), ("src/entry.py", HELLO)]);
+    let index = dir.path().join(".empty-index");
+    std::fs::create_dir_all(&index).expect("index dir");
+    let mut cmd = support::cmd(dir.path());
+    cmd.env("PYWRANGLER_PYODIDE_INDEX", &index)
+        .arg("dev")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let dev = Dev::spawn(cmd);
+    assert_eq!(dev.port, free, "{}", dev.log());
+    assert_eq!(dev.get("/").1, "Hello world!");
+    drop(dev);
+    // The flag wins over the config.
+    let dev = Dev::start(dir.path(), &[]);
+    assert_ne!(dev.port, free, "{}", dev.log());
+}

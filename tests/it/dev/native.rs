@@ -190,6 +190,27 @@ fn fastapi_template_runs_on_real_pydantic() {
     let (status, body) = server.get("/items/seven");
     assert_eq!(status, 422, "{body}");
     assert!(body.contains("int_parsing"), "{body}");
+    drop(server);
+
+    // Deploy validation imports the real pydantic-core too, and the template passes it
+    // (Cloudflare deploys it), without --skip-validation.
+    let out = support::cmd(&app)
+        .env("PYWRANGLER_PYODIDE_INDEX", &index)
+        .env(
+            "UV_DEFAULT_INDEX",
+            format!("file://{}", app.join(".empty").display()),
+        )
+        .env("UV_CACHE_DIR", app.join(".uv-cache"))
+        .args(["deploy", "--dry-run"])
+        .output()
+        .expect("deploy runs");
+    let run = support::Run::from_output(out);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("Validated the Worker locally"),
+        "{}",
+        run.stderr
+    );
 }
 
 /// An Emscripten-style extension module whose `PyInit__boom` does what a Rust panic does

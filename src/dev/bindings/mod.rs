@@ -356,7 +356,7 @@ impl LocalBindings {
             "fetch" => {
                 let client = self.outbound.get_or_init(outbound::Outbound::new);
                 match client {
-                    Ok(c) => c.fetch(args, body, deadline),
+                    Ok(c) => c.handle(rest, args, body, deadline),
                     Err(e) => Err(OpError::failed(e.to_string())),
                 }
             }

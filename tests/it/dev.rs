@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::support;
 
+mod runtime_apis;
 mod server_hardening;
 
 /// A running `pywrangler-rs dev`; killed on drop.

@@ -20,6 +20,8 @@ pub mod sqlite;
 pub mod workflows;
 
 #[cfg(test)]
+mod runtime_api_tests;
+#[cfg(test)]
 mod sql_tests;
 #[cfg(test)]
 mod tests;

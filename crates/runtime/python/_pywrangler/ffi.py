@@ -227,6 +227,8 @@ def run_sync(awaitable):
     runs to completion on a nested event loop, so it may await host calls,
     `asyncio.sleep` and other coroutines."""
     if state.in_global_scope:
+        if inspect.iscoroutine(awaitable):
+            awaitable.close()
         raise RuntimeError("No suspender")
     if not inspect.isawaitable(awaitable):
         raise TypeError(f"run_sync needs an awaitable, not {type(awaitable).__name__}")

@@ -406,3 +406,88 @@ fn durable_object_sync_kv_get_put_list() {
         "{body}"
     );
 }
+
+const DJANGO_PYPROJECT: &str = "[project]\nname = \"w\"\nversion = \"0.1.0\"\nrequires-python = \">=3.12\"\ndependencies = [\"django>=5.2\"]\n";
+
+const DJANGO_BACKEND: &str = r#"# A Django database backend in the manner of django-cf's D1 backend: the
+# sync ORM calls into async Worker APIs through `run_sync`. Here the data
+# lives in `sqlite3` and every write is also counted in KV.
+
+from django.db.backends.sqlite3 import base
+from pyodide.ffi import run_sync
+
+ENV = {}
+
+
+class CursorWrapper(base.SQLiteCursorWrapper):
+    def execute(self, query, params=None):
+        if query.lstrip().upper().startswith("INSERT"):
+            kv = ENV["env"].KV
+
+            async def count():
+                n = int(await kv.get("writes") or 0) + 1
+                await kv.put("writes", str(n))
+                return n
+
+            run_sync(count())
+        return super().execute(query, params)
+
+
+class DatabaseWrapper(base.DatabaseWrapper):
+    def create_cursor(self, name=None):
+        return self.connection.cursor(factory=CursorWrapper)
+"#;
+
+const DJANGO_WORKER: &str = r#"import os
+
+import django
+from django.conf import settings
+
+# The handler is a coroutine and the ORM is sync: Workers projects running
+# Django (django-cf's template too) switch Django's async-context guard off.
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+settings.configure(
+    DATABASES={"default": {"ENGINE": "kvbackend", "NAME": "/tmp/db.sqlite3"}},
+    INSTALLED_APPS=[],
+    USE_TZ=True,
+)
+django.setup()
+
+from django.db import connection
+from workers import WorkerEntrypoint, Response
+
+
+class Default(WorkerEntrypoint):
+    async def fetch(self, request):
+        # The backend (Django's sqlite3 one imports multiprocessing, which
+        # draws entropy) loads on first use, in the handler.
+        import kvbackend.base
+
+        kvbackend.base.ENV["env"] = self.env
+        with connection.cursor() as c:
+            c.execute("CREATE TABLE IF NOT EXISTS notes (id INTEGER PRIMARY KEY, body TEXT)")
+            c.execute("INSERT INTO notes (body) VALUES (%s)", ["one"])
+            c.execute("INSERT INTO notes (body) VALUES (%s)", ["two"])
+            c.execute("SELECT body FROM notes ORDER BY id")
+            rows = [r[0] for r in c.fetchall()]
+        return Response(f"{connection.vendor} {rows} writes={await self.env.KV.get('writes')}")
+"#;
+
+/// A real Django (from PyPI) whose database backend subclasses Django's
+/// `sqlite3` backend and calls a KV binding through `run_sync` on every
+/// write. `sqlite3` exists only in the 3.14 guest: the compat date is pinned.
+#[test]
+fn django_with_a_sqlite3_backend_that_uses_run_sync() {
+    let dir = project(&[
+        ("wrangler.toml", DJANGO_LIKE_CONFIG),
+        ("src/entry.py", DJANGO_WORKER),
+        ("src/kvbackend/__init__.py", ""),
+        ("src/kvbackend/base.py", DJANGO_BACKEND),
+    ]);
+    crate::support::write_files(dir.path(), &[("pyproject.toml", DJANGO_PYPROJECT)]);
+    let dev = Dev::start(dir.path(), &["--no-reload"]);
+    let (s, body) = dev.get("/");
+    assert_eq!(s, 200, "{body}\n{}", dev.log());
+    assert_eq!(body, "sqlite ['one', 'two'] writes=2");
+}

@@ -7,6 +7,7 @@ pub mod background;
 pub mod bindings;
 pub mod builder;
 pub mod error_page;
+pub mod htmlrewriter;
 pub mod listen;
 pub mod pool;
 pub mod reload;

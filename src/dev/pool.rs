@@ -66,6 +66,9 @@ impl HostHandler for Handler {
     ) -> HostReply {
         // SQL run for this call stops when the event's time is up.
         let _deadline = bindings::sql_guard::RequestDeadline::enter(guest.wall_deadline());
+        if header["op"] == super::htmlrewriter::OP {
+            return super::htmlrewriter::transform(&header, &body, guest);
+        }
         let own = lock(&self.1).clone().is_some_and(|(class, id)| {
             let args = &header["args"];
             header["op"] == "do.call"

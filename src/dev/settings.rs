@@ -232,6 +232,11 @@ fn resolve(project: &Project, flags: &SessionFlags) -> anyhow::Result<WorkerSett
             .unwrap_or_else(|| project.root.join(".wrangler").join("state")),
         worker_name: cfg.name.clone().unwrap_or_default(),
         sql_time_limit: flags.sql_time_limit,
+        kv_backed_classes: cfg
+            .migrations
+            .iter()
+            .flat_map(|m| m.new_classes.iter().cloned())
+            .collect(),
         ..BindingsConfig::default()
     };
     for kv in &cfg.kv_namespaces {

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use crate::support;
 
 mod native;
+mod runtime_apis;
 mod server_hardening;
 
 /// A running `pywrangler-rs dev`; killed on drop.

@@ -4,13 +4,22 @@
 
 import json as _json
 import sys as _sys
-import time as _time
 import urllib.parse as _parse
 
 from _pywrangler.jsobj import JsDict as _JsDict
 from _pywrangler.jsobj import JsProxy as _JsProxy
 from _pywrangler.jsobj import from_json as _from_json
 from _pywrangler.jsobj import to_plain as _to_plain
+from _pywrangler.jsglobals import (  # noqa: F401 - re-exported globals
+    Date,
+    Uint8Array,
+    clearInterval,
+    clearTimeout,
+    crypto,
+    setInterval,
+    setTimeout,
+)
+from _pywrangler.htmlrewriter import HTMLRewriter  # noqa: F401
 
 
 def _init(init, kwargs):
@@ -295,12 +304,6 @@ class JSON:
     @staticmethod
     def parse(text):
         return _from_json(_json.loads(text))
-
-
-class Date:
-    @staticmethod
-    def now():
-        return _time.time() * 1000
 
 
 async def fetch(resource, init=None, **kwargs):

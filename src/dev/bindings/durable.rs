@@ -29,6 +29,7 @@ pub struct DurableStorage {
     root: PathBuf,
     objects: Mutex<HashMap<ObjectKey, Arc<Mutex<Connection>>>>,
     time_limit: Duration,
+    kv_backed: Vec<String>,
 }
 
 /// A scheduled alarm, as found in storage.
@@ -69,7 +70,15 @@ impl DurableStorage {
             root: root.to_path_buf(),
             objects: Mutex::new(HashMap::new()),
             time_limit: sql_guard::DEFAULT_TIME_LIMIT,
+            kv_backed: Vec::new(),
         }
+    }
+
+    /// Classes declared key-value backed (`new_classes`), which refuse the
+    /// synchronous `ctx.storage.kv` as production does.
+    pub fn with_kv_backed(mut self, classes: Vec<String>) -> DurableStorage {
+        self.kv_backed = classes;
+        self
     }
 
     /// Stop each `sql.exec` after `limit` instead of 30 s.
@@ -104,6 +113,16 @@ impl DurableStorage {
     pub fn handle(&self, op: &str, args: &Value) -> OpResult<Reply> {
         let class = str_arg(args, "class")?;
         let id = str_arg(args, "id")?;
+        // `sync: true` marks the synchronous `ctx.storage.kv` API.
+        if args.get("sync").and_then(Value::as_bool) == Some(true)
+            && self.kv_backed.iter().any(|c| c == class)
+        {
+            return Err(OpError::failed(format!(
+                "The storage.kv (synchronous KV) API is only available for SQLite-backed \
+                 Durable Objects, but {class} is declared with `new_classes`; declare it \
+                 with `new_sqlite_classes` in a migration instead."
+            )));
+        }
         let conn = self.object(class, id)?;
         let conn = sql_guard::lock_until(&conn, sql_guard::wait_deadline(self.time_limit))
             .ok_or_else(|| {

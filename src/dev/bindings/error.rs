@@ -10,6 +10,9 @@ pub enum OpError {
     /// The operation failed (raised as `Error`).
     #[error("{0}")]
     Failed(String),
+    /// The operation ran past the timeout the worker gave it (raised as `TimeoutError`).
+    #[error("{0}")]
+    Timeout(String),
     /// The guest asked for an op this host does not know.
     #[error("unknown host op `{0}`")]
     UnknownOp(String),
@@ -29,6 +32,7 @@ impl OpError {
     pub fn py_type(&self) -> &'static str {
         match self {
             OpError::Invalid(_) => "TypeError",
+            OpError::Timeout(_) => "TimeoutError",
             _ => "Error",
         }
     }

@@ -20,6 +20,8 @@ pub mod sqlite;
 pub mod workflows;
 
 #[cfg(test)]
+mod runtime_api_tests;
+#[cfg(test)]
 mod sql_tests;
 #[cfg(test)]
 mod tests;
@@ -88,6 +90,9 @@ pub struct BindingsConfig {
     pub r2: Vec<(String, String)>,
     /// Durable Objects: binding → class name.
     pub durable_objects: Vec<(String, String)>,
+    /// Durable Object classes the migrations declare key-value backed
+    /// (`new_classes`): they have no synchronous `ctx.storage.kv`.
+    pub kv_backed_classes: Vec<String>,
     /// Queue producers: binding → (queue, delivery delay in seconds).
     pub queue_producers: Vec<(String, String, i64)>,
     /// Service bindings: binding → (service, entrypoint).
@@ -265,7 +270,9 @@ impl LocalBindings {
                 ratelimit::RateLimiter::open(&root, rl.clone(), clock.clone())?,
             );
         }
-        let durable = durable::DurableStorage::new(&root.join("do")).with_time_limit(sql_limit);
+        let durable = durable::DurableStorage::new(&root.join("do"))
+            .with_time_limit(sql_limit)
+            .with_kv_backed(config.kv_backed_classes.clone());
         let queues = Arc::new(queue::QueueStore::open(
             &root.join("queues").join("queues.sqlite"),
             clock,
@@ -351,7 +358,7 @@ impl LocalBindings {
             "fetch" => {
                 let client = self.outbound.get_or_init(outbound::Outbound::new);
                 match client {
-                    Ok(c) => c.fetch(args, body, deadline),
+                    Ok(c) => c.handle(rest, args, body, deadline),
                     Err(e) => Err(OpError::failed(e.to_string())),
                 }
             }

@@ -1,7 +1,13 @@
 //! Outbound `fetch` from the worker, performed by the host with reqwest's
 //! blocking client (instances run on their own OS threads, never inside the
-//! async server, so blocking here is fine).
+//! async server, so blocking here is fine). A fetch asked to `stream` leaves
+//! its body on the host for `fetch.read` to pull chunk by chunk (the sync
+//! HTTP clients' `stream=True`); `timeout_ms` bounds one request.
 
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::Client;
@@ -11,10 +17,20 @@ use serde_json::{Value, json};
 use super::Reply;
 use super::error::{OpError, OpResult};
 
-/// Two clients, since the redirect policy is fixed per client.
+/// Most response bodies left open for `fetch.read` at once; past it the
+/// oldest is dropped (a Worker that never finishes reading cannot hold
+/// connections forever).
+const MAX_OPEN_STREAMS: usize = 64;
+/// Largest chunk one `fetch.read` returns.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Two clients, since the redirect policy is fixed per client, and the
+/// bodies being streamed.
 pub struct Outbound {
     follow: Client,
     manual: Client,
+    streams: Mutex<BTreeMap<u64, reqwest::blocking::Response>>,
+    next_stream: AtomicU64,
 }
 
 impl Outbound {
@@ -31,7 +47,62 @@ impl Outbound {
         Ok(Outbound {
             follow: build(Policy::limited(20))?,
             manual: build(Policy::none())?,
+            streams: Mutex::new(BTreeMap::new()),
+            next_stream: AtomicU64::new(1),
         })
+    }
+
+    /// Dispatch `fetch` (`rest` empty), `fetch.read` and `fetch.close`.
+    pub fn handle(
+        &self,
+        rest: &str,
+        args: &Value,
+        body: Vec<u8>,
+        deadline: Option<Instant>,
+    ) -> OpResult<Reply> {
+        match rest {
+            "" => self.fetch(args, body, deadline),
+            "read" => self.read(args),
+            "close" => {
+                let id = args.get("id").and_then(Value::as_u64).unwrap_or(0);
+                self.lock_streams().remove(&id);
+                Ok(Reply::null())
+            }
+            other => Err(OpError::UnknownOp(format!("fetch.{other}"))),
+        }
+    }
+
+    fn lock_streams(
+        &self,
+    ) -> std::sync::MutexGuard<'_, BTreeMap<u64, reqwest::blocking::Response>> {
+        self.streams.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The next chunk (up to 64 KiB) of a streamed body: `{"done"}` + bytes.
+    fn read(&self, args: &Value) -> OpResult<Reply> {
+        let id = args
+            .get("id")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| OpError::invalid("fetch.read needs `id`"))?;
+        // Taken out while reading, so other streams are not held up.
+        let mut resp = self
+            .lock_streams()
+            .remove(&id)
+            .ok_or_else(|| OpError::failed("the response body was already read or closed"))?;
+        let mut chunk = vec![0u8; READ_CHUNK];
+        let n = resp.read(&mut chunk).map_err(|e| {
+            if is_timeout(&e) {
+                OpError::Timeout("reading the response body timed out".into())
+            } else {
+                OpError::failed(format!("reading the response body failed: {e}"))
+            }
+        })?;
+        chunk.truncate(n);
+        let done = n == 0;
+        if !done {
+            self.lock_streams().insert(id, resp);
+        }
+        Ok(Reply::with_body(json!({ "done": done }), chunk))
     }
 
     /// Perform one request: `{"method","url","headers","redirect"}` + body,
@@ -56,8 +127,19 @@ impl Outbound {
             _ => &self.follow,
         };
         let mut req = client.request(method, parsed);
-        if let Some(deadline) = deadline {
-            req = req.timeout(deadline.saturating_duration_since(Instant::now()));
+        // The caller's own timeout (a sync HTTP client's) and the event's
+        // wall-clock limit: whichever comes first.
+        let timeout = args
+            .get("timeout_ms")
+            .and_then(Value::as_f64)
+            .filter(|ms| ms.is_finite())
+            .map(|ms| Duration::from_secs_f64(ms.max(0.0) / 1000.0));
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        match (timeout, left) {
+            (Some(t), Some(l)) => req = req.timeout(t.min(l)),
+            (Some(t), None) => req = req.timeout(t),
+            (None, Some(l)) => req = req.timeout(l),
+            (None, None) => {}
         }
         if let Some(headers) = args.get("headers").and_then(Value::as_array) {
             for pair in headers {
@@ -72,9 +154,13 @@ impl Outbound {
         if !body.is_empty() {
             req = req.body(body);
         }
-        let resp = req
-            .send()
-            .map_err(|e| OpError::failed(format!("fetch to {url} failed: {e}")))?;
+        let resp = req.send().map_err(|e| {
+            if e.is_timeout() && timeout.is_some() {
+                OpError::Timeout(format!("fetch to {url} timed out"))
+            } else {
+                OpError::failed(format!("fetch to {url} failed: {e}"))
+            }
+        })?;
         let status = resp.status();
         let headers: Vec<Value> = resp
             .headers()
@@ -82,17 +168,47 @@ impl Outbound {
             .map(|(k, v)| json!([k.as_str(), String::from_utf8_lossy(v.as_bytes())]))
             .collect();
         let final_url = resp.url().to_string();
-        let bytes = resp
-            .bytes()
-            .map_err(|e| OpError::failed(format!("reading the response from {url} failed: {e}")))?;
-        Ok(Reply::with_body(
-            json!({
-                "status": status.as_u16(),
-                "status_text": status.canonical_reason().unwrap_or(""),
-                "headers": headers,
-                "url": final_url,
-            }),
-            bytes.to_vec(),
-        ))
+        let head = json!({
+            "status": status.as_u16(),
+            "status_text": status.canonical_reason().unwrap_or(""),
+            "headers": headers,
+            "url": final_url,
+        });
+        if args.get("stream").and_then(Value::as_bool) == Some(true) {
+            let id = self.next_stream.fetch_add(1, Ordering::Relaxed);
+            let mut streams = self.lock_streams();
+            while streams.len() >= MAX_OPEN_STREAMS {
+                streams.pop_first();
+            }
+            streams.insert(id, resp);
+            let mut head = head;
+            head["stream"] = json!(id);
+            return Ok(Reply::value(head));
+        }
+        let bytes = resp.bytes().map_err(|e| {
+            if e.is_timeout() && timeout.is_some() {
+                OpError::Timeout(format!("reading the response from {url} timed out"))
+            } else {
+                OpError::failed(format!("reading the response from {url} failed: {e}"))
+            }
+        })?;
+        Ok(Reply::with_body(head, bytes.to_vec()))
     }
+}
+
+/// Whether an I/O error from a response body is reqwest's timeout.
+fn is_timeout(e: &std::io::Error) -> bool {
+    if e.kind() == std::io::ErrorKind::TimedOut {
+        return true;
+    }
+    let mut source = e.get_ref().map(|s| s as &(dyn std::error::Error + 'static));
+    while let Some(s) = source {
+        if s.downcast_ref::<reqwest::Error>()
+            .is_some_and(reqwest::Error::is_timeout)
+        {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }

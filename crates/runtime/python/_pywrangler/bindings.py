@@ -9,6 +9,7 @@ import json
 
 from . import host, state
 from .jsobj import JsBuffer, JsDict, JsException, from_json, to_json
+from .synckv import SyncKvStorage
 
 
 def make_env(bindings):
@@ -1039,6 +1040,7 @@ class DurableObjectStorage:
         self._class = class_name
         self._id = hex_id
         self.sql = SqlStorage(self)
+        self.kv = SyncKvStorage(self)
 
     def _call(self, op, **args):
         value, _ = host.call(op, dict(args, **{"class": self._class, "id": self._id}))

@@ -7,7 +7,7 @@ import contextlib
 import importlib.abc
 import sys
 
-from . import entropy
+from . import entropy, sync_http
 
 
 @contextlib.contextmanager
@@ -50,6 +50,7 @@ _ENTROPY_ALLOWED = (
 
 EXEC_PATCHES = {"anyio.to_thread": _anyio_to_thread}
 EXEC_PATCHES.update({name: _allow_entropy for name in _ENTROPY_ALLOWED})
+EXEC_PATCHES.update(sync_http.EXEC_PATCHES)
 
 
 class _PatchedLoader:
@@ -96,6 +97,7 @@ class PatchFinder(importlib.abc.MetaPathFinder):
 def install():
     uninstall()
     sys.meta_path.insert(0, PatchFinder())
+    sync_http.patch_loaded()
 
 
 def uninstall():

@@ -584,6 +584,13 @@ def _ev_workflow(header, body):
     return _ok(workflows.run_event(header, _workflows, sys.modules[__name__]))
 
 
+def _ev_html(header, body):
+    """A match of a running HTMLRewriter transform (a host-call re-entry)."""
+    from . import htmlrewriter
+
+    return _ok(htmlrewriter.handle_event(header))
+
+
 _KINDS = {
     "preload": _ev_preload,
     "load_main": _ev_load_main,
@@ -594,4 +601,5 @@ _KINDS = {
     "rpc": _ev_rpc,
     "alarm": _ev_alarm,
     "workflow": _ev_workflow,
+    "html": _ev_html,
 }

@@ -64,6 +64,7 @@ class FakeHost:
         self.alarms = {}
         self.queues = []
         self.fetches = []
+        self.fetch_streams = {}  # stream id -> body chunks still "on the host"
         self.streamed = None
         self.fail_writes_after = None
         self.pulled = {}  # request id -> chunks still on the "connection"
@@ -77,6 +78,8 @@ class FakeHost:
             value, out = getattr(self, "op_" + op.replace(".", "_"))(binding, args, body)
         except KeyError as e:
             return enc({"v": 1, "ok": False, "error": {"type": "Error", "message": f"{op} failed: {e}"}})
+        except TimeoutError as e:
+            return enc({"v": 1, "ok": False, "error": {"type": "TimeoutError", "message": str(e)}})
         return enc({"v": 1, "ok": True, "value": value}, out)
 
     # -- streamed responses (the host's end: record the start and every chunk)
@@ -104,7 +107,26 @@ class FakeHost:
         self.fetches.append((a, body))
         if "fail" in a["url"]:
             raise KeyError("network unreachable")
+        if "slow" in a["url"] and a.get("timeout_ms") is not None:
+            raise TimeoutError(f"fetch to {a['url']} timed out")
+        if a.get("stream"):
+            # The body stays "on the host" in three pieces for fetch.read.
+            sid = len(self.fetches)
+            self.fetch_streams[sid] = [b"echo:", bytes(body), b":end"]
+            head = {"status": 200, "status_text": "OK", "headers": [["content-type", "text/plain"]], "url": a["url"], "stream": sid}
+            return head, b""
         return {"status": 201, "status_text": "Created", "headers": [["x-echo-method", a["method"]], ["content-type", "text/plain"]], "url": a["url"]}, b"echo:" + body
+
+    def op_fetch_read(self, binding, a, body):
+        chunks = self.fetch_streams[a["id"]]
+        if not chunks:
+            del self.fetch_streams[a["id"]]
+            return {"done": True}, b""
+        return {"done": False}, chunks.pop(0)
+
+    def op_fetch_close(self, binding, a, body):
+        self.fetch_streams.pop(a["id"], None)
+        return None, b""
 
     # -- KV
     def op_kv_get(self, b, a, body):

@@ -47,6 +47,34 @@ pub fn preparation_printer() -> pywrangler_runtime::ProgressSink {
                     elapsed.as_secs_f64()
                 )
             }
+            Progress::LinkingNative { python, modules } => {
+                let names: Vec<&str> = modules
+                    .iter()
+                    .map(|m| m.rsplit('/').next().unwrap_or(m))
+                    .collect();
+                format!(
+                    "Linking {} native module{} into the project's Python {python} runtime ({})…",
+                    modules.len(),
+                    if modules.len() == 1 { "" } else { "s" },
+                    names.join(", ")
+                )
+            }
+            Progress::LinkedNative {
+                python,
+                linked,
+                refused,
+                elapsed,
+            } => {
+                let refused = match refused {
+                    0 => String::new(),
+                    n => format!(" ({n} could not be linked)"),
+                };
+                format!(
+                    "Linked {linked} native module{} into the Python {python} runtime in {:.1} s{refused}",
+                    if linked == 1 { "" } else { "s" },
+                    elapsed.as_secs_f64()
+                )
+            }
             Progress::Compiling { python } => format!(
                 "Compiling the Python {python} runtime to machine code (once per machine and version; takes a few seconds)…"
             ),

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::{Run, cmd, tempdir, write_files};
 
-mod pyemscripten;
+pub(crate) mod pyemscripten;
 
 /// Builds wheels and sdists with the host python3 (uv needs one anyway).
 const MAKE_INDEX: &str = r#"

@@ -12,7 +12,7 @@ use wasmtime_wizer::Wizer;
 use crate::cache::{hash_tree, key, prune, write_atomic};
 use crate::error::{RuntimeError, SnapshotError};
 use crate::layers::Layer;
-use crate::native::{scan_native_modules, top_level_names};
+use crate::native::{NativePackage, split_native, top_level_names};
 use crate::runtime::{Inner, Runtime};
 use crate::session::Session;
 use crate::snapshot::{
@@ -105,13 +105,11 @@ pub(crate) fn build(rt: &Runtime, spec: &SnapshotSpec) -> Result<Snapshot, Snaps
     let mounts = mounts_for(rt, spec)?;
     let src = mounts.src.clone();
 
-    let guest_hash = inner.guest_hash()?;
+    let guest = choose_guest(inner, &mounts.python_modules)?;
+    let guest_hash = guest.hash.clone();
     let pm_hash = hash_tree(&mounts.python_modules, false, &[])?;
     let src_hash = hash_tree(&src, true, &[])?;
-    let native: Vec<String> = scan_native_modules(&mounts.python_modules)
-        .into_iter()
-        .map(|p| p.package)
-        .collect();
+    let native: Vec<&str> = guest.refused.iter().map(|p| p.package.as_str()).collect();
     // Preload only the dependencies the sources import (production's snapshot
     // holds what the main import pulls in, nothing more), never native ones
     // or names a module-root file shadows.
@@ -120,7 +118,7 @@ pub(crate) fn build(rt: &Runtime, spec: &SnapshotSpec) -> Result<Snapshot, Snaps
         .into_iter()
         .filter(|n| {
             imported.contains(n)
-                && !native.contains(n)
+                && !native.contains(&n.as_str())
                 && !src.join(n).exists()
                 && !src.join(format!("{n}.py")).exists()
         })
@@ -195,14 +193,14 @@ pub(crate) fn build(rt: &Runtime, spec: &SnapshotSpec) -> Result<Snapshot, Snaps
     // 3. Build: base (if needed), then the main module's layer.
     let (sink, log) = collecting_sink();
     let (base_module, base_built) = if spec.layered {
-        ensure_base(rt, &mounts, &preload, &paths, sink.clone())?
+        ensure_base(rt, &guest, &mounts, &preload, &paths, sink.clone())?
     } else {
         (None, false)
     };
     let Some(base_module) = base_module else {
         // Not layered (deploy), or the guest cannot layer: one wizer run
         // that imports the main module directly.
-        let (wasm, status) = direct_full(rt, &mounts, &spec.main_module, sink)?;
+        let (wasm, status) = direct_full(rt, &guest, &mounts, &spec.main_module, sink)?;
         let module = precompile(inner, &wasm, &paths.full)?;
         write_atomic(&paths.full_meta, meta_json(&status).to_string().as_bytes())?;
         prune(&spec.cache_dir, "full-", KEEP_SNAPSHOTS);
@@ -238,7 +236,7 @@ pub(crate) fn build(rt: &Runtime, spec: &SnapshotSpec) -> Result<Snapshot, Snaps
     drop(load_timer);
     let mut status = reply.get("result").cloned().unwrap_or(Value::Null);
     record_cpu(&mut status, cpu);
-    if let Some(e) = status_error(&status, &mounts.python_modules) {
+    if let Some(e) = status_error(&status, &guest.refused) {
         return Err(e);
     }
     let _t = Timer::new("layer capture");
@@ -445,17 +443,70 @@ fn precompile(inner: &Inner, wasm: &[u8], path: &Path) -> Result<Module, Snapsho
     Ok(inner.load_module(path)?)
 }
 
+/// The guest module a build uses: the runtime's own, or, when `python_modules` holds Pyodide
+/// extension modules and the guest is linked from parts (3.14), one with them linked in.
+pub(crate) struct GuestChoice {
+    pub(crate) wasm: PathBuf,
+    /// Stands in for a hash of the module's contents in cache keys.
+    pub(crate) hash: String,
+    /// Native packages that cannot run here, with the reason.
+    pub(crate) refused: Vec<NativePackage>,
+}
+
+pub(crate) fn choose_guest(
+    inner: &Inner,
+    python_modules: &Path,
+) -> Result<GuestChoice, SnapshotError> {
+    let python = inner.guest.version();
+    let (natives, mut refused) = split_native(python_modules, python);
+    if let (Some(dir), false) = (&inner.guest.link_dir, natives.is_empty()) {
+        let linked = crate::link::ensure_linked(
+            dir,
+            &inner.cache_root,
+            python,
+            &inner.config.progress,
+            &natives,
+        )?;
+        refused.extend(linked.refused);
+        return Ok(GuestChoice {
+            wasm: linked.wasm,
+            hash: format!("link-{}", linked.key),
+            refused,
+        });
+    }
+    for m in natives {
+        match refused.iter_mut().find(|p| p.package == m.package) {
+            Some(p) => p.files.push(PathBuf::from(&m.rel)),
+            None => refused.push(NativePackage {
+                package: m.package,
+                files: vec![PathBuf::from(&m.rel)],
+                reason: Some(format!(
+                    "the local Python {python} runtime links no native modules (its Python 3.14 runtime does)"
+                )),
+            }),
+        }
+    }
+    Ok(GuestChoice {
+        wasm: inner.guest.wasm.clone(),
+        hash: inner.guest_hash()?,
+        refused,
+    })
+}
+
 /// Instruments the guest, loading its compiled form from the runtime cache.
-pub(crate) fn instrumented_guest(inner: &Inner) -> Result<(Vec<u8>, Module), SnapshotError> {
-    let wasm = std::fs::read(&inner.guest.wasm).map_err(|source| RuntimeError::Io {
+pub(crate) fn instrumented_guest(
+    inner: &Inner,
+    guest: &GuestChoice,
+) -> Result<(Vec<u8>, Module), SnapshotError> {
+    let wasm = std::fs::read(&guest.wasm).map_err(|source| RuntimeError::Io {
         action: "reading",
-        path: inner.guest.wasm.clone(),
+        path: guest.wasm.clone(),
         source,
     })?;
     let path = inner.cache_root.join(format!(
         "guest-{}-{}.instr.cwasm",
         crate::RUNTIME_VERSION,
-        inner.guest_hash()?
+        guest.hash
     ));
     let (_, instrumented) = Wizer::new().instrument(&wasm).map_err(wasm_err)?;
     let module = if path.is_file() {
@@ -471,11 +522,12 @@ pub(crate) fn instrumented_guest(inner: &Inner) -> Result<(Vec<u8>, Module), Sna
             python,
             elapsed: started.elapsed(),
         });
-        // Two guests (3.13, 3.14) are in use at once; keep one older build of each.
+        // Two guests (3.13, 3.14) are in use at once, and projects with native modules
+        // have their own; keep a few older builds.
         prune(
             &inner.cache_root,
             &format!("guest-{}-", crate::RUNTIME_VERSION),
-            4,
+            6,
         );
         module
     };
@@ -531,6 +583,7 @@ fn wizer_snapshot(wasm: &[u8], session: &mut Session) -> Result<Vec<u8>, Snapsho
 /// dependencies preloaded. `None` when the guest does not support layering.
 fn ensure_base(
     rt: &Runtime,
+    guest: &GuestChoice,
     mounts: &Mounts,
     preload: &[String],
     paths: &Paths,
@@ -549,7 +602,7 @@ fn ensure_base(
             return Ok((Some(inner.load_module(&paths.base_instr)?), false));
         }
     }
-    let (wasm, module) = instrumented_guest(inner)?;
+    let (wasm, module) = instrumented_guest(inner, guest)?;
     let (mut session, status) = init_guest(rt, &module, mounts, "", sink)?;
     // Layering needs the guest's base mode (`"base": true`, docs/runtime.md).
     let layering = status.get("ok").and_then(Value::as_bool) == Some(true)
@@ -583,13 +636,14 @@ fn ensure_base(
 /// One wizer run that imports the main module directly (no layering).
 fn direct_full(
     rt: &Runtime,
+    guest: &GuestChoice,
     mounts: &Mounts,
     main: &str,
     sink: crate::LogSink,
 ) -> Result<(Vec<u8>, Value), SnapshotError> {
-    let (wasm, module) = instrumented_guest(&rt.inner)?;
+    let (wasm, module) = instrumented_guest(&rt.inner, guest)?;
     let (mut session, status) = init_guest(rt, &module, mounts, main, sink)?;
-    if let Some(e) = status_error(&status, &mounts.python_modules) {
+    if let Some(e) = status_error(&status, &guest.refused) {
         return Err(e);
     }
     let snapshot = wizer_snapshot(&wasm, &mut session)?;

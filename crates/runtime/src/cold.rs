@@ -1,7 +1,7 @@
 //! The slow path that snapshots avoid: start CPython and import the Worker
 //! at instantiation. Kept for comparison (benchmarks) and diagnosis.
 
-use crate::builder::{init_guest, instrumented_guest, mounts_for};
+use crate::builder::{choose_guest, init_guest, instrumented_guest, mounts_for};
 use crate::error::SnapshotError;
 use crate::host::Phase;
 use crate::instance::{Instance, InstanceOptions};
@@ -17,7 +17,8 @@ impl Runtime {
         options: InstanceOptions,
     ) -> Result<Instance, SnapshotError> {
         let mounts = mounts_for(self, spec)?;
-        let (_, module) = instrumented_guest(&self.inner)?;
+        let guest = choose_guest(&self.inner, &mounts.python_modules)?;
+        let (_, module) = instrumented_guest(&self.inner, &guest)?;
         let (mut session, status) = init_guest(
             self,
             &module,
@@ -25,7 +26,7 @@ impl Runtime {
             &spec.main_module,
             options.log.clone(),
         )?;
-        if let Some(e) = status_error(&status, &mounts.python_modules) {
+        if let Some(e) = status_error(&status, &guest.refused) {
             return Err(e);
         }
         let data = session.store.data_mut();

@@ -26,6 +26,9 @@ pub(crate) struct GuestFiles {
     /// The embedded shim, precompiled for this guest when it was packed
     /// (`shim/` of an unpacked embedded guest).
     pub(crate) prebuilt_shim: Option<PathBuf>,
+    /// The guest directory when it is linked from a `LINK` plan (the 3.14 guest): a project's
+    /// native extension modules can be linked into a guest of its own.
+    pub(crate) link_dir: Option<PathBuf>,
 }
 
 impl GuestFiles {
@@ -124,10 +127,12 @@ fn open(
 ) -> Result<GuestFiles, RuntimeError> {
     let (stdlib, name) = stdlib_dir(dir)?;
     let wasm = dir.join("pyworker.wasm");
-    let wasm = if wasm.is_file() {
-        wasm
+    let (wasm, link_dir) = if wasm.is_file() {
+        (wasm, None)
     } else if dir.join(crate::link::PLAN_FILE).is_file() {
-        crate::link::ensure_linked(dir, cache_root, name.trim_start_matches("python"), progress)?
+        let python = name.trim_start_matches("python");
+        let linked = crate::link::ensure_linked(dir, cache_root, python, progress, &[])?;
+        (linked.wasm, Some(dir.to_path_buf()))
     } else {
         return Err(RuntimeError::GuestMissing(Some(wasm)));
     };
@@ -144,6 +149,7 @@ fn open(
     Ok(GuestFiles {
         build_python,
         prebuilt_shim,
+        link_dir,
         wasm,
         stdlib: (stdlib, format!("/lib/{name}")),
     })

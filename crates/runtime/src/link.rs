@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 use crate::cache::io;
 use crate::error::RuntimeError;
 use crate::guest::hex;
+use crate::native::{ExtModule, NativePackage};
 
 /// The plan's file name in a guest directory.
 pub(crate) const PLAN_FILE: &str = "LINK";
@@ -85,15 +86,34 @@ fn parse(text: &str, path: &Path) -> Result<Plan, RuntimeError> {
     Ok(plan)
 }
 
-/// The linked `pyworker.wasm` of the guest in `dir`, linking it now unless a
-/// previous run already did (keyed by the plan, each input's size and mtime,
-/// this runtime's version and the linker's output version).
+/// A linked guest.
+#[derive(Debug, Clone)]
+pub(crate) struct LinkedGuest {
+    /// The core module.
+    pub wasm: PathBuf,
+    /// Its cache key (names the file): stands in for a hash of its contents.
+    pub key: String,
+    /// Native packages whose extension modules could not be linked, with the reason.
+    pub refused: Vec<NativePackage>,
+}
+
+/// ABI prefix of Pyodide extension modules: their import `X` binds to the guest's `__em_X`
+/// adapter where one exists (`guest/314/emscripten_abi.c`).
+const EMSCRIPTEN_ABI_PREFIX: &str = "__em_";
+
+/// The linked `pyworker.wasm` of the guest in `dir` plus the extension modules `natives`
+/// (empty: the plain guest), linking it now unless a previous run already did. The key covers
+/// the plan, each input's and native module's path, size and mtime, this runtime's version
+/// and the linker's output version. A native module that cannot be linked (C++ needing
+/// libc++, a Pyodide shared library, an unsupported feature) is left out and reported in
+/// [`LinkedGuest::refused`]; its import fails with that reason.
 pub(crate) fn ensure_linked(
     dir: &Path,
     cache_root: &Path,
     python: &str,
     progress: &crate::ProgressSink,
-) -> Result<PathBuf, RuntimeError> {
+    natives: &[ExtModule],
+) -> Result<LinkedGuest, RuntimeError> {
     let plan_path = dir.join(PLAN_FILE);
     let text = std::fs::read_to_string(&plan_path).map_err(io("reading", &plan_path))?;
     let plan = parse(&text, &plan_path)?;
@@ -107,27 +127,50 @@ pub(crate) fn ensure_linked(
         key.update(path.to_string_lossy().as_bytes());
         crate::cache::hash_stamp(&mut key, &path)?;
     }
+    for m in natives {
+        key.update(m.rel.as_bytes());
+        key.update([0]);
+        crate::cache::hash_stamp(&mut key, &m.path)?;
+    }
+    let key = hex(&key.finalize()[..16]);
     let out_dir = cache_root.join("guest-link");
-    let out = out_dir.join(format!("{}.wasm", hex(&key.finalize()[..16])));
+    let out = out_dir.join(format!("{key}.wasm"));
+    let refused_file = out_dir.join(format!("{key}.refused.json"));
     if out.is_file() {
-        return Ok(out);
+        let refused = std::fs::read(&refused_file)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Vec<Refusal>>(&b).ok())
+            .unwrap_or_default();
+        return Ok(LinkedGuest {
+            wasm: out,
+            key,
+            refused: group_refused(natives, &refused),
+        });
     }
     let started = std::time::Instant::now();
-    progress.emit(crate::Progress::Linking {
-        python: python.to_string(),
+    progress.emit(if natives.is_empty() {
+        crate::Progress::Linking {
+            python: python.to_string(),
+        }
+    } else {
+        crate::Progress::LinkingNative {
+            python: python.to_string(),
+            modules: natives.iter().map(|m| m.rel.clone()).collect(),
+        }
     });
-    let mut inputs = Vec::with_capacity(plan.inputs.len());
+    let mut base = Vec::with_capacity(plan.inputs.len());
     for (label, file) in &plan.inputs {
         let path = dir.join(file);
         let bytes = std::fs::read(&path).map_err(io("reading", &path))?;
-        inputs.push(pywrangler_wasmlink::Input::new(label.clone(), bytes));
+        base.push(pywrangler_wasmlink::Input::new(label.clone(), bytes));
     }
     let options = pywrangler_wasmlink::Options {
         stack_size: plan.stack_size,
         keep_exports: plan.keep_exports,
+        strip_exceptions: true,
         ..pywrangler_wasmlink::Options::default()
     };
-    let linked = pywrangler_wasmlink::link(&inputs, &options).map_err(|e| {
+    let (linked, refused) = link_natives(&base, natives, &options).map_err(|e| {
         RuntimeError::Wasm(anyhow::Error::from(e).context(format!(
             "linking the guest in {} (from {})",
             dir.display(),
@@ -135,19 +178,208 @@ pub(crate) fn ensure_linked(
         )))
     })?;
     std::fs::create_dir_all(&out_dir).map_err(io("creating", &out_dir))?;
+    if !natives.is_empty() {
+        let json = serde_json::to_vec(&refused).unwrap_or_default();
+        crate::cache::write_atomic(&refused_file, &json)?;
+    }
     let mut tmp = tempfile::NamedTempFile::new_in(&out_dir).map_err(io("writing in", &out_dir))?;
-    std::io::Write::write_all(&mut tmp, &linked.wasm).map_err(io("writing", tmp.path()))?;
+    std::io::Write::write_all(&mut tmp, &linked).map_err(io("writing", tmp.path()))?;
     // Another process may have linked the same plan meanwhile: its file is identical.
     tmp.persist(&out).map_err(|e| RuntimeError::Io {
         action: "writing",
         path: out.clone(),
         source: e.error,
     })?;
-    progress.emit(crate::Progress::Linked {
-        python: python.to_string(),
-        elapsed: started.elapsed(),
+    progress.emit(if natives.is_empty() {
+        crate::Progress::Linked {
+            python: python.to_string(),
+            elapsed: started.elapsed(),
+        }
+    } else {
+        crate::Progress::LinkedNative {
+            python: python.to_string(),
+            linked: natives.len() - refused.len(),
+            refused: refused.len(),
+            elapsed: started.elapsed(),
+        }
     });
-    Ok(out)
+    prune_links(&out_dir, &out);
+    Ok(LinkedGuest {
+        wasm: out,
+        key,
+        refused: group_refused(natives, &refused),
+    })
+}
+
+/// One extension module left out of a link, and why.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Refusal {
+    rel: String,
+    reason: String,
+}
+
+/// Links `base` (the guest's plan) with as many of `natives` as can be linked, dropping each
+/// module the linker blames until the rest links. Fails only when the base itself does not.
+fn link_natives(
+    base: &[pywrangler_wasmlink::Input],
+    natives: &[ExtModule],
+    options: &pywrangler_wasmlink::Options,
+) -> Result<(Vec<u8>, Vec<Refusal>), pywrangler_wasmlink::LinkError> {
+    let mut refused: Vec<Refusal> = Vec::new();
+    let mut candidates: Vec<(&ExtModule, Vec<u8>)> = Vec::new();
+    for m in natives {
+        let refuse = |reason: String| Refusal {
+            rel: m.rel.clone(),
+            reason,
+        };
+        let bytes = match std::fs::read(&m.path) {
+            Ok(b) => b,
+            Err(e) => {
+                refused.push(refuse(format!("cannot read {}: {e}", m.path.display())));
+                continue;
+            }
+        };
+        match pywrangler_wasmlink::needed_libraries(&bytes) {
+            Ok(libs) if !libs.is_empty() => {
+                refused.push(refuse(format!(
+                    "{} needs the shared libraries {}, which Pyodide loads and the local guest does not have",
+                    m.rel,
+                    libs.join(", ")
+                )));
+                continue;
+            }
+            Err(e) => {
+                refused.push(refuse(format!("{} is not valid WebAssembly: {e}", m.rel)));
+                continue;
+            }
+            Ok(_) => {}
+        }
+        if let Some((other, _)) = candidates.iter().find(|(c, _)| c.init == m.init) {
+            refused.push(refuse(format!(
+                "{} defines {} like {}; the guest links both into one namespace",
+                m.rel, m.init, other.rel
+            )));
+            continue;
+        }
+        candidates.push((m, bytes));
+    }
+    // Each failed attempt drops at least one module, so this ends.
+    loop {
+        let mut inputs = base.to_vec();
+        for (m, bytes) in &candidates {
+            inputs.push(
+                pywrangler_wasmlink::Input::new(m.rel.clone(), bytes.clone())
+                    .with_abi_prefix(EMSCRIPTEN_ABI_PREFIX),
+            );
+        }
+        let table: Vec<pywrangler_wasmlink::ExtEntry> = candidates
+            .iter()
+            .map(|(m, _)| pywrangler_wasmlink::ExtEntry {
+                path: m.rel.clone(),
+                init: m.init.clone(),
+            })
+            .collect();
+        inputs.push(pywrangler_wasmlink::Input::new(
+            EXT_TABLE_INPUT,
+            pywrangler_wasmlink::ext_table(&table),
+        ));
+        let err = match pywrangler_wasmlink::link(&inputs, options) {
+            Ok(linked) => return Ok((linked.wasm, refused)),
+            Err(e) => e,
+        };
+        let blamed: Vec<String> = err
+            .inputs()
+            .into_iter()
+            .filter(|i| candidates.iter().any(|(m, _)| m.rel == *i))
+            .map(str::to_string)
+            .collect();
+        if blamed.is_empty() {
+            return Err(err);
+        }
+        for rel in blamed {
+            refused.push(Refusal {
+                reason: refusal_reason(&err, &rel),
+                rel: rel.clone(),
+            });
+            candidates.retain(|(m, _)| m.rel != rel);
+        }
+    }
+}
+
+/// The generated input that lists the linked extension modules for `dlopen`.
+const EXT_TABLE_INPUT: &str = "extension-table";
+
+/// Why the link refused `rel`, in a user's terms.
+fn refusal_reason(err: &pywrangler_wasmlink::LinkError, rel: &str) -> String {
+    use pywrangler_wasmlink::LinkError;
+    match err {
+        LinkError::Undefined(list) => {
+            let names: Vec<&str> = list
+                .iter()
+                .filter(|u| u.input == rel)
+                .map(|u| u.field.as_str())
+                .collect();
+            let cxx = names
+                .iter()
+                .any(|n| n.starts_with("_Z") || n.starts_with("__cxa_"));
+            let shown: Vec<&str> = names.iter().take(5).copied().collect();
+            let more = match names.len().saturating_sub(shown.len()) {
+                0 => String::new(),
+                n => format!(" and {n} more"),
+            };
+            if cxx {
+                format!(
+                    "{rel} is C++ and needs Emscripten's C++ runtime (libc++), which the local guest does not have ({}{more})",
+                    shown.join(", ")
+                )
+            } else {
+                format!(
+                    "{rel} needs {}{more}, which the local guest does not provide",
+                    shown.join(", ")
+                )
+            }
+        }
+        e => e.to_string(),
+    }
+}
+
+/// Groups refused modules by package, for the import error.
+fn group_refused(natives: &[ExtModule], refused: &[Refusal]) -> Vec<NativePackage> {
+    let mut out: Vec<NativePackage> = Vec::new();
+    for r in refused {
+        let Some(m) = natives.iter().find(|m| m.rel == r.rel) else {
+            continue;
+        };
+        match out.iter_mut().find(|p| p.package == m.package) {
+            Some(p) => p.files.push(PathBuf::from(&m.rel)),
+            None => out.push(NativePackage {
+                package: m.package.clone(),
+                files: vec![PathBuf::from(&m.rel)],
+                reason: Some(r.reason.clone()),
+            }),
+        }
+    }
+    out
+}
+
+/// Keeps the newest few linked guests (each project with native modules has its own).
+fn prune_links(out_dir: &Path, keep: &Path) {
+    const KEEP: usize = 6;
+    let Ok(entries) = std::fs::read_dir(out_dir) else {
+        return;
+    };
+    let mut wasm: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "wasm") && p != keep)
+        .filter_map(|p| Some((p.metadata().ok()?.modified().ok()?, p)))
+        .collect();
+    wasm.sort();
+    let excess = (wasm.len() + 1).saturating_sub(KEEP);
+    for (_, p) in wasm.into_iter().take(excess) {
+        let _ = std::fs::remove_file(p.with_extension("refused.json"));
+        let _ = std::fs::remove_file(&p);
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! Detects packages in `python_modules/` that ship native code (Pyodide /
-//! Emscripten `.so` files), which the local WASI CPython cannot load.
+//! Finds native code in `python_modules/` (Pyodide / Emscripten `.so` files): the extension
+//! modules a per-project guest links in (see `link.rs`), and the packages whose native code
+//! cannot run locally, with the reason.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,6 +12,8 @@ pub struct NativePackage {
     pub package: String,
     /// The native files, relative to `python_modules/`.
     pub files: Vec<PathBuf>,
+    /// Why they cannot run locally, when known (e.g. "needs libopenblas.so").
+    pub reason: Option<String>,
 }
 
 impl NativePackage {
@@ -31,8 +34,12 @@ impl NativePackage {
         } else {
             String::new()
         };
+        let why = match &self.reason {
+            Some(r) => format!(": {r}"),
+            None => String::new(),
+        };
         format!(
-            "package {} contains native code ({}{more}) built for Pyodide; it cannot run in the local runtime (it will on Cloudflare)",
+            "package {} contains native code ({}{more}) built for Pyodide; it cannot run in the local runtime{why} (it will on Cloudflare)",
             self.package,
             names.join(", ")
         )
@@ -74,9 +81,83 @@ pub fn scan_native_modules(python_modules: &Path) -> Vec<NativePackage> {
         .into_iter()
         .map(|(package, mut files)| {
             files.sort();
-            NativePackage { package, files }
+            NativePackage {
+                package,
+                files,
+                reason: None,
+            }
         })
         .collect()
+}
+
+/// A Pyodide extension module the guest can try to link in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ExtModule {
+    /// Path relative to `python_modules/`, with `/` separators (what `dlopen` paths end with).
+    pub rel: String,
+    /// The file on the host.
+    pub path: PathBuf,
+    /// Top-level package (the first path component, without a `.py`/`.so` suffix).
+    pub package: String,
+    /// Its init function, `PyInit_<module name>`.
+    pub init: String,
+}
+
+/// Splits `python_modules`' native files into extension modules built for this guest's
+/// Python (`*.cpython-3XY-wasm32-emscripten.so`, `*.abi3.so`), which a per-project guest can
+/// link, and the packages whose native code cannot run here (other `.so` files: shared
+/// libraries, modules for another Python), with the reason.
+pub(crate) fn split_native(
+    python_modules: &Path,
+    python: &str,
+) -> (Vec<ExtModule>, Vec<NativePackage>) {
+    let suffix = format!(".cpython-{}-wasm32-emscripten.so", python.replace('.', ""));
+    let mut linkable = Vec::new();
+    let mut refused = Vec::new();
+    for mut pkg in scan_native_modules(python_modules) {
+        let mut other = Vec::new();
+        for rel in std::mem::take(&mut pkg.files) {
+            let name = rel
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let stem = name
+                .strip_suffix(suffix.as_str())
+                .or_else(|| name.strip_suffix(".abi3.so"))
+                .filter(|s| !s.is_empty() && !s.contains('.'));
+            match stem {
+                Some(stem) => linkable.push(ExtModule {
+                    rel: rel
+                        .components()
+                        .map(|c| c.as_os_str().to_string_lossy())
+                        .collect::<Vec<_>>()
+                        .join("/"),
+                    path: python_modules.join(&rel),
+                    package: pkg.package.clone(),
+                    init: format!("PyInit_{stem}"),
+                }),
+                None => other.push(rel),
+            }
+        }
+        if !other.is_empty() {
+            let odd = other
+                .iter()
+                .filter_map(|f| f.file_name())
+                .map(|n| n.to_string_lossy().into_owned())
+                .find(|n| n.contains("-wasm32-emscripten.so"));
+            let reason = match odd {
+                Some(n) => format!("{n} is built for another Python than the guest's {python}"),
+                None => "it ships shared libraries, which the local guest cannot load".into(),
+            };
+            refused.push(NativePackage {
+                package: pkg.package,
+                files: other,
+                reason: Some(reason),
+            });
+        }
+    }
+    linkable.sort_by(|a, b| a.rel.cmp(&b.rel));
+    (linkable, refused)
 }
 
 /// Importable top-level names in `python_modules` (packages and modules),

@@ -23,6 +23,21 @@ pub enum Progress {
         python: String,
         elapsed: Duration,
     },
+    /// Linking the project's native extension modules into a guest of its own (once per
+    /// change of the native set).
+    LinkingNative {
+        python: String,
+        /// The extension modules, relative to `python_modules/`.
+        modules: Vec<String>,
+    },
+    LinkedNative {
+        python: String,
+        /// Modules linked in.
+        linked: usize,
+        /// Modules that could not be linked (their packages fail at import).
+        refused: usize,
+        elapsed: Duration,
+    },
     /// Compiling the guest to machine code (first run, or a new runtime version).
     Compiling {
         python: String,

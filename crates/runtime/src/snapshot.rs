@@ -8,7 +8,7 @@
 //!   module. Built in well under a second after an edit; the full `.cwasm`
 //!   is then compiled in the background and replaces it transparently.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -21,6 +21,7 @@ use crate::host::{HostState, Phase};
 use crate::instance::{Instance, InstanceOptions};
 use crate::layers::Layer;
 use crate::logs::{LogLine, LogSink};
+use crate::native::NativePackage;
 use crate::runtime::Runtime;
 use crate::session::{Session, StoreSpec, new_store};
 use crate::wasi_env::Mounts;
@@ -236,7 +237,9 @@ impl Snapshot {
 }
 
 /// Turns a failed `pw_init_status`/`load_main` status into an error.
-pub(crate) fn status_error(status: &Value, python_modules: &Path) -> Option<SnapshotError> {
+/// `refused`: the native packages that cannot run here (an import error naming one of them
+/// becomes [`SnapshotError::NativeCode`]).
+pub(crate) fn status_error(status: &Value, refused: &[NativePackage]) -> Option<SnapshotError> {
     if status.get("ok").and_then(Value::as_bool) != Some(false) {
         return None;
     }
@@ -250,13 +253,14 @@ pub(crate) fn status_error(status: &Value, python_modules: &Path) -> Option<Snap
     });
     if error.r#type.contains("ImportError") || error.r#type.contains("ModuleNotFoundError") {
         let text = format!("{} {}", error.message, error.traceback);
-        let packages: Vec<_> = crate::scan_native_modules(python_modules)
-            .into_iter()
+        let packages: Vec<_> = refused
+            .iter()
             .filter(|p| {
                 text.contains(&format!("'{}", p.package))
                     || text.contains(&format!("{}.", p.package))
                     || text.contains(&format!("/{}/", p.package))
             })
+            .cloned()
             .collect();
         if !packages.is_empty() {
             return Some(SnapshotError::NativeCode { packages, error });

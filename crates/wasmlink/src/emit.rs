@@ -101,9 +101,18 @@ impl Remap<'_> {
         }
     }
 
-    fn body(&mut self, body: &wasmparser::FunctionBody<'_>) -> ReResult<Function> {
+    /// One function body, re-encoded; with `strip_eh`, exception handling is removed (see
+    /// [`Options::strip_exceptions`]) and `stripped` counts the rewritten instructions.
+    fn body(
+        &mut self,
+        body: &wasmparser::FunctionBody<'_>,
+        strip_eh: bool,
+        stripped: &mut u32,
+    ) -> ReResult<Function> {
         let mut f = self.new_function_with_parsed_locals(body)?;
         let mut reader = body.get_operators_reader()?;
+        // Per open block: whether it is a legacy `try` (its handlers are skipped).
+        let mut blocks: Vec<bool> = Vec::new();
         while !reader.eof() {
             let op = reader.read()?;
             if let Operator::GlobalGet { global_index } = op
@@ -112,9 +121,71 @@ impl Remap<'_> {
                 f.instruction(&c.instruction());
                 continue;
             }
-            f.instruction(&self.instruction(op)?);
+            if !strip_eh {
+                f.instruction(&self.instruction(op)?);
+                continue;
+            }
+            match op {
+                Operator::Try { blockty }
+                | Operator::TryTable {
+                    try_table: wasmparser::TryTable { ty: blockty, .. },
+                } => {
+                    *stripped += 1;
+                    // A `try_table`'s catch clauses only branch out when something throws.
+                    blocks.push(matches!(op, Operator::Try { .. }));
+                    f.instruction(&Instruction::Block(self.block_type(blockty)?));
+                }
+                Operator::Block { .. } | Operator::Loop { .. } | Operator::If { .. } => {
+                    blocks.push(false);
+                    f.instruction(&self.instruction(op)?);
+                }
+                Operator::End => {
+                    blocks.pop();
+                    f.instruction(&Instruction::End);
+                }
+                Operator::Catch { .. } | Operator::CatchAll if blocks.last() == Some(&true) => {
+                    // Nothing throws any more: the handlers up to the try's `end` are dead.
+                    skip_handlers(&mut reader)?;
+                    blocks.pop();
+                    f.instruction(&Instruction::End);
+                }
+                Operator::Delegate { .. } if blocks.last() == Some(&true) => {
+                    blocks.pop();
+                    f.instruction(&Instruction::End);
+                }
+                Operator::Throw { .. } | Operator::Rethrow { .. } | Operator::ThrowRef => {
+                    *stripped += 1;
+                    f.instruction(&Instruction::Unreachable);
+                }
+                op => {
+                    f.instruction(&self.instruction(op)?);
+                }
+            }
         }
         Ok(f)
+    }
+}
+
+/// Skips a legacy `try`'s handlers (`catch`/`catch_all` clauses), leaving the reader after the
+/// `end` that closes the `try`.
+fn skip_handlers(reader: &mut wasmparser::OperatorsReader<'_>) -> ReResult<()> {
+    let mut depth = 0u32;
+    loop {
+        match reader.read()? {
+            Operator::Block { .. }
+            | Operator::Loop { .. }
+            | Operator::If { .. }
+            | Operator::Try { .. }
+            | Operator::TryTable { .. } => depth += 1,
+            // `delegate` closes a nested `try` the way `end` does.
+            Operator::End | Operator::Delegate { .. } => {
+                if depth == 0 {
+                    return Ok(());
+                }
+                depth -= 1;
+            }
+            _ => {}
+        }
     }
 }
 
@@ -205,7 +276,9 @@ pub(crate) fn emit(
         code.function(&f);
         names.push((idx, format!("undefined:{sym}").into()));
     }
+    let mut exceptions_stripped = Vec::new();
     for (m, p) in mods.iter().zip(&plan.modules) {
+        let mut stripped = 0u32;
         let mut remap = Remap {
             plan: p,
             current_func: 0,
@@ -218,9 +291,12 @@ pub(crate) fn emit(
             functions.function(p.type_map[ty as usize]);
             remap.current_func = nimp + i as u32;
             let f = remap
-                .body(body)
+                .body(body, opts.strip_exceptions, &mut stripped)
                 .map_err(|e| re_err(m, p, remap.current_func, e))?;
             code.function(&f);
+        }
+        if stripped > 0 {
+            exceptions_stripped.push((m.name.to_string(), stripped));
         }
         for &(idx, name) in &m.func_names {
             if idx >= nimp
@@ -479,6 +555,7 @@ pub(crate) fn emit(
         trap_stubs: plan.stubs.iter().map(|(s, _)| s.clone()).collect(),
         removed_functions: plan.removed_funcs,
         dropped_starts: plan.dropped_starts.clone(),
+        exceptions_stripped,
         first_page_end_patched: plan.first_page_end_patched.clone(),
         size: 0,
     };

@@ -129,3 +129,29 @@ fn list(u: &[Undefined]) -> String {
     }
     s.join(", ")
 }
+
+impl LinkError {
+    /// The inputs (by [`crate::Input::name`]) this failure is attributed to; empty when it
+    /// concerns the link as a whole.
+    pub fn inputs(&self) -> Vec<&str> {
+        match self {
+            LinkError::NoInputs
+            | LinkError::BadOption(_)
+            | LinkError::MissingExport(_)
+            | LinkError::Invalid(_) => Vec::new(),
+            LinkError::DuplicateName(n) => vec![n.as_str()],
+            LinkError::Parse { input, .. }
+            | LinkError::NotShared { input }
+            | LinkError::Unsupported { input, .. }
+            | LinkError::SignatureMismatch { input, .. }
+            | LinkError::ImportTypeClash { input, .. }
+            | LinkError::WritesConstGlobal { input, .. }
+            | LinkError::Reencode { input, .. } => vec![input.as_str()],
+            LinkError::Undefined(list) => {
+                let mut v: Vec<&str> = list.iter().map(|u| u.input.as_str()).collect();
+                v.dedup();
+                v
+            }
+        }
+    }
+}

@@ -85,9 +85,13 @@ pub(crate) fn classify<'a>(
                 module: imp.module.to_string(),
                 field: imp.field.to_string(),
             };
+            let adapted = m.abi_prefix.and_then(|p| {
+                let name = format!("{p}{}", imp.field);
+                funcs.get(name.as_str()).copied()
+            });
             fr.push(match imp.module {
-                "env" => match funcs.get(imp.field) {
-                    Some(&(dm, di)) => {
+                "env" => match adapted.or_else(|| funcs.get(imp.field).copied()) {
+                    Some((dm, di)) => {
                         let found = mods[dm].func_type(di).ok_or_else(|| {
                             unsupported(
                                 &mods[dm],

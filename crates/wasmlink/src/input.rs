@@ -36,6 +36,8 @@ pub(crate) struct Import<'a> {
 
 pub(crate) struct Module<'a> {
     pub name: &'a str,
+    /// [`crate::Input::abi_prefix`].
+    pub abi_prefix: Option<&'a str>,
     pub mem: MemInfo,
     pub types: Vec<FuncType>,
     /// Function imports, in function index order.
@@ -58,7 +60,13 @@ pub(crate) struct Module<'a> {
 }
 
 impl<'a> Module<'a> {
-    pub fn parse(name: &'a str, bytes: &'a [u8]) -> Result<Self, LinkError> {
+    /// Parse one input; `strip_exceptions`: accept exception tags (they are dropped).
+    pub fn parse(
+        name: &'a str,
+        bytes: &'a [u8],
+        abi_prefix: Option<&'a str>,
+        strip_exceptions: bool,
+    ) -> Result<Self, LinkError> {
         let perr = |source| LinkError::Parse {
             input: name.to_string(),
             source,
@@ -69,6 +77,7 @@ impl<'a> Module<'a> {
         };
         let mut m = Module {
             name,
+            abi_prefix,
             mem: MemInfo::default(),
             types: Vec::new(),
             func_imports: Vec::new(),
@@ -124,9 +133,10 @@ impl<'a> Module<'a> {
                                 ImportKind::Memory
                             }
                             TypeRef::Table(_) => ImportKind::Table,
+                            TypeRef::Tag(_) if strip_exceptions => continue,
                             TypeRef::Tag(_) => {
                                 return Err(unsupported(format!(
-                                    "exception tag import `{}.{}` (exception handling is not linked yet)",
+                                    "exception tag import `{}.{}` (uses wasm exception handling; link with exceptions stripped)",
                                     imp.module, imp.name
                                 )));
                             }
@@ -169,9 +179,9 @@ impl<'a> Module<'a> {
                 Payload::MemorySection(r) if r.count() > 0 => {
                     return Err(unsupported("defines its own memory".into()));
                 }
-                Payload::TagSection(r) if r.count() > 0 => {
+                Payload::TagSection(r) if r.count() > 0 && !strip_exceptions => {
                     return Err(unsupported(
-                        "defines exception tags (exception handling is not linked yet)".into(),
+                        "defines exception tags (uses wasm exception handling; link with exceptions stripped)".into(),
                     ));
                 }
                 Payload::GlobalSection(r) => {
@@ -303,4 +313,23 @@ impl<'a> Module<'a> {
         };
         self.types.get(t as usize)
     }
+}
+
+/// The shared libraries a `dylink.0` module names as needed (e.g. `libopenblas.so`), which a
+/// dynamic loader would load first; empty for a module that is not a shared library.
+pub fn needed_libraries(bytes: &[u8]) -> Result<Vec<String>, wasmparser::BinaryReaderError> {
+    for payload in Parser::new(0).parse_all(bytes) {
+        if let Payload::CustomSection(c) = payload?
+            && let KnownCustom::Dylink0(r) = c.as_known()
+        {
+            let mut out = Vec::new();
+            for sub in r {
+                if let Dylink0Subsection::Needed(libs) = sub? {
+                    out.extend(libs.iter().map(|l| l.to_string()));
+                }
+            }
+            return Ok(out);
+        }
+    }
+    Ok(Vec::new())
 }

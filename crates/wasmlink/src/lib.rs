@@ -30,12 +30,15 @@ mod imports;
 mod input;
 mod layout;
 mod resolve;
+mod table;
 #[cfg(test)]
 mod tests;
 
 use std::fmt;
 
 pub use error::{LinkError, Undefined};
+pub use input::needed_libraries;
+pub use table::{ExtEntry, ext_table};
 
 /// Changes whenever the same inputs and [`Options`] may give a different output (a fix or a
 /// new transformation); include it in the key of any cache of linked modules.
@@ -49,6 +52,11 @@ pub struct Input {
     pub name: String,
     /// The module bytes (a core module with a `dylink.0` custom section).
     pub bytes: Vec<u8>,
+    /// A prefix for this input's `env` function imports: an import `X` binds to `<prefix>X`
+    /// when some input defines that, else to `X`. Lets a module built for another C ABI
+    /// (Emscripten's `clock_gettime` takes an `int` clock id, wasi-libc's a pointer) reach
+    /// adapters without renaming anything in it.
+    pub abi_prefix: Option<String>,
 }
 
 impl Input {
@@ -57,7 +65,14 @@ impl Input {
         Input {
             name: name.into(),
             bytes,
+            abi_prefix: None,
         }
+    }
+
+    /// The same input, its `env` function imports preferring `<prefix>X` over `X`.
+    pub fn with_abi_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.abi_prefix = Some(prefix.into());
+        self
     }
 }
 
@@ -80,6 +95,12 @@ pub struct Options {
     /// Drop defined functions nothing reachable from the kept exports, the initialisers or
     /// the table calls (what `wasm-opt --remove-unused-module-elements` did for functions).
     pub remove_unused: bool,
+    /// Link inputs that use wasm exception handling (legacy `try`/`catch`/`throw` or
+    /// `try_table`) by removing it: `try` bodies run as plain blocks, handlers are dropped,
+    /// `throw`/`rethrow`/`throw_ref` trap, exception tags disappear. Code that never throws
+    /// runs unchanged; code that throws (a Rust panic, a C++ exception, `longjmp`) traps.
+    /// Without it such inputs are refused.
+    pub strip_exceptions: bool,
 }
 
 impl Default for Options {
@@ -90,6 +111,7 @@ impl Default for Options {
             drop_start: true,
             undefined_traps: false,
             remove_unused: true,
+            strip_exceptions: false,
         }
     }
 }
@@ -146,6 +168,9 @@ pub struct Report {
     pub removed_functions: u32,
     /// Inputs whose start function was dropped.
     pub dropped_starts: Vec<String>,
+    /// Inputs whose exception handling was removed ([`Options::strip_exceptions`]), with the
+    /// number of `try` blocks and throws rewritten in each.
+    pub exceptions_stripped: Vec<(String, u32)>,
     /// Inputs whose `__wasm_first_page_end` was corrected (the LLD 22 `-shared` bug).
     pub first_page_end_patched: Vec<String>,
     /// Output size in bytes.
@@ -178,6 +203,14 @@ impl fmt::Display for Report {
         )?;
         if !self.dropped_starts.is_empty() {
             write!(f, "; dropped start of {}", self.dropped_starts.join(", "))?;
+        }
+        if !self.exceptions_stripped.is_empty() {
+            let list: Vec<String> = self
+                .exceptions_stripped
+                .iter()
+                .map(|(n, c)| format!("{n} ({c})"))
+                .collect();
+            write!(f, "; exceptions stripped in {}", list.join(", "))?;
         }
         if !self.first_page_end_patched.is_empty() {
             write!(
@@ -222,7 +255,14 @@ pub fn link(inputs: &[Input], opts: &Options) -> Result<Linked, LinkError> {
     }
     let modules = inputs
         .iter()
-        .map(|i| input::Module::parse(&i.name, &i.bytes))
+        .map(|i| {
+            input::Module::parse(
+                &i.name,
+                &i.bytes,
+                i.abi_prefix.as_deref(),
+                opts.strip_exceptions,
+            )
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let mut plan = resolve::Plan::new(&modules, opts)?;
     if opts.remove_unused {

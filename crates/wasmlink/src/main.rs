@@ -21,11 +21,14 @@ options:
   --keep-start        run the inputs' start functions at instantiation instead of dropping them
   --undefined-traps   bind undefined env functions to trapping stubs instead of failing
   --keep-unused       keep functions nothing reachable calls (default: drop them)
+  --strip-exceptions  remove wasm exception handling (a throw traps) instead of refusing it
+  --abi-prefix P      (before an input) its env imports X bind to PX where defined
   -h, --help          this help";
 
 struct Args {
     out: PathBuf,
-    inputs: Vec<(String, PathBuf)>,
+    /// (name, path, ABI prefix)
+    inputs: Vec<(String, PathBuf, Option<String>)>,
     opts: Options,
 }
 
@@ -33,6 +36,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Option<A
     let mut out = None;
     let mut inputs = Vec::new();
     let mut opts = Options::default();
+    let mut abi_prefix = None;
     while let Some(a) = args.next() {
         let mut value = |flag: &str| args.next().with_context(|| format!("{flag} needs a value"));
         match a.as_str() {
@@ -53,12 +57,14 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Option<A
             "--keep-start" => opts.drop_start = false,
             "--undefined-traps" => opts.undefined_traps = true,
             "--keep-unused" => opts.remove_unused = false,
+            "--strip-exceptions" => opts.strip_exceptions = true,
+            "--abi-prefix" => abi_prefix = Some(value("--abi-prefix")?),
             s if s.starts_with('-') => bail!("unknown option `{s}`"),
             s => {
                 let (name, path) = s
                     .split_once('=')
                     .with_context(|| format!("input `{s}` is not NAME=PATH"))?;
-                inputs.push((name.to_string(), PathBuf::from(path)));
+                inputs.push((name.to_string(), PathBuf::from(path), abi_prefix.take()));
             }
         }
     }
@@ -94,10 +100,14 @@ fn run(args: &Args) -> anyhow::Result<()> {
     let inputs = args
         .inputs
         .iter()
-        .map(|(name, path)| {
+        .map(|(name, path, prefix)| {
             let bytes =
                 std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-            Ok(Input::new(name.clone(), bytes))
+            let input = Input::new(name.clone(), bytes);
+            Ok(match prefix {
+                Some(p) => input.with_abi_prefix(p.clone()),
+                None => input,
+            })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let t = Instant::now();

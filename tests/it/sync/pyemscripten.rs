@@ -18,18 +18,18 @@ use crate::support::Run;
 const FILES: &str = "https://files.pythonhosted.org/packages";
 
 /// A wheel file on PyPI: name, path under `FILES`, sha256.
-struct RealWheel {
-    file: &'static str,
-    path: &'static str,
-    sha256: &'static str,
+pub(crate) struct RealWheel {
+    pub(crate) file: &'static str,
+    pub(crate) path: &'static str,
+    pub(crate) sha256: &'static str,
 }
 
-const PYDANTIC_CORE_314: RealWheel = RealWheel {
+pub(crate) const PYDANTIC_CORE_314: RealWheel = RealWheel {
     file: "pydantic_core-2.50.5-cp314-cp314-pyemscripten_2026_0_wasm32.whl",
     path: "83/47/375ab34f3907a0f40cebe2c3cea3e2c25dcf58e0f591991b85604b7258fc",
     sha256: "b2910ec0fa5aeb9bef70156f2b79f4783978fdcfaa7b2f1b5d1814458d2e79a1",
 };
-const MSGPACK_314: RealWheel = RealWheel {
+pub(crate) const MSGPACK_314: RealWheel = RealWheel {
     file: "msgpack-1.2.4-cp314-cp314-pyemscripten_2026_0_wasm32.whl",
     path: "41/29/efdc3d1d09e4e0e45955b0aad559b4c1f5d908767c9fb1021990c52182a5",
     sha256: "06a0657a4110d563255006b7cb7147432f67827144e429c2cdb1c967548d1817",
@@ -38,7 +38,7 @@ const MSGPACK_314: RealWheel = RealWheel {
 /// Every real wheel the index holds. Besides what 3.14 needs: msgpack's
 /// builds for Pyodide 2025 (3.13), for the next platform (cp315, 2026_5) and
 /// for x86-64 Linux, so picking the wrong one cannot go unnoticed.
-const WHEELS: &[RealWheel] = &[
+pub(crate) const WHEELS: &[RealWheel] = &[
     PYDANTIC_CORE_314,
     MSGPACK_314,
     RealWheel {
@@ -107,7 +107,7 @@ fn http_client(timeout: Duration) -> reqwest::blocking::Client {
 }
 
 /// The cached copy of `wheel`, downloaded (and checked) on first use.
-fn fetch(wheel: &RealWheel) -> PathBuf {
+pub(crate) fn fetch(wheel: &RealWheel) -> PathBuf {
     let dir = cache_dir();
     let path = dir.join(wheel.file);
     if std::fs::read(&path).is_ok_and(|b| sha256_hex(&b) == wheel.sha256) {

@@ -11,7 +11,7 @@ import sys
 import time
 import traceback
 
-from . import bytecode, entropy, envelope, host, loop, patches, state
+from . import bytecode, entropy, envelope, host, loop, native, patches, state
 from .jsobj import JsDict, from_json, to_json
 
 _status = None
@@ -80,6 +80,7 @@ def snapshot_init():
     loop.install_policy()
     entropy.turn_on()
     patches.install()
+    native.install()
     _install_missing_stdlib_stubs()
     main_name = os.environ.get("PW_MAIN_MODULE", "entry")
     try:

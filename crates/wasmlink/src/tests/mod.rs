@@ -2,6 +2,7 @@
 //! --experimental-pic` output) and runs the result in wasmtime, so the tests prove behaviour,
 //! not just validity.
 
+mod native;
 mod pic;
 
 use wasm_encoder::{ConstExpr, Instruction as I, MemArg};

@@ -36,6 +36,8 @@ pub(super) struct Pic {
     fnames: NameMap,
     gnames: NameMap,
     pub(super) tags: bool,
+    /// Imports `env.__cpp_exception` as tag 0 (type 0), as Emscripten's Rust/C++ modules do.
+    pub(super) tag_import: bool,
 }
 
 pub(super) const MB: u32 = 0;
@@ -66,6 +68,7 @@ impl Pic {
             fnames: NameMap::new(),
             gnames: NameMap::new(),
             tags: false,
+            tag_import: false,
         };
         p.imports.import(
             "env",
@@ -234,7 +237,18 @@ impl Pic {
             data: dylink.into(),
         });
         m.section(&self.types);
-        m.section(&self.imports);
+        let mut imports = self.imports;
+        if self.tag_import {
+            imports.import(
+                "env",
+                "__cpp_exception",
+                wasm_encoder::TagType {
+                    kind: wasm_encoder::TagKind::Exception,
+                    func_type_idx: 0,
+                },
+            );
+        }
+        m.section(&imports);
         m.section(&self.funcs);
         if self.tags {
             let mut tags = wasm_encoder::TagSection::new();
@@ -262,7 +276,9 @@ impl Pic {
         names.globals(&self.gnames);
         m.section(&names);
         let bytes = m.finish();
-        wasmparser::Validator::new()
+        let features =
+            wasmparser::WasmFeatures::default() | wasmparser::WasmFeatures::LEGACY_EXCEPTIONS;
+        wasmparser::Validator::new_with_features(features)
             .validate_all(&bytes)
             .expect("test input validates");
         Input::new(self.name, bytes)

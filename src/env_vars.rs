@@ -342,7 +342,7 @@ mod tests {
             ("PYWRANGLER_API_TIMEOUT", "  "),
         ]);
         assert_eq!(env.get(PYWRANGLER_UV), Some("/bin/uv"));
-        assert!(env.values.get("HOME").is_none());
+        assert!(!env.values.contains_key("HOME"));
         assert!(env.is_set(NO_COLOR) && env.get(NO_COLOR).is_none());
         assert_eq!(env.get(PYWRANGLER_API_TIMEOUT), None, "blank is unset");
         assert_eq!(

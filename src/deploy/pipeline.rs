@@ -48,27 +48,8 @@ pub fn run(project: &Project, opts: &DeployOptions) -> anyhow::Result<()> {
             .hint("add `\"name\": \"my-worker\"` to the wrangler config")
             .into());
     };
-    if !cfg
-        .compatibility_flags
-        .iter()
-        .any(|f| f == "python_workers")
-    {
-        return Err(UserError::usage(format!(
-            "{config_file}: Python Workers need the \"python_workers\" compatibility flag"
-        ))
-        .hint("add \"python_workers\" to `compatibility_flags`")
-        .into());
-    }
-    if cfg.compatibility_date.is_none() {
-        return Err(
-            UserError::usage(format!("{config_file} has no `compatibility_date`"))
-                .hint(
-                    "add `\"compatibility_date\": \"YYYY-MM-DD\"` (today's date is a good choice)",
-                )
-                .into(),
-        );
-    }
-
+    // The `python_workers` flag and `compatibility_date` were checked when
+    // the config loaded (`PythonVersion::detect`, at file:line:col).
     refuse_dropped_settings(project)?;
     metadata::check_workflows(cfg).map_err(|m| {
         UserError::usage(format!("{config_file}: {m}")).hint(

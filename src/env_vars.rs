@@ -154,7 +154,7 @@ pub const ALL: &[EnvVar] = &[
     var(
         PYWRANGLER_TOP_LEVEL_CPU_LIMIT_MS,
         Reader::Cli,
-        "deploy validation's limit on the top level, ms of CPU (default 5000)",
+        "deploy validation's limit on the top level, ms of CPU (default 10000)",
     ),
     EnvVar {
         name: HYPERDRIVE_LOCAL,

@@ -25,68 +25,90 @@ pub fn warn_version_gap(project: PythonVersion, runtime: &str) {
     }
 }
 
-/// Prints the runtime's one-time preparation (a first run on a machine unpacks,
-/// links and compiles the guest: seconds), so a slow first start is explained.
+/// Shows the runtime's one-time preparation (a first run on a machine unpacks,
+/// links and compiles the guest: seconds; a project with native modules links
+/// and compiles its own), so a slow start is explained: on a terminal a spinner
+/// with the elapsed time while a step runs, then one line when it is done.
 pub fn preparation_printer() -> pywrangler_runtime::ProgressSink {
+    let running: std::sync::Mutex<Option<crate::sync::progress::Phase>> =
+        std::sync::Mutex::new(None);
+    pywrangler_runtime::ProgressSink::new(move |step| {
+        let (msg, starts) = describe(step);
+        let mut running = running.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(phase) = running.take() {
+            phase.finish();
+        }
+        if starts && crate::printer::Printer::get().progress_enabled() {
+            *running = Some(crate::sync::progress::Phase::start(msg));
+        } else {
+            crate::printer::info(msg);
+        }
+    })
+}
+
+/// A step's line, and whether it starts a step (`…ing`) rather than ends one.
+fn describe(step: pywrangler_runtime::Progress) -> (String, bool) {
     use pywrangler_runtime::Progress;
-    pywrangler_runtime::ProgressSink::new(|step| {
-        let msg = match step {
-            Progress::Unpacking { python } => {
-                format!("Preparing the Python {python} runtime (first run): unpacking…")
-            }
-            Progress::Unpacked { python, elapsed } => {
-                format!(
-                    "Python {python} runtime unpacked in {:.1} s",
-                    elapsed.as_secs_f64()
-                )
-            }
-            Progress::Linking { python } => format!("Linking the Python {python} runtime…"),
-            Progress::Linked { python, elapsed } => {
-                format!(
-                    "Python {python} runtime linked in {:.1} s",
-                    elapsed.as_secs_f64()
-                )
-            }
-            Progress::LinkingNative { python, modules } => {
-                let names: Vec<&str> = modules
-                    .iter()
-                    .map(|m| m.rsplit('/').next().unwrap_or(m))
-                    .collect();
+    let secs = |d: std::time::Duration| format!("{:.1} s", d.as_secs_f64());
+    match step {
+        Progress::Unpacking { python } => (
+            format!("Preparing the Python {python} runtime (first run): unpacking…"),
+            true,
+        ),
+        Progress::Unpacked { python, elapsed } => (
+            format!("Python {python} runtime unpacked in {}", secs(elapsed)),
+            false,
+        ),
+        Progress::Linking { python } => (format!("Linking the Python {python} runtime…"), true),
+        Progress::Linked { python, elapsed } => (
+            format!("Python {python} runtime linked in {}", secs(elapsed)),
+            false,
+        ),
+        Progress::LinkingNative { python, modules } => {
+            let names: Vec<&str> = modules
+                .iter()
+                .map(|m| m.rsplit('/').next().unwrap_or(m))
+                .collect();
+            (
                 format!(
                     "Linking {} native module{} into the project's Python {python} runtime ({})…",
                     modules.len(),
                     if modules.len() == 1 { "" } else { "s" },
                     names.join(", ")
-                )
-            }
-            Progress::LinkedNative {
-                python,
-                linked,
-                refused,
-                elapsed,
-            } => {
-                let refused = match refused {
-                    0 => String::new(),
-                    n => format!(" ({n} could not be linked)"),
-                };
+                ),
+                true,
+            )
+        }
+        Progress::LinkedNative {
+            python,
+            linked,
+            refused,
+            elapsed,
+        } => {
+            let refused = match refused {
+                0 => String::new(),
+                n => format!(" ({n} could not be linked)"),
+            };
+            (
                 format!(
-                    "Linked {linked} native module{} into the Python {python} runtime in {:.1} s{refused}",
+                    "Linked {linked} native module{} into the Python {python} runtime in {}{refused}",
                     if linked == 1 { "" } else { "s" },
-                    elapsed.as_secs_f64()
-                )
-            }
-            Progress::Compiling { python } => format!(
-                "Compiling the Python {python} runtime to machine code (once per machine and version; takes a few seconds)…"
+                    secs(elapsed)
+                ),
+                false,
+            )
+        }
+        Progress::Compiling { python } => (
+            format!(
+                "Compiling the Python {python} runtime to machine code (once per machine and version, and per set of native modules; takes a few seconds)…"
             ),
-            Progress::Compiled { python, elapsed } => {
-                format!(
-                    "Python {python} runtime compiled in {:.1} s",
-                    elapsed.as_secs_f64()
-                )
-            }
-        };
-        crate::printer::info(msg);
-    })
+            true,
+        ),
+        Progress::Compiled { python, elapsed } => (
+            format!("Python {python} runtime compiled in {}", secs(elapsed)),
+            false,
+        ),
+    }
 }
 
 #[cfg(test)]

@@ -28,8 +28,9 @@ pub const STARTUP_LIMIT_MS: f64 = 1000.0;
 /// The bound on the top level's CPU time when it runs once at deploy.
 /// Cloudflare enforces a Python-specific startup limit there (workerd's
 /// `SimplePythonLimiter`) whose value is not public; this local bound is an
-/// inference (see docs/architecture.md).
-pub const TOP_LEVEL_CPU_LIMIT_MS: f64 = 5000.0;
+/// inference (see docs/architecture.md): FastAPI on pydantic 2, which deploys
+/// on Cloudflare, costs 4–6 s of CPU here, compiling its sources.
+pub const TOP_LEVEL_CPU_LIMIT_MS: f64 = 10000.0;
 /// A figure above this share of its limit passes with a warning.
 pub const WARN_SHARE: f64 = 0.8;
 
@@ -318,19 +319,19 @@ mod tests {
 
     #[test]
     fn over_a_limit_is_refused_with_the_figure_and_the_limit() {
-        let e = judge(&figures(15.0, 6400.0), &Limits::default()).expect_err("refused");
+        let e = judge(&figures(15.0, 12400.0), &Limits::default()).expect_err("refused");
         let msg = e.to_string();
-        assert!(msg.contains("6400 ms of CPU time"), "{msg}");
-        assert!(msg.contains("over the 5000 ms limit"), "{msg}");
+        assert!(msg.contains("12400 ms of CPU time"), "{msg}");
+        assert!(msg.contains("over the 10000 ms limit"), "{msg}");
         let e = judge(&figures(1200.0, 100.0), &Limits::default()).expect_err("refused");
         assert!(e.to_string().contains("over the 1000 ms limit"), "{e}");
     }
 
     #[test]
     fn close_to_a_limit_warns_instead_of_refusing() {
-        let w = judge(&figures(900.0, 4500.0), &Limits::default()).expect("passes");
+        let w = judge(&figures(900.0, 9000.0), &Limits::default()).expect("passes");
         assert_eq!(w.len(), 2, "{w:?}");
-        assert!(w[0].contains("4500 ms"), "{w:?}");
+        assert!(w[0].contains("9000 ms"), "{w:?}");
         assert!(w[1].contains("900 ms"), "{w:?}");
     }
 }

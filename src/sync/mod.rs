@@ -12,7 +12,7 @@ pub(crate) mod fingerprint;
 mod host_venv;
 mod install;
 mod interpreter;
-mod progress;
+pub(crate) mod progress;
 mod pylock;
 mod resolve;
 mod target;

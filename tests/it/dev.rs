@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::support;
 
+mod native;
 mod server_hardening;
 
 /// A running `pywrangler-rs dev`; killed on drop.
@@ -791,10 +792,15 @@ fn fastapi_template_stops_with_the_native_code_message() {
         "{}",
         run.stderr
     );
+    // The stand-in `.so` is not a shared library: it cannot be linked, and the message says why.
     assert!(
-        run.stderr.contains(
-            "built for Pyodide; it cannot run in the local runtime (it will on Cloudflare)"
-        ),
+        run.stderr
+            .contains("built for Pyodide; it cannot run in the local runtime: "),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("(it will on Cloudflare)"),
         "{}",
         run.stderr
     );

@@ -10,7 +10,7 @@ use wasmtime::Module;
 use wasmtime_wizer::Wizer;
 
 use crate::cache::{hash_tree, key, prune, write_atomic};
-use crate::error::{RuntimeError, SnapshotError};
+use crate::error::{InvokeError, RuntimeError, SnapshotError};
 use crate::layers::Layer;
 use crate::native::{NativePackage, split_native, top_level_names};
 use crate::runtime::{Inner, Runtime};
@@ -603,17 +603,19 @@ fn ensure_base(
         }
     }
     let (wasm, module) = instrumented_guest(inner, guest)?;
-    let (mut session, status) = init_guest(rt, &module, mounts, "", sink)?;
+    let (mut session, status) = init_guest(rt, &module, mounts, "", sink.clone())?;
     // Layering needs the guest's base mode (`"base": true`, docs/runtime.md).
     let layering = status.get("ok").and_then(Value::as_bool) == Some(true)
         && status.get("base").and_then(Value::as_bool) == Some(true);
     let mut preloaded = Value::Null;
     if layering && !preload.is_empty() {
-        // A failed preload only costs speed: the main import retries it.
-        if let Ok((reply, _)) =
-            session.invoke(&json!({"v": 1, "kind": "preload", "modules": preload}), &[])
-        {
-            preloaded = reply.get("result").cloned().unwrap_or(Value::Null);
+        // A failed preload only costs speed: the main import retries it. One that traps (a
+        // native module that panics at import) leaves the instance unusable: start over
+        // without preloading, so the snapshot never holds a half-run import.
+        match session.invoke(&json!({"v": 1, "kind": "preload", "modules": preload}), &[]) {
+            Ok((reply, _)) => preloaded = reply.get("result").cloned().unwrap_or(Value::Null),
+            Err(InvokeError::Python(_)) => {}
+            Err(_) => session = init_guest(rt, &module, mounts, "", sink)?.0,
         }
     }
     let meta = json!({"v": 1, "layering": layering, "status": status, "preload": preloaded});

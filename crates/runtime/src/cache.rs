@@ -169,7 +169,10 @@ pub(crate) fn prune(dir: &Path, prefix: &str, keep: usize) {
         if !name.starts_with(prefix) {
             continue;
         }
-        let stem = name.split('.').next().unwrap_or(&name).to_string();
+        // The group is the name up to its first `.` after the prefix (which may hold dots
+        // itself, like the runtime version in `guest-0.1.0-`).
+        let rest = &name[prefix.len()..];
+        let stem = format!("{prefix}{}", rest.split('.').next().unwrap_or(rest));
         let mtime = entry
             .metadata()
             .and_then(|m| m.modified())
@@ -209,10 +212,18 @@ mod tests {
 
     #[test]
     fn prune_keeps_newest_groups() {
+        for prefix in ["full-", "guest-0.1.0-"] {
+            prune_keeps_newest_groups_for(prefix);
+        }
+    }
+
+    /// A prefix with dots (the compiled guests' `guest-<version>-`) once made every file one
+    /// group, so nothing was ever pruned.
+    fn prune_keeps_newest_groups_for(prefix: &str) {
         let dir = tempfile::tempdir().expect("tempdir");
         for (i, k) in ["a", "b", "c"].iter().enumerate() {
             for ext in ["cwasm", "json"] {
-                let p = dir.path().join(format!("full-{k}.{ext}"));
+                let p = dir.path().join(format!("{prefix}{k}.{ext}"));
                 std::fs::write(&p, "x").expect("write");
                 let t = std::fs::File::options().write(true).open(&p).expect("open");
                 t.set_modified(UNIX_EPOCH + std::time::Duration::from_secs(1000 + i as u64))
@@ -220,22 +231,19 @@ mod tests {
             }
         }
         std::fs::write(dir.path().join("layer-a.bin"), "x").expect("write");
-        prune(dir.path(), "full-", 2);
+        prune(dir.path(), prefix, 2);
         let mut left: Vec<_> = std::fs::read_dir(dir.path())
             .expect("read")
             .flatten()
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .collect();
         left.sort();
-        assert_eq!(
-            left,
-            [
-                "full-b.cwasm",
-                "full-b.json",
-                "full-c.cwasm",
-                "full-c.json",
-                "layer-a.bin"
-            ]
-        );
+        let mut want: Vec<String> = ["b.cwasm", "b.json", "c.cwasm", "c.json"]
+            .iter()
+            .map(|f| format!("{prefix}{f}"))
+            .collect();
+        want.push("layer-a.bin".into());
+        want.sort();
+        assert_eq!(left, want);
     }
 }

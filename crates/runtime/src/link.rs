@@ -171,7 +171,7 @@ pub(crate) fn ensure_linked(
         ..pywrangler_wasmlink::Options::default()
     };
     let (linked, refused) = link_natives(&base, natives, &options).map_err(|e| {
-        RuntimeError::Wasm(anyhow::Error::from(e).context(format!(
+        RuntimeError::Wasm(anyhow::Error::from(*e).context(format!(
             "linking the guest in {} (from {})",
             dir.display(),
             plan_path.display()
@@ -224,7 +224,7 @@ fn link_natives(
     base: &[pywrangler_wasmlink::Input],
     natives: &[ExtModule],
     options: &pywrangler_wasmlink::Options,
-) -> Result<(Vec<u8>, Vec<Refusal>), pywrangler_wasmlink::LinkError> {
+) -> Result<(Vec<u8>, Vec<Refusal>), Box<pywrangler_wasmlink::LinkError>> {
     let mut refused: Vec<Refusal> = Vec::new();
     let mut candidates: Vec<(&ExtModule, Vec<u8>)> = Vec::new();
     for m in natives {
@@ -294,7 +294,7 @@ fn link_natives(
             .map(str::to_string)
             .collect();
         if blamed.is_empty() {
-            return Err(err);
+            return Err(Box::new(err));
         }
         for rel in blamed {
             refused.push(Refusal {

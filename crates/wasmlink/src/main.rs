@@ -139,9 +139,12 @@ mod tests {
             "--keep-start",
             "--undefined-traps",
             "--keep-unused",
+            "--strip-exceptions",
             "-o",
             "out.wasm",
             "main=main.so",
+            "--abi-prefix",
+            "__em_",
             "py=lib/libpython3.14.so",
         ])
         .expect("parses")
@@ -149,12 +152,17 @@ mod tests {
         assert_eq!(a.opts.stack_size, 1024);
         assert_eq!(a.opts.keep_exports, ["memory", "_initialize", "pw_invoke"]);
         assert!(!a.opts.drop_start && a.opts.undefined_traps && !a.opts.remove_unused);
+        assert!(a.opts.strip_exceptions);
         assert_eq!(a.out, PathBuf::from("out.wasm"));
         assert_eq!(
             a.inputs,
             [
-                ("main".to_string(), PathBuf::from("main.so")),
-                ("py".to_string(), PathBuf::from("lib/libpython3.14.so"))
+                ("main".to_string(), PathBuf::from("main.so"), None),
+                (
+                    "py".to_string(),
+                    PathBuf::from("lib/libpython3.14.so"),
+                    Some("__em_".to_string())
+                )
             ]
         );
     }

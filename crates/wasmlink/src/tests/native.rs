@@ -173,7 +173,14 @@ fn ext_table_lists_paths_and_init_pointers() {
         },
     ]);
     let keep = [
-        "count", "path0", "path1", "path2", "addr2", "init0", "init1",
+        "_initialize",
+        "count",
+        "path0",
+        "path1",
+        "path2",
+        "addr2",
+        "init0",
+        "init1",
     ];
     let linked = link(
         &[

@@ -1,5 +1,6 @@
 //! Command-line surface: clap derive types only. Doc comments become `--help`.
-//! Nothing here does work; `main` resolves these raw flags into settings.
+//! Nothing here does work; `crate::settings` resolves these raw flags into
+//! settings, and only it and `commands` see these types.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -53,9 +54,9 @@ pub struct ConfigArgs {
     #[arg(short = 'c', long = "config", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Wrangler environment to use (`env.<NAME>` in the config); `--env`
-    /// wins over `CLOUDFLARE_ENV`, as in wrangler.
-    #[arg(short = 'e', long = "env", value_name = "NAME", env = "CLOUDFLARE_ENV")]
+    /// Wrangler environment to use (`env.<NAME>` in the config) [default:
+    /// `$CLOUDFLARE_ENV`, as in wrangler].
+    #[arg(short = 'e', long = "env", value_name = "NAME")]
     pub env: Option<String>,
 }
 

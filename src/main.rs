@@ -9,10 +9,12 @@ mod config;
 mod deploy;
 mod dev;
 mod diagnostics;
+mod env_vars;
 mod fsutil;
 mod printer;
 mod runtime_notice;
 mod scaffold;
+mod settings;
 mod sync;
 mod types_gen;
 mod uv;
@@ -21,8 +23,10 @@ use clap::Parser;
 
 fn main() {
     let cli = cli::Cli::parse();
-    printer::Printer::init(cli.global.verbose, cli.global.quiet, cli.global.color);
-    let exit = match commands::run(cli) {
+    // The one read of the environment; the settings layer interprets it.
+    let env = env_vars::EnvVars::from_process();
+    settings::init_printer(&cli.global, &env);
+    let exit = match commands::run(cli, &env) {
         Ok(exit) => exit,
         Err(err) => diagnostics::report(&err),
     };

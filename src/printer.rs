@@ -6,8 +6,6 @@ use std::sync::OnceLock;
 
 use owo_colors::OwoColorize;
 
-use crate::cli::ColorChoice;
-
 /// How much to print.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Verbosity {
@@ -26,20 +24,15 @@ pub struct Printer {
 static PRINTER: OnceLock<Printer> = OnceLock::new();
 
 impl Printer {
-    /// Resolve the output settings from the global flags and the environment.
-    pub fn init(verbose: u8, quiet: bool, color: ColorChoice) -> Printer {
+    /// Set the output settings, resolved from the global flags and the
+    /// environment by `crate::settings::output`.
+    pub fn init(verbose: u8, quiet: bool, color: bool) -> Printer {
         let verbosity = if quiet {
             Verbosity::Quiet
         } else if verbose > 0 {
             Verbosity::Verbose
         } else {
             Verbosity::Normal
-        };
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        let color = match color {
-            ColorChoice::Always => true,
-            ColorChoice::Never => false,
-            ColorChoice::Auto => !no_color && std::io::stderr().is_terminal(),
         };
         let printer = Printer { verbosity, color };
         let _ = PRINTER.set(printer);
@@ -119,6 +112,17 @@ pub fn warn(msg: impl AsRef<str>) {
     let p = Printer::get();
     if !p.is_quiet() {
         eprintln!("{} {}", p.paint("warning:", Style::Warn), msg.as_ref());
+    }
+}
+
+/// A warning with its `hint:` lines (hidden by `-q`).
+pub fn warn_with_hints(msg: impl AsRef<str>, hints: &[String]) {
+    let p = Printer::get();
+    if !p.is_quiet() {
+        eprintln!("{} {}", p.paint("warning:", Style::Warn), msg.as_ref());
+        for hint in hints {
+            eprintln!("{} {}", p.paint("hint:", Style::Hint), hint);
+        }
     }
 }
 

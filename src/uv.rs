@@ -15,7 +15,17 @@ use std::process::{Command, Stdio};
 pub const MIN_UV_VERSION: (u64, u64, u64) = (0, 13, 4);
 
 /// Environment variable that names the uv binary to use.
-pub const UV_ENV: &str = "PYWRANGLER_UV";
+pub use crate::env_vars::PYWRANGLER_UV as UV_ENV;
+
+/// How to find and run uv, from the settings layer.
+#[derive(Debug, Clone, Default)]
+pub struct UvConfig {
+    /// `PYWRANGLER_UV`: this uv and no other.
+    pub program: Option<PathBuf>,
+    /// The user set `UV_PYTHON_DOWNLOADS` themselves; otherwise uv runs
+    /// with `never`.
+    pub python_downloads_set: bool,
+}
 
 /// Variables that would point uv at some other environment than the one we name.
 const STRIPPED_ENV: &[&str] = &[
@@ -58,6 +68,8 @@ pub struct Uv {
     /// every interpreter on the machine for one matching `--python-version`;
     /// also what runs the 3.14 target interpreter (`sync::interpreter`).
     pub host_python: Option<PathBuf>,
+    /// Leave `UV_PYTHON_DOWNLOADS` as the user set it.
+    python_downloads_set: bool,
 }
 
 /// What a finished uv run produced.
@@ -86,10 +98,10 @@ fn beside_this_binary(name: &str) -> Option<PathBuf> {
 
 impl Uv {
     /// Locate uv and check that it is new enough.
-    pub fn find() -> Result<Uv, UvError> {
-        let candidates: Vec<(PathBuf, Vec<OsString>)> = match std::env::var_os(UV_ENV) {
-            Some(path) if !path.is_empty() => vec![(PathBuf::from(path), Vec::new())],
-            _ => {
+    pub fn find(config: &UvConfig) -> Result<Uv, UvError> {
+        let candidates: Vec<(PathBuf, Vec<OsString>)> = match &config.program {
+            Some(path) => vec![(path.clone(), Vec::new())],
+            None => {
                 let mut c = Vec::new();
                 if let Some(beside) = beside_this_binary("uv") {
                     c.push((beside, Vec::new()));
@@ -103,7 +115,7 @@ impl Uv {
                 c
             }
         };
-        let overridden = std::env::var_os(UV_ENV).is_some_and(|v| !v.is_empty());
+        let overridden = config.program.is_some();
         for (program, prefix) in candidates {
             match probe_version(&program, &prefix) {
                 Ok(version) => {
@@ -113,6 +125,7 @@ impl Uv {
                         prefix,
                         version,
                         host_python,
+                        python_downloads_set: config.python_downloads_set,
                     };
                     uv.check_version()?;
                     return Ok(uv);
@@ -155,7 +168,7 @@ impl Uv {
         }
         // Only registries are reachable in many setups (and production never
         // needs a host interpreter): never try to download one.
-        if std::env::var_os("UV_PYTHON_DOWNLOADS").is_none() {
+        if !self.python_downloads_set {
             cmd.env("UV_PYTHON_DOWNLOADS", "never");
         }
         cmd.env("UV_NO_PROGRESS", "1").env("NO_COLOR", "1");

@@ -17,15 +17,18 @@ pub struct Account {
     pub name: String,
 }
 
-/// Pick the account id.
-pub fn resolve(client: &Client, configured: Option<&str>) -> anyhow::Result<String> {
+/// Pick the account id: the config's, else `from_env`
+/// (`CLOUDFLARE_ACCOUNT_ID`), else the token's one account (as wrangler does).
+pub fn resolve(
+    client: &Client,
+    configured: Option<&str>,
+    from_env: Option<&str>,
+) -> anyhow::Result<String> {
     if let Some(id) = configured.filter(|s| !s.is_empty()) {
         return Ok(id.to_string());
     }
-    if let Ok(id) = std::env::var(env::ACCOUNT_ID)
-        && !id.trim().is_empty()
-    {
-        return Ok(id.trim().to_string());
+    if let Some(id) = from_env.map(str::trim).filter(|s| !s.is_empty()) {
+        return Ok(id.to_string());
     }
     let accounts = memberships(client)?;
     match accounts.as_slice() {

@@ -24,7 +24,7 @@ impl fmt::Debug for Credentials {
 }
 
 /// No usable credentials in the environment.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[error(
     "no Cloudflare credentials: set {} (or {} with {})",
     env::API_TOKEN,
@@ -33,14 +33,24 @@ impl fmt::Debug for Credentials {
 )]
 pub struct MissingCredentials;
 
+impl crate::diagnostics::Diagnostic for MissingCredentials {
+    fn hints(&self) -> Vec<String> {
+        vec!["create a token at https://dash.cloudflare.com/profile/api-tokens (template \"Edit Cloudflare Workers\")".into()]
+    }
+}
+
 impl Credentials {
-    /// Read `CLOUDFLARE_API_TOKEN`, else `CLOUDFLARE_API_KEY` + `CLOUDFLARE_EMAIL`.
-    pub fn from_env() -> Result<Credentials, MissingCredentials> {
-        let get = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
-        if let Some(token) = get(env::API_TOKEN) {
+    /// `CLOUDFLARE_API_TOKEN`, else `CLOUDFLARE_API_KEY` + `CLOUDFLARE_EMAIL`
+    /// (each given when set to more than blanks).
+    pub fn from_values(
+        token: Option<&str>,
+        key: Option<&str>,
+        email: Option<&str>,
+    ) -> Result<Credentials, MissingCredentials> {
+        if let Some(token) = token {
             return Ok(Credentials::Token(token.trim().to_string()));
         }
-        match (get(env::API_KEY), get(env::EMAIL)) {
+        match (key, email) {
             (Some(key), Some(email)) => Ok(Credentials::Key {
                 key: key.trim().to_string(),
                 email: email.trim().to_string(),

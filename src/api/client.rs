@@ -83,11 +83,6 @@ impl Client {
         })
     }
 
-    /// The credentials in use (for redaction by callers).
-    pub fn credentials(&self) -> &Credentials {
-        &self.creds
-    }
-
     /// `GET path` and return the envelope's `result`.
     pub fn get(&self, path: &str, query: &[(&str, &str)]) -> Result<Value, ApiError> {
         self.send(Method::GET, path, query, &[], RequestBody::None)

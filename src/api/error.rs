@@ -51,9 +51,11 @@ impl ApiError {
     pub fn has_code(&self, code: i64) -> bool {
         self.errors.iter().any(|e| e.code == code)
     }
+}
 
+impl crate::diagnostics::Diagnostic for ApiError {
     /// Remedies for the failure, shown as `hint:` lines.
-    pub fn hints(&self) -> Vec<String> {
+    fn hints(&self) -> Vec<String> {
         let mut hints = Vec::new();
         if self.status == Some(401) || self.status == Some(403) || self.has_code(codes::AUTH) {
             hints.push(

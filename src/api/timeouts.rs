@@ -35,10 +35,10 @@ impl Timeouts {
         }
     }
 
-    /// The defaults, or `PYWRANGLER_API_TIMEOUT` seconds of idle time.
-    pub fn from_env() -> Result<Timeouts, crate::diagnostics::UserError> {
-        match std::env::var(env::TIMEOUT) {
-            Ok(v) if !v.trim().is_empty() => Timeouts::parse(&v).ok_or_else(|| {
+    /// The defaults, or `setting` (`PYWRANGLER_API_TIMEOUT`) seconds of idle time.
+    pub fn from_setting(setting: Option<&str>) -> Result<Timeouts, crate::diagnostics::UserError> {
+        match setting {
+            Some(v) if !v.trim().is_empty() => Timeouts::parse(v).ok_or_else(|| {
                 crate::diagnostics::UserError::usage(format!(
                     "{} must be a positive number of seconds, not `{}`",
                     env::TIMEOUT,

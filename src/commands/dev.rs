@@ -2,10 +2,24 @@
 
 use crate::cli::DevArgs;
 use crate::diagnostics::{Exit, UserError};
+use crate::env_vars::EnvVars;
+use crate::settings::{self, ConfigSelection, DevSettings};
 
-pub fn run(args: DevArgs) -> anyhow::Result<Exit> {
+pub fn run(args: DevArgs, env: &EnvVars) -> anyhow::Result<Exit> {
     refuse_remote(args.remote.as_deref())?;
-    crate::dev::run(&args)?;
+    let cwd = settings::current_dir()?;
+    let selection = ConfigSelection::resolve(&args.config, env);
+    // Config errors stop `dev` at start-up (later they become the error page).
+    let project = crate::dev::settings::load_project(
+        &cwd,
+        selection.config.as_deref(),
+        selection.env.as_deref(),
+    )?;
+    let settings = DevSettings::resolve(&args, cwd, &project, env)?;
+    for warning in &settings.warnings {
+        crate::printer::warn(warning);
+    }
+    crate::dev::run(settings.options, &project)?;
     Ok(Exit::Success)
 }
 

@@ -4,14 +4,14 @@
 use std::path::{Path, PathBuf};
 
 use crate::cli::InitArgs;
-use crate::diagnostics::{Exit, UserError};
+use crate::diagnostics::Exit;
 use crate::printer;
-use crate::scaffold::{self, BUILTINS, GitInit, ScaffoldError, ScaffoldOptions, TemplateSource};
+use crate::scaffold::{self, GitInit, ScaffoldOptions, TemplateSource};
 
 pub fn run(args: InitArgs) -> anyhow::Result<Exit> {
     let dest = args.dir.clone().unwrap_or_else(|| PathBuf::from("."));
-    let template = TemplateSource::parse(&args.template).map_err(user_error)?;
-    let name = scaffold::resolve_name(args.name.as_deref(), &dest).map_err(user_error)?;
+    let template = TemplateSource::parse(&args.template)?;
+    let name = scaffold::resolve_name(args.name.as_deref(), &dest)?;
     if matches!(template, TemplateSource::Git(_)) {
         printer::info(format!("Cloning template {} ...", template.describe()));
     }
@@ -20,8 +20,7 @@ pub fn run(args: InitArgs) -> anyhow::Result<Exit> {
         template: template.clone(),
         name: name.clone(),
         force: args.force,
-    })
-    .map_err(user_error)?;
+    })?;
     for file in &done.files {
         printer::verbose(format!("wrote {}", dest.join(file).display()));
     }
@@ -73,47 +72,4 @@ fn shell_quote(text: &str) -> String {
     } else {
         format!("'{}'", text.replace('\'', r"'\''"))
     }
-}
-
-/// Turn a scaffold failure into a message with hints and the right exit status.
-fn user_error(err: ScaffoldError) -> anyhow::Error {
-    let builtins = BUILTINS.join(", ");
-    let user = match &err {
-        ScaffoldError::UnknownTemplate {
-            spec,
-            looks_like_path,
-        } => {
-            let message = if *looks_like_path {
-                format!("unknown template `{spec}`: no such directory")
-            } else {
-                format!("unknown template `{spec}`")
-            };
-            UserError::usage(message)
-                .hint(format!("built-in templates: {builtins}"))
-                .hint("or pass a local template directory or a git URL (https://, git@, ssh://, file://)")
-        }
-        ScaffoldError::NotEmpty { dir } => UserError::new(format!(
-            "directory `{}` is not empty; refusing to overwrite it",
-            // `.` says little in an error; show where that is.
-            std::fs::canonicalize(dir)
-                .ok()
-                .filter(|_| dir == Path::new("."))
-                .unwrap_or_else(|| dir.clone())
-                .display()
-        ))
-        .hint("pass --force to write the template into it anyway (same-named files are replaced)")
-        .hint("or choose another directory: `pywrangler-rs init my-worker`"),
-        ScaffoldError::InvalidName { name } => UserError::usage(err.to_string()).hint(format!(
-            "for example: --name {}",
-            scaffold::name::sanitize(name)
-        )),
-        ScaffoldError::GitMissing { .. } => UserError::new(err.to_string())
-            .hint("install git (https://git-scm.com, or e.g. `apt-get install git`, `brew install git`, `winget install Git.Git`), or clone the template yourself and pass its directory"),
-        ScaffoldError::Clone { source, .. } => UserError::new(format!("{err}: {source}"))
-            .hint("check the URL and that the repository is reachable without a password prompt"),
-        ScaffoldError::EmptyTemplate { .. }
-        | ScaffoldError::UnsafePath { .. }
-        | ScaffoldError::Io { .. } => UserError::new(err.to_string()),
-    };
-    user.into()
 }

@@ -3,35 +3,22 @@
 
 use crate::cli::SyncArgs;
 use crate::config::Project;
-use crate::diagnostics::{Exit, UserError};
+use crate::diagnostics::Exit;
+use crate::env_vars::EnvVars;
 use crate::printer;
-use crate::sync::{HostVenv, SyncOptions, SyncOutcome, human_size};
+use crate::settings::{self, ConfigSelection, SyncSettings};
+use crate::sync::{HostVenv, SyncOutcome, human_size};
 
-pub fn run(args: SyncArgs) -> anyhow::Result<Exit> {
-    let cwd = std::env::current_dir()?;
-    let project = Project::load(
-        &cwd,
-        args.config.config.as_deref(),
-        args.config.env.as_deref(),
-    )?;
+pub fn run(args: SyncArgs, env: &EnvVars) -> anyhow::Result<Exit> {
+    let cwd = settings::current_dir()?;
+    let selection = ConfigSelection::resolve(&args.config, env);
+    let project = Project::load(&cwd, selection.config.as_deref(), selection.env.as_deref())?;
     for warning in &project.warnings {
         printer::warn(warning);
     }
-    let allow_build = if args.allow_build {
-        Some(true)
-    } else if args.no_allow_build {
-        Some(false)
-    } else {
-        None
-    };
-    let opts = SyncOptions {
-        force: args.force,
-        upgrade: args.upgrade,
-        allow_build,
-        host_venv: !args.no_host_venv,
-    };
-    let outcome = crate::sync::ensure_synced(&project, &opts).map_err(UserError::from)?;
-    report(&outcome, args.json)?;
+    let settings = SyncSettings::resolve(&args, &project, env);
+    let outcome = crate::sync::ensure_synced(&project, &settings.options)?;
+    report(&outcome, settings.json)?;
     Ok(Exit::Success)
 }
 

@@ -8,12 +8,15 @@ use anyhow::Context as _;
 use crate::cli::TypesArgs;
 use crate::config::{self, ConfigError};
 use crate::diagnostics::Exit;
+use crate::env_vars::EnvVars;
 use crate::printer;
+use crate::settings::{self, ConfigSelection};
 use crate::types_gen::{self, TypesInput};
 
-pub fn run(args: TypesArgs) -> anyhow::Result<Exit> {
-    let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let config_path = match &args.config.config {
+pub fn run(args: TypesArgs, env: &EnvVars) -> anyhow::Result<Exit> {
+    let cwd = settings::current_dir()?;
+    let selection = ConfigSelection::resolve(&args.config, env);
+    let config_path = match &selection.config {
         Some(c) => cwd.join(c),
         None => {
             // `types` needs no pyproject, but prefers the project root when there is one.
@@ -23,7 +26,7 @@ pub fn run(args: TypesArgs) -> anyhow::Result<Exit> {
             config::find_wrangler_config(&dir).ok_or(ConfigError::WranglerNotFound { dir })?
         }
     };
-    let env = args.config.env.as_deref();
+    let env = selection.env.as_deref();
     let loaded = config::load_wrangler(&config_path, env)?;
     for warning in &loaded.warnings {
         printer::warn(warning);

@@ -100,7 +100,7 @@ impl ConfigError {
     }
 
     /// What the user should change, printed as a `hint:` line.
-    pub fn hint(&self) -> Option<String> {
+    pub(super) fn hint(&self) -> Option<String> {
         match self {
             ConfigError::PyprojectNotFound { .. } => Some(
                 "run this inside a Python Worker project, or create one with `pywrangler-rs init`"
@@ -130,5 +130,16 @@ impl ConfigError {
                 }
             }),
         }
+    }
+}
+
+impl crate::diagnostics::Diagnostic for ConfigError {
+    fn hints(&self) -> Vec<String> {
+        self.hint().into_iter().collect()
+    }
+
+    /// Every configuration problem is a usage error.
+    fn exit(&self) -> crate::diagnostics::Exit {
+        crate::diagnostics::Exit::Usage
     }
 }

@@ -12,6 +12,7 @@ mod dev_vars;
 mod error;
 mod load;
 mod model;
+mod paths;
 mod pyproject;
 pub mod python_version;
 mod source;
@@ -23,6 +24,7 @@ pub use checks::FileRefs;
 pub use dev_vars::{dev_vars_path, read_dev_vars};
 pub use error::{ConfigError, Location};
 pub use model::*;
+pub use paths::ProjectPaths;
 pub use pyproject::{Pyproject, find_pyproject};
 pub use python_version::PythonVersion;
 
@@ -129,6 +131,9 @@ pub struct Project {
     pub deploy_blockers: Vec<String>,
     /// Where `assets.directory` is written, when assets are configured.
     pub assets_directory_at: Option<Location>,
+    /// Where `python_modules/`, local state and the snapshot cache live;
+    /// every command takes them from here.
+    pub paths: ProjectPaths,
 }
 
 impl Project {
@@ -152,6 +157,7 @@ impl Project {
         };
         let w = load_wrangler(&wrangler_path, env)?;
         Ok(Project {
+            paths: ProjectPaths::new(&root),
             root,
             pyproject_path,
             pyproject,
@@ -207,11 +213,6 @@ impl Project {
         };
         let directory = assets.directory.as_deref().unwrap_or_default();
         assets::check_directory(&self.config_dir(), directory, at).map(Some)
-    }
-
-    /// `<root>/python_modules`, where `sync` vendors packages.
-    pub fn python_modules_dir(&self) -> PathBuf {
-        self.root.join("python_modules")
     }
 }
 

@@ -74,8 +74,9 @@ pub struct Rule {
 /// What the bundler needs to know about the project.
 #[derive(Debug, Clone)]
 pub struct BundleInput {
-    /// Directory of the wrangler config (wrangler's project root); `python_modules/` lives here.
-    pub project_root: PathBuf,
+    /// The `python_modules/` that `sync` writes (`ProjectPaths::python_modules`,
+    /// in the project root, wherever the wrangler config is).
+    pub python_modules: PathBuf,
     /// `base_dir`, else the directory of `main`.
     pub module_root: PathBuf,
     /// The entry module's path.
@@ -146,6 +147,30 @@ pub enum BundleError {
     },
 }
 
+impl crate::diagnostics::Diagnostic for BundleError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            BundleError::PythonModulesInModuleRoot(_) => vec![
+                "delete that python_modules/ (`pywrangler-rs sync` vendors into the project root)"
+                    .into(),
+            ],
+            BundleError::MainClash { .. } => {
+                vec!["rename the main module so it does not shadow a vendored package".into()]
+            }
+            BundleError::SymlinkLoop { link, .. } => vec![format!(
+                "remove the link {} (or replace it with a real directory); wrangler does not follow directory links",
+                link.display()
+            )],
+            BundleError::LinkOutside { link, root, .. } => vec![format!(
+                "replace the link {} with a copy of what it points to, or move that under {}: `dev` cannot read files outside it either",
+                link.display(),
+                root.display()
+            )],
+            _ => Vec::new(),
+        }
+    }
+}
+
 /// wrangler's default module rules, after the Python rule it adds for `.py` entries.
 fn default_rules() -> Vec<Rule> {
     let rule = |kind, globs: &[&str]| Rule {
@@ -198,10 +223,10 @@ pub fn collect(input: &BundleInput) -> Result<Bundle, BundleError> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| main_rel.clone());
 
-    let project_root = normalize(&input.project_root);
+    let pm_dir = normalize(&input.python_modules);
     let module_root = normalize(&input.module_root);
     let pm_in_root = module_root.join("python_modules");
-    if module_root != project_root && pm_in_root.is_dir() {
+    if pm_in_root != pm_dir && pm_in_root.is_dir() {
         return Err(BundleError::PythonModulesInModuleRoot(module_root));
     }
 
@@ -220,7 +245,7 @@ pub fn collect(input: &BundleInput) -> Result<Bundle, BundleError> {
         rules.push((rule.kind, globset(&rule.globs, "rules")?));
     }
     let config_path = input.config_path.as_ref().map(|p| normalize(p));
-    let skip_pm = (module_root == project_root).then(|| pm_in_root.clone());
+    let skip_pm = (pm_in_root == pm_dir).then(|| pm_in_root.clone());
     for Found { rel, abs, outside } in walk(&module_root, skip_pm.as_deref())? {
         if Some(&abs) == config_path.as_ref() || rel == main_rel {
             continue;
@@ -246,7 +271,6 @@ pub fn collect(input: &BundleInput) -> Result<Bundle, BundleError> {
         });
     }
 
-    let pm_dir = project_root.join("python_modules");
     if pm_dir.is_dir() {
         let exclude = globset(&input.python_modules_exclude, "python_modules.exclude")?;
         let stem = main_name.trim_end_matches(".py");
@@ -501,7 +525,7 @@ mod tests {
 
     fn input(root: &Path) -> BundleInput {
         BundleInput {
-            project_root: root.to_path_buf(),
+            python_modules: root.join("python_modules"),
             module_root: root.join("src"),
             main_path: root.join("src/entry.py"),
             config_path: Some(root.join("wrangler.jsonc")),

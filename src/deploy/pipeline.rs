@@ -13,19 +13,23 @@ use super::metadata::{self, MetadataOptions};
 use super::size::SizeReport;
 use super::upload::{self, UploadSpec};
 use super::validate::{self, ValidationReport};
-use crate::api::{self, Client, Credentials};
+use crate::api::{self, Client};
 use crate::config::Project;
 use crate::diagnostics::UserError;
 use crate::printer;
 
-/// Resolved `deploy` flags.
-#[derive(Debug, Clone, Default)]
+/// Resolved `deploy` settings (`crate::settings::DeploySettings`).
+#[derive(Debug, Clone)]
 pub struct DeployOptions {
     pub dry_run: bool,
     pub outdir: Option<PathBuf>,
     pub skip_validation: bool,
     pub keep_vars: bool,
     pub message: Option<String>,
+    /// The limits validation judges against.
+    pub limits: validate::Limits,
+    /// How to reach the API.
+    pub api: api::ApiSettings,
 }
 
 /// Deploy `project`; prints the Worker's URLs on stdout.
@@ -44,27 +48,8 @@ pub fn run(project: &Project, opts: &DeployOptions) -> anyhow::Result<()> {
             .hint("add `\"name\": \"my-worker\"` to the wrangler config")
             .into());
     };
-    if !cfg
-        .compatibility_flags
-        .iter()
-        .any(|f| f == "python_workers")
-    {
-        return Err(UserError::usage(format!(
-            "{config_file}: Python Workers need the \"python_workers\" compatibility flag"
-        ))
-        .hint("add \"python_workers\" to `compatibility_flags`")
-        .into());
-    }
-    if cfg.compatibility_date.is_none() {
-        return Err(
-            UserError::usage(format!("{config_file} has no `compatibility_date`"))
-                .hint(
-                    "add `\"compatibility_date\": \"YYYY-MM-DD\"` (today's date is a good choice)",
-                )
-                .into(),
-        );
-    }
-
+    // The `python_workers` flag and `compatibility_date` were checked when
+    // the config loaded (`PythonVersion::detect`, at file:line:col).
     refuse_dropped_settings(project)?;
     metadata::check_workflows(cfg).map_err(|m| {
         UserError::usage(format!("{config_file}: {m}")).hint(
@@ -76,39 +61,19 @@ pub fn run(project: &Project, opts: &DeployOptions) -> anyhow::Result<()> {
     run_validation(project, opts)?;
 
     let input = BundleInput {
-        project_root: project.config_dir(),
+        python_modules: project.paths.python_modules.clone(),
         module_root: project.module_root(),
         main_path,
         config_path: Some(project.wrangler_path.clone()),
         user_rules: user_rules(project)?,
         python_modules_exclude: cfg.python_modules.exclude.clone(),
     };
-    let bundle = bundle::collect(&input).map_err(|e| {
-        let mut err = UserError::new(format!("cannot bundle the Worker: {e}"));
-        if let bundle::BundleError::PythonModulesInModuleRoot(_) = e {
-            err = err.hint(
-                "delete that python_modules/ (`pywrangler-rs sync` vendors into the project root)",
-            );
-        } else if let bundle::BundleError::MainClash { .. } = e {
-            err = err.hint("rename the main module so it does not shadow a vendored package");
-        } else if let bundle::BundleError::SymlinkLoop { link, .. } = &e {
-            err = err.hint(format!(
-                "remove the link {} (or replace it with a real directory); wrangler does not follow directory links",
-                link.display()
-            ));
-        } else if let bundle::BundleError::LinkOutside { link, root, .. } = &e {
-            err = err.hint(format!(
-                "replace the link {} with a copy of what it points to, or move that under {}: `dev` cannot read files outside it either",
-                link.display(),
-                root.display()
-            ));
-        }
-        err
-    })?;
+    let bundle = bundle::collect(&input)
+        .map_err(|e| anyhow::Error::new(e).context("cannot bundle the Worker"))?;
     for d in &bundle.ignored_duplicates {
         printer::warn(format!("ignoring duplicate module: {d}"));
     }
-    if !project.python_modules_dir().is_dir() {
+    if !project.paths.python_modules.is_dir() {
         printer::warn(
             "no python_modules/ directory: run `pywrangler-rs sync` to vendor the `workers` SDK and your dependencies",
         );
@@ -161,7 +126,7 @@ pub fn run(project: &Project, opts: &DeployOptions) -> anyhow::Result<()> {
         printer::info("--dry-run: exiting now.");
         return Ok(());
     }
-    upload_and_report(project, &name, meta, &bundle, assets.as_ref())
+    upload_and_report(project, &opts.api, &name, meta, &bundle, assets.as_ref())
 }
 
 /// The upload replaces the Worker's bindings (`bindings_inherit=strict`): a
@@ -208,7 +173,7 @@ fn run_validation(project: &Project, opts: &DeployOptions) -> anyhow::Result<()>
         );
         return Ok(());
     }
-    match validate::validate(project) {
+    match validate::validate(project, opts.limits) {
         Ok(ValidationReport::Passed {
             figures,
             limits,
@@ -228,13 +193,11 @@ fn run_validation(project: &Project, opts: &DeployOptions) -> anyhow::Result<()>
             ));
             Ok(())
         }
-        Ok(ValidationReport::Unavailable { reason }) => {
-            printer::warn(format!("local validation unavailable: {reason}"));
+        Ok(ValidationReport::Unavailable { reason, hints }) => {
+            printer::warn_with_hints(format!("local validation unavailable: {reason}"), &hints);
             Ok(())
         }
-        Err(e) => Err(UserError::new(format!("validation failed: {e}"))
-            .hint("fix the error above, or pass --skip-validation to upload anyway")
-            .into()),
+        Err(e) => Err(anyhow::Error::new(e).context("validation failed")),
     }
 }
 
@@ -260,25 +223,23 @@ fn user_rules(project: &Project) -> anyhow::Result<Vec<Rule>> {
 
 fn upload_and_report(
     project: &Project,
+    settings: &api::ApiSettings,
     name: &str,
     mut meta: Value,
     bundle: &bundle::Bundle,
     assets: Option<&assets::PreparedAssets>,
 ) -> anyhow::Result<()> {
     let cfg = &project.config;
-    let creds = Credentials::from_env().map_err(|e| {
-        UserError::new(e.to_string()).hint("create a token at https://dash.cloudflare.com/profile/api-tokens (template \"Edit Cloudflare Workers\")")
-    })?;
-    let base = std::env::var(api::env::BASE_URL)
-        .ok()
-        .filter(|s| !s.trim().is_empty())
-        .unwrap_or_else(|| api::DEFAULT_BASE_URL.to_string());
-    let client = Client::new(&base, creds, api::Timeouts::from_env()?)?;
-    let account_id = api::account::resolve(&client, cfg.account_id.as_deref())?;
-    super::preflight::check(&client, &account_id, cfg).map_err(|e| with_api_hints(e, &client))?;
+    let creds = settings.credentials.clone()?;
+    let client = Client::new(&settings.base_url, creds, settings.timeouts)?;
+    let account_id = api::account::resolve(
+        &client,
+        cfg.account_id.as_deref(),
+        settings.account_id.as_deref(),
+    )?;
+    super::preflight::check(&client, &account_id, cfg)?;
     if let Some(a) = assets {
-        let jwt = assets::upload(&client, &account_id, name, a)
-            .map_err(|e| with_api_hints(e, &client))?;
+        let jwt = assets::upload(&client, &account_id, name, a)?;
         if let Some(m) = meta.as_object_mut() {
             m.insert("assets".into(), a.metadata(Some(&jwt)));
         }
@@ -312,7 +273,7 @@ fn upload_and_report(
         triggers,
     };
     let start = Instant::now();
-    let outcome = upload::deploy(&client, &spec, bundle).map_err(|e| with_api_hints(e, &client))?;
+    let outcome = upload::deploy(&client, &spec, bundle)?;
     printer::success(format!(
         "Uploaded {name} ({:.2} sec){}",
         start.elapsed().as_secs_f64(),
@@ -332,18 +293,4 @@ fn upload_and_report(
         ));
     }
     Ok(())
-}
-
-/// Turn an API error into a user error with its hints (credentials scrubbed).
-fn with_api_hints(e: anyhow::Error, client: &Client) -> anyhow::Error {
-    match e.downcast::<api::ApiError>() {
-        Ok(api_err) => {
-            let mut u = UserError::new(client.credentials().redact(&api_err.to_string()));
-            for h in api_err.hints() {
-                u = u.hint(h);
-            }
-            u.into()
-        }
-        Err(other) => other,
-    }
 }

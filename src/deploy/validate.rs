@@ -33,9 +33,6 @@ pub const STARTUP_LIMIT_MS: f64 = 1000.0;
 pub const TOP_LEVEL_CPU_LIMIT_MS: f64 = 10000.0;
 /// A figure above this share of its limit passes with a warning.
 pub const WARN_SHARE: f64 = 0.8;
-/// Test hooks: override the two limits (milliseconds).
-pub const STARTUP_LIMIT_ENV: &str = "PYWRANGLER_STARTUP_LIMIT_MS";
-pub const TOP_LEVEL_LIMIT_ENV: &str = "PYWRANGLER_TOP_LEVEL_CPU_LIMIT_MS";
 
 /// Restores timed to measure startup; the cheapest is the figure (the first
 /// can include one-off page faults of a freshly written snapshot).
@@ -60,14 +57,19 @@ impl Default for Limits {
 }
 
 impl Limits {
-    /// The defaults, with the test hooks applied.
-    pub fn from_env() -> Result<Self, String> {
+    /// The defaults, with the overrides given as `(variable, value)`
+    /// (`PYWRANGLER_STARTUP_LIMIT_MS`, `PYWRANGLER_TOP_LEVEL_CPU_LIMIT_MS`;
+    /// tests lower them).
+    pub fn with_overrides(
+        startup: (&str, Option<&str>),
+        top_level: (&str, Option<&str>),
+    ) -> Result<Self, String> {
         let mut limits = Limits::default();
-        for (name, slot) in [
-            (STARTUP_LIMIT_ENV, &mut limits.startup_ms),
-            (TOP_LEVEL_LIMIT_ENV, &mut limits.top_level_ms),
+        for ((name, value), slot) in [
+            (startup, &mut limits.startup_ms),
+            (top_level, &mut limits.top_level_ms),
         ] {
-            if let Ok(v) = std::env::var(name) {
+            if let Some(v) = value {
                 *slot = v
                     .trim()
                     .parse::<u64>()
@@ -104,14 +106,18 @@ pub enum ValidationReport {
         warnings: Vec<String>,
     },
     /// Validation could not run here; the reason is shown as a warning.
-    Unavailable { reason: String },
+    Unavailable { reason: String, hints: Vec<String> },
 }
 
 /// Why the Worker would be rejected at deploy.
 #[derive(Debug, thiserror::Error)]
 pub enum ValidationError {
-    #[error("the Worker failed to start in the local runtime:\n{0}")]
-    Startup(String),
+    #[error("the Worker failed to start in the local runtime:\n{message}")]
+    Startup {
+        message: String,
+        /// The hints of the runtime's error.
+        hints: Vec<String>,
+    },
     #[error(
         "{main} defines no entrypoint: export `class Default(WorkerEntrypoint)` (or, before compat date 2025-08-14, a module-level `on_fetch`)"
     )]
@@ -124,8 +130,17 @@ pub enum ValidationError {
         limit: f64,
         detail: String,
     },
-    #[error("{0}")]
-    BadLimit(String),
+}
+
+impl crate::diagnostics::Diagnostic for ValidationError {
+    fn hints(&self) -> Vec<String> {
+        let mut hints = match self {
+            ValidationError::Startup { hints, .. } => hints.clone(),
+            _ => Vec::new(),
+        };
+        hints.push("fix the error above, or pass --skip-validation to upload anyway".into());
+        hints
+    }
 }
 
 /// Compares the figures with the limits: an error when one is over its
@@ -174,8 +189,7 @@ pub fn judge(f: &Figures, limits: &Limits) -> Result<Vec<String>, ValidationErro
 }
 
 /// Validate the Worker's top level before upload.
-pub fn validate(project: &Project) -> Result<ValidationReport, ValidationError> {
-    let limits = Limits::from_env().map_err(ValidationError::BadLimit)?;
+pub fn validate(project: &Project, limits: Limits) -> Result<ValidationReport, ValidationError> {
     let rt = match Runtime::new(RuntimeConfig {
         python: Some(project.python.to_string()),
         progress: crate::runtime_notice::preparation_printer(),
@@ -185,6 +199,7 @@ pub fn validate(project: &Project) -> Result<ValidationReport, ValidationError> 
         Err(e) => {
             return Ok(ValidationReport::Unavailable {
                 reason: format!("the embedded runtime could not start ({e})"),
+                hints: crate::diagnostics::hints_for(&e),
             });
         }
     };
@@ -192,15 +207,15 @@ pub fn validate(project: &Project) -> Result<ValidationReport, ValidationError> 
     let mut spec = SnapshotSpec::new(
         project.module_root(),
         project.main_module_name(),
-        project.root.join(".wrangler").join("cache").join("python"),
+        project.paths.snapshot_cache.clone(),
     );
     spec.layered = false;
     spec.full_in_background = false;
     // Cloudflare's validator compiles the top level's modules from source.
     spec.bytecode_cache = false;
-    let pm = project.python_modules_dir();
+    let pm = &project.paths.python_modules;
     if pm.is_dir() {
-        spec = spec.with_python_modules(pm);
+        spec = spec.with_python_modules(pm.clone());
     }
     let snap = match rt.build_snapshot(&spec) {
         Ok(s) => s,
@@ -211,14 +226,21 @@ pub fn validate(project: &Project) -> Result<ValidationReport, ValidationError> 
                 reason: format!(
                     "the Worker imports native code the local runtime cannot load; it was not fully checked ({e})"
                 ),
+                hints: Vec::new(),
             });
         }
         Err(SnapshotError::Runtime(e)) => {
             return Ok(ValidationReport::Unavailable {
                 reason: format!("the embedded runtime failed ({e})"),
+                hints: crate::diagnostics::hints_for(&e),
             });
         }
-        Err(e) => return Err(ValidationError::Startup(e.to_string())),
+        Err(e) => {
+            return Err(ValidationError::Startup {
+                message: e.to_string(),
+                hints: crate::diagnostics::hints_for(&e),
+            });
+        }
     };
     if snap
         .entrypoints()
@@ -266,8 +288,9 @@ fn restore_cost(snap: &Snapshot) -> Result<f64, ValidationError> {
             snap.instantiate(InstanceOptions::new(Arc::new(NoBindings)))
         });
         let spent = cpu.unwrap_or_else(|| wall.elapsed());
-        instance.map_err(|e| {
-            ValidationError::Startup(format!("restoring from the snapshot failed: {e}"))
+        instance.map_err(|e| ValidationError::Startup {
+            message: format!("restoring from the snapshot failed: {e}"),
+            hints: Vec::new(),
         })?;
         best = Some(best.map_or(spent, |b| b.min(spent)));
     }

@@ -102,21 +102,22 @@ pub fn build(
         shared_flags.resolve()
     };
     let settings = resolved.map_err(|e| {
+        let hints = crate::diagnostics::hints_for(e.as_ref());
         BuildError::Broken(ErrorInfo {
             status: 500,
             title: "The wrangler configuration is invalid".into(),
             r#type: "ConfigError".into(),
             message: format!("{e:#}"),
-            detail: format!("{e:#}"),
+            detail: crate::diagnostics::with_hint_lines(format!("{e:#}"), &hints),
         })
     })?;
     let mut spec = SnapshotSpec::new(
         settings.module_root.clone(),
         settings.main_module.clone(),
-        settings.root.join(".wrangler").join("cache").join("python"),
+        settings.paths.snapshot_cache.clone(),
     );
-    if settings.python_modules.is_dir() {
-        spec = spec.with_python_modules(settings.python_modules.clone());
+    if settings.paths.python_modules.is_dir() {
+        spec = spec.with_python_modules(settings.paths.python_modules.clone());
     }
     let snapshot = runtime.build_snapshot(&spec).map_err(|e| match e {
         SnapshotError::NativeCode { .. } => BuildError::Fatal(anyhow::Error::new(e)),
@@ -136,7 +137,10 @@ pub fn build(
             title: "Building the Worker snapshot failed".into(),
             r#type: "Error".into(),
             message: other.to_string(),
-            detail: other.to_string(),
+            detail: crate::diagnostics::with_hint_lines(
+                other.to_string(),
+                &crate::diagnostics::hints_for(&other),
+            ),
         }),
     })?;
     let bindings = LocalBindings::open(settings.bindings.clone(), bindings::system_clock())

@@ -17,18 +17,32 @@ pub mod settings;
 pub mod stream;
 pub mod workflows;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use pywrangler_runtime::{Runtime, RuntimeConfig};
 
-use crate::cli::DevArgs;
+use crate::config::Project;
 use crate::diagnostics::UserError;
 use builder::{BuildError, Current, Shared};
 use listen::Stopped;
 use settings::SessionFlags;
+
+/// How one `dev` session runs, resolved by `crate::settings::DevSettings`.
+#[derive(Debug, Clone)]
+pub struct DevOptions {
+    /// Where to listen (`--ip`/`--port`, else the config's `dev` table, else
+    /// 127.0.0.1:8787).
+    pub listen: SocketAddr,
+    /// Watch files and reload on change.
+    pub reload: bool,
+    /// Fire `triggers.crons` on their schedule.
+    pub test_scheduled: bool,
+    /// What every build of the session shares.
+    pub session: SessionFlags,
+}
 
 /// Live instances the wasmtime pool allows (requests, objects, reloads).
 const MAX_INSTANCES: u32 = 96;
@@ -39,35 +53,14 @@ const MAX_INSTANCES: u32 = 96;
 /// deep needs 2–3 MiB); 8 MiB leaves a margin for paths not measured.
 const WASM_STACK: usize = 8 << 20;
 
-/// Run `dev` until Ctrl-C.
-pub fn run(args: &DevArgs) -> anyhow::Result<()> {
-    let flags = SessionFlags::from_args(args)?;
+/// Run `dev` on `project` (loaded and checked at start-up) until Ctrl-C.
+pub fn run(opts: DevOptions, project: &Project) -> anyhow::Result<()> {
+    let flags = opts.session;
     bindings::set_log_filter(flags.log_level);
     // Config errors stop `dev` at start-up (later they become the error page).
-    let settings = flags.resolve()?;
+    let settings = settings::resolve(project, &flags)?;
     for w in &settings.warnings {
         crate::printer::warn(w);
-    }
-    // CLI > config `dev` table > wrangler's defaults.
-    let (ip_text, ip_source) = match (&args.ip, &settings.dev_server.ip) {
-        (Some(ip), _) => (ip.clone(), "--ip"),
-        (None, Some(ip)) => (ip.clone(), "dev.ip in the wrangler config"),
-        (None, None) => ("127.0.0.1".to_string(), "--ip"),
-    };
-    let ip: IpAddr = ip_text.parse().map_err(|_| {
-        UserError::usage(format!("{ip_source} `{ip_text}` is not an IP address"))
-            .hint("use e.g. 127.0.0.1 or 0.0.0.0")
-    })?;
-    let port = args.port.or(settings.dev_server.port).unwrap_or(8787);
-    if settings
-        .dev_server
-        .local_protocol
-        .as_deref()
-        .is_some_and(|p| p != "http")
-    {
-        crate::printer::warn(
-            "dev.local_protocol = \"https\" is not supported by pywrangler-rs dev; serving http",
-        );
     }
     // Instance temp dirs of runs that were killed (`kill -9`) and could not clean up.
     let swept = pywrangler_runtime::tmpdirs::sweep_stale();
@@ -116,12 +109,7 @@ pub fn run(args: &DevArgs) -> anyhow::Result<()> {
         .max_blocking_threads(256)
         .build()
         .context("starting the async runtime")?;
-    let result = rt.block_on(serve(
-        shared,
-        SocketAddr::new(ip, port),
-        !args.no_reload,
-        args.test_scheduled,
-    ));
+    let result = rt.block_on(serve(shared, opts.listen, opts.reload, opts.test_scheduled));
     match result {
         Ok(Stopped::Abandoned) => {
             // Guests still run on blocking threads and use the runtime's

@@ -80,8 +80,8 @@ pub fn start(shared: Arc<Shared>, handle: tokio::runtime::Handle) -> anyhow::Res
     let s = &generation.settings;
     let mut paths = vec![(s.root.clone(), RecursiveMode::NonRecursive)];
     paths.push((s.module_root.clone(), RecursiveMode::Recursive));
-    if s.python_modules.is_dir() {
-        paths.push((s.python_modules.clone(), RecursiveMode::Recursive));
+    if s.paths.python_modules.is_dir() {
+        paths.push((s.paths.python_modules.clone(), RecursiveMode::Recursive));
     }
     if let Some(dir) = s.config_path.parent()
         && dir != s.root

@@ -19,7 +19,7 @@ use serde_json::Value;
 pub const DEFAULT_LIMIT: u64 = 100 << 20;
 /// Environment variable overriding [`DEFAULT_LIMIT`] (bytes), e.g. to match
 /// a Business (200 MB) or Enterprise (500 MB) zone.
-pub const LIMIT_ENV: &str = "PYWRANGLER_DEV_MAX_REQUEST_BODY";
+pub use crate::env_vars::PYWRANGLER_DEV_MAX_REQUEST_BODY as LIMIT_ENV;
 /// Bodies up to this size (by `Content-Length`) travel inside the event
 /// envelope: cheaper than a host call per chunk.
 const INLINE_MAX: u64 = 64 << 10;
@@ -188,14 +188,4 @@ pub fn host_read(args: &Value) -> Result<(bool, Vec<u8>), String> {
             None => Ok((true, Vec::new())),
         }
     })
-}
-
-/// The limit in force: [`LIMIT_ENV`] or [`DEFAULT_LIMIT`].
-pub fn limit_from_env() -> Result<u64, String> {
-    match std::env::var(LIMIT_ENV) {
-        Ok(v) if !v.trim().is_empty() => v.trim().parse::<u64>().map_err(|_| {
-            format!("{LIMIT_ENV}=`{v}` is not a size in bytes (e.g. {DEFAULT_LIMIT})")
-        }),
-        _ => Ok(DEFAULT_LIMIT),
-    }
 }

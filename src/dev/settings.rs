@@ -7,23 +7,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::Context;
 use serde_json::{Value, json};
 
 use super::bindings::{BindingsConfig, LogFilter};
-use crate::cli::{DevArgs, LogLevel};
-use crate::config::{Project, WranglerConfig};
+use crate::config::{Project, ProjectPaths, WranglerConfig};
 use crate::diagnostics::UserError;
-
-/// Env var: the wall-clock limit per event in milliseconds (default: 60 s or
-/// twice `limits.cpu_ms`, whichever is longer). Cloudflare sets none for a
-/// request whose client stays connected; locally it keeps a stuck event from
-/// holding an instance slot forever, and tests lower it.
-pub const WALL_LIMIT_ENV: &str = "PYWRANGLER_DEV_WALL_LIMIT_MS";
-
-/// Overrides the longest a D1 query or Durable Object `sql.exec` may run in
-/// `dev` (milliseconds; default D1's 30 s).
-pub const SQL_TIME_LIMIT_ENV: &str = "PYWRANGLER_SQL_TIME_LIMIT_MS";
 
 /// How one queue is consumed locally.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,8 +39,8 @@ pub struct WorkerSettings {
     pub config_path: PathBuf,
     /// Module root mounted at `/app/src`.
     pub module_root: PathBuf,
-    /// `python_modules/`.
-    pub python_modules: PathBuf,
+    /// `python_modules/`, the snapshot cache and local state.
+    pub paths: ProjectPaths,
     /// Import name of the main module.
     pub main_module: String,
     /// The `configure` event's `env`: `{NAME: {"type": …}}`.
@@ -66,7 +54,8 @@ pub struct WorkerSettings {
     /// CPU limit per event (`limits.cpu_ms`, default 30 s): time the guest
     /// computes; waiting (sleeps, fetch, bindings) does not count.
     pub cpu_limit: Duration,
-    /// Wall-clock limit per event, waiting included ([`WALL_LIMIT_ENV`]).
+    /// Wall-clock limit per event, waiting included
+    /// ([`SessionFlags::wall_limit`], else 60 s or twice the CPU limit).
     pub wall_limit: Duration,
     /// Durable Object classes exported by the Worker.
     pub durable_classes: Vec<String>,
@@ -74,12 +63,10 @@ pub struct WorkerSettings {
     pub warnings: Vec<String>,
     /// The Python version the Worker runs on Cloudflare.
     pub python: crate::config::PythonVersion,
-    /// The config's `dev` table (`port`, `ip`, `local_protocol`); the
-    /// command line wins over it.
-    pub dev_server: crate::config::DevSettings,
 }
 
-/// Flags that stay fixed for the whole session.
+/// Settings that stay fixed for the whole session, resolved from the
+/// command line and the environment by `crate::settings::DevSettings`.
 #[derive(Debug, Clone)]
 pub struct SessionFlags {
     /// Directory `dev` was started in.
@@ -98,58 +85,24 @@ pub struct SessionFlags {
     pub max_request_body: u64,
     /// `PYWRANGLER_SQL_TIME_LIMIT_MS`, if set.
     pub sql_time_limit: Option<Duration>,
+    /// `PYWRANGLER_DEV_WALL_LIMIT_MS`, if set: the wall-clock limit per event.
+    /// Cloudflare sets none for a request whose client stays connected;
+    /// locally it keeps a stuck event from holding an instance slot forever.
+    pub wall_limit: Option<Duration>,
+    /// Hyperdrive local connection strings from the environment, by binding.
+    pub hyperdrive_local: BTreeMap<String, String>,
+    /// How `dev` syncs `python_modules/` before a build.
+    pub sync: crate::sync::SyncOptions,
 }
 
 impl SessionFlags {
-    /// Parse the flags that do not depend on the project.
-    pub fn from_args(args: &DevArgs) -> anyhow::Result<SessionFlags> {
-        let cwd = std::env::current_dir().context("reading the current directory")?;
-        let mut vars = Vec::new();
-        for v in &args.vars {
-            let Some((k, val)) = v.split_once(':') else {
-                return Err(UserError::usage(format!("--var `{v}` is not KEY:VALUE"))
-                    .hint("write it as --var NAME:value")
-                    .into());
-            };
-            if k.is_empty() {
-                return Err(UserError::usage(format!("--var `{v}` has an empty name")).into());
-            }
-            vars.push((k.to_string(), val.to_string()));
-        }
-        let log_level = match args.log_level {
-            LogLevel::Debug => LogFilter::Debug,
-            LogLevel::Info => LogFilter::Info,
-            LogLevel::Log => LogFilter::Log,
-            LogLevel::Warn => LogFilter::Warn,
-            LogLevel::Error => LogFilter::Error,
-            LogLevel::None => LogFilter::None,
-        };
-        Ok(SessionFlags {
-            persist_to: args.persist_to.as_ref().map(|p| cwd.join(p)),
-            cwd,
-            config: args.config.config.clone(),
-            env: args.config.env.clone(),
-            vars,
-            log_level,
-            max_request_body: super::request_body::limit_from_env().map_err(|e| {
-                UserError::usage(e).hint("unset it to use Cloudflare's 100 MB limit")
-            })?,
-            sql_time_limit: sql_time_limit(std::env::var(SQL_TIME_LIMIT_ENV).ok().as_deref())?,
-        })
-    }
-
     /// Load the project and resolve this build's settings.
     pub fn resolve(&self) -> anyhow::Result<WorkerSettings> {
         resolve(&self.load_project()?, self)
     }
 
-    /// Load the project and check the files its config names, before any
-    /// sync or build: a missing `main` or `migrations_dir` is a config error.
     fn load_project(&self) -> anyhow::Result<Project> {
-        let project = Project::load(&self.cwd, self.config.as_deref(), self.env.as_deref())?;
-        project.existing_main()?;
-        project.check_migrations_dirs()?;
-        Ok(project)
+        load_project(&self.cwd, self.config.as_deref(), self.env.as_deref())
     }
 
     /// Like [`resolve`](Self::resolve), after bringing `python_modules/` up
@@ -158,9 +111,8 @@ impl SessionFlags {
     /// `python_modules/` it has.
     pub fn resolve_and_sync(&self) -> anyhow::Result<WorkerSettings> {
         let project = self.load_project()?;
-        let opts = crate::sync::SyncOptions::default();
         let t = std::time::Instant::now();
-        let synced = crate::sync::ensure_synced(&project, &opts);
+        let synced = crate::sync::ensure_synced(&project, &self.sync);
         crate::printer::verbose(format!("sync check in {:.0?}", t.elapsed()));
         match synced {
             Ok(outcome) if !outcome.skipped => crate::printer::info(format!(
@@ -168,12 +120,26 @@ impl SessionFlags {
                 outcome.packages.len()
             )),
             Ok(_) => {}
-            Err(e) => crate::printer::warn(format!(
-                "sync failed, continuing with the current python_modules/: {e}"
-            )),
+            Err(e) => crate::printer::warn_with_hints(
+                format!("sync failed, continuing with the current python_modules/: {e}"),
+                &crate::diagnostics::hints_for(&e),
+            ),
         }
         resolve(&project, self)
     }
+}
+
+/// Load the project and check the files its config names, before any
+/// sync or build: a missing `main` or `migrations_dir` is a config error.
+pub fn load_project(
+    cwd: &Path,
+    config: Option<&Path>,
+    env: Option<&str>,
+) -> anyhow::Result<Project> {
+    let project = Project::load(cwd, config, env)?;
+    project.existing_main()?;
+    project.check_migrations_dirs()?;
+    Ok(project)
 }
 
 /// Without `.dev.vars`, wrangler reads secrets from `.env` (or `.env.<env>`).
@@ -202,7 +168,8 @@ fn read_dot_env(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
     Ok(out)
 }
 
-fn resolve(project: &Project, flags: &SessionFlags) -> anyhow::Result<WorkerSettings> {
+/// This build's settings from a loaded project.
+pub fn resolve(project: &Project, flags: &SessionFlags) -> anyhow::Result<WorkerSettings> {
     let cfg: &WranglerConfig = &project.config;
     let config_dir = project.config_dir();
     let mut env: BTreeMap<String, Value> = BTreeMap::new();
@@ -225,11 +192,12 @@ fn resolve(project: &Project, flags: &SessionFlags) -> anyhow::Result<WorkerSett
         env.insert(k.clone(), json!({"type": "var", "value": v}));
     }
 
+    let paths = project
+        .paths
+        .clone()
+        .with_state_dir(flags.persist_to.clone());
     let mut b = BindingsConfig {
-        state_dir: flags
-            .persist_to
-            .clone()
-            .unwrap_or_else(|| project.root.join(".wrangler").join("state")),
+        state_dir: paths.state_dir.clone(),
         worker_name: cfg.name.clone().unwrap_or_default(),
         sql_time_limit: flags.sql_time_limit,
         kv_backed_classes: cfg
@@ -321,7 +289,7 @@ fn resolve(project: &Project, flags: &SessionFlags) -> anyhow::Result<WorkerSett
         env.insert(s.binding.clone(), json!({"type": "secrets_store_secret"}));
     }
     workflow_bindings(cfg, &mut b, &mut env);
-    let local_only = other_bindings(cfg, &mut env)?;
+    let local_only = other_bindings(cfg, &flags.hyperdrive_local, &mut env)?;
     if let Some(assets) = crate::assets::AssetsOptions::from_project(project)? {
         if let Some(name) = &assets.binding {
             env.insert(name.clone(), json!({"type": "assets"}));
@@ -345,25 +313,15 @@ fn resolve(project: &Project, flags: &SessionFlags) -> anyhow::Result<WorkerSett
         .collect();
     let cpu_ms = cfg.limits.as_ref().and_then(|l| l.cpu_ms).unwrap_or(30_000);
     let cpu_limit = Duration::from_millis(cpu_ms.max(1));
-    let wall_limit = match std::env::var(WALL_LIMIT_ENV) {
-        Ok(v) if !v.trim().is_empty() => match v.trim().parse::<u64>() {
-            Ok(ms) if ms > 0 => Duration::from_millis(ms),
-            _ => {
-                return Err(UserError::usage(format!(
-                    "${WALL_LIMIT_ENV} is `{v}`, not a number of milliseconds"
-                ))
-                .hint(format!("set it to e.g. 60000, or unset {WALL_LIMIT_ENV}"))
-                .into());
-            }
-        },
-        _ => (cpu_limit * 2).max(Duration::from_secs(60)),
-    };
+    let wall_limit = flags
+        .wall_limit
+        .unwrap_or_else(|| (cpu_limit * 2).max(Duration::from_secs(60)));
     Ok(WorkerSettings {
         python: project.python,
         root: project.root.clone(),
         config_path: project.wrangler_path.clone(),
         module_root: project.module_root(),
-        python_modules: project.python_modules_dir(),
+        paths,
         main_module: project.main_module_name(),
         env: Value::Object(env.into_iter().collect()),
         bindings: b,
@@ -377,7 +335,6 @@ fn resolve(project: &Project, flags: &SessionFlags) -> anyhow::Result<WorkerSett
         wall_limit,
         durable_classes,
         warnings: project.warnings.iter().cloned().chain(local_only).collect(),
-        dev_server: cfg.dev.clone().unwrap_or_default(),
     })
 }
 
@@ -385,6 +342,7 @@ fn resolve(project: &Project, flags: &SessionFlags) -> anyhow::Result<WorkerSett
 /// queues and services; returns warnings for those that cannot work locally.
 fn other_bindings(
     cfg: &WranglerConfig,
+    hyperdrive_local: &BTreeMap<String, String>,
     env: &mut BTreeMap<String, Value>,
 ) -> anyhow::Result<Vec<String>> {
     use crate::config::BindingKind as K;
@@ -410,7 +368,7 @@ fn other_bindings(
             }),
             K::Hyperdrive => json!({
                 "type": "hyperdrive",
-                "connection_string": hyperdrive_local_string(cfg, name)?,
+                "connection_string": hyperdrive_local_string(cfg, hyperdrive_local, name)?,
             }),
             K::AnalyticsEngine => json!({"type": "analytics_engine"}),
             K::Pipeline => json!({"type": "pipelines"}),
@@ -498,14 +456,14 @@ fn kind_tag(kind: crate::config::BindingKind) -> &'static str {
 }
 
 /// Hyperdrive's local database, found as wrangler finds it: the environment
-/// variable first, then the deprecated one, then `localConnectionString`.
-fn hyperdrive_local_string(cfg: &WranglerConfig, binding: &str) -> anyhow::Result<String> {
-    let from_env = [
-        format!("CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_{binding}"),
-        format!("WRANGLER_HYPERDRIVE_LOCAL_CONNECTION_STRING_{binding}"),
-    ]
-    .into_iter()
-    .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()));
+/// variable first (`from_env`, the deprecated spelling already folded in by
+/// the settings layer), then `localConnectionString`.
+fn hyperdrive_local_string(
+    cfg: &WranglerConfig,
+    from_env: &BTreeMap<String, String>,
+    binding: &str,
+) -> anyhow::Result<String> {
+    let from_env = from_env.get(binding).cloned();
     let configured = cfg
         .hyperdrive
         .iter()
@@ -522,40 +480,4 @@ fn hyperdrive_local_string(cfg: &WranglerConfig, binding: &str) -> anyhow::Resul
         ))
         .into()
     })
-}
-
-/// Parse `PYWRANGLER_SQL_TIME_LIMIT_MS` (unset or empty: the default).
-fn sql_time_limit(value: Option<&str>) -> anyhow::Result<Option<Duration>> {
-    let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
-        return Ok(None);
-    };
-    match v.parse::<u64>() {
-        Ok(ms) if (1..=3_600_000).contains(&ms) => Ok(Some(Duration::from_millis(ms))),
-        _ => Err(UserError::usage(format!(
-            "{SQL_TIME_LIMIT_ENV}=`{v}` is not a number of milliseconds between 1 and 3600000"
-        ))
-        .hint(format!(
-            "unset {SQL_TIME_LIMIT_ENV} to use D1's 30 s limit, or set it to e.g. 5000"
-        ))
-        .into()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sql_time_limit_from_the_environment() {
-        assert_eq!(sql_time_limit(None).ok(), Some(None));
-        assert_eq!(sql_time_limit(Some(" ")).ok(), Some(None));
-        assert_eq!(
-            sql_time_limit(Some("250")).ok(),
-            Some(Some(Duration::from_millis(250)))
-        );
-        for bad in ["0", "-5", "1.5", "30s", "3600001"] {
-            let e = sql_time_limit(Some(bad)).expect_err(bad).to_string();
-            assert!(e.contains(SQL_TIME_LIMIT_ENV) && e.contains(bad), "{e}");
-        }
-    }
 }

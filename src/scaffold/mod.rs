@@ -10,18 +10,20 @@ mod write;
 
 use std::path::{Path, PathBuf};
 
+use crate::diagnostics::{Diagnostic, Exit};
+
 pub use date::today_utc;
 pub use git::{GitInit, init_repo};
 pub use template::{BUILTINS, TemplateFile, TemplateSource};
 
-/// Everything that can stop a scaffold; the command turns these into messages with hints.
+/// Everything that can stop a scaffold, each with its hints ([`Diagnostic`]).
 #[derive(Debug, thiserror::Error)]
 pub enum ScaffoldError {
     /// `--template` is neither a built-in, a git URL nor an existing directory.
-    #[error("unknown template `{spec}`")]
+    #[error("unknown template `{spec}`{}", if *looks_like_path { ": no such directory" } else { "" })]
     UnknownTemplate { spec: String, looks_like_path: bool },
     /// The target directory already holds files and `--force` was not given.
-    #[error("directory `{}` is not empty", dir.display())]
+    #[error("directory `{}` is not empty; refusing to overwrite it", shown_dir(dir).display())]
     NotEmpty { dir: PathBuf },
     /// `--name` is not a valid Worker name.
     #[error("invalid Worker name `{name}`: use lowercase letters, digits and dashes (at most {max} characters, no leading or trailing dash)", max = name::MAX_LEN)]
@@ -49,6 +51,53 @@ pub enum ScaffoldError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// `.` says little in an error; show where that is.
+fn shown_dir(dir: &Path) -> PathBuf {
+    std::fs::canonicalize(dir)
+        .ok()
+        .filter(|_| dir == Path::new("."))
+        .unwrap_or_else(|| dir.to_path_buf())
+}
+
+impl Diagnostic for ScaffoldError {
+    fn hints(&self) -> Vec<String> {
+        match self {
+            ScaffoldError::UnknownTemplate { .. } => vec![
+                format!("built-in templates: {}", BUILTINS.join(", ")),
+                "or pass a local template directory or a git URL (https://, git@, ssh://, file://)"
+                    .into(),
+            ],
+            ScaffoldError::NotEmpty { .. } => vec![
+                "pass --force to write the template into it anyway (same-named files are replaced)"
+                    .into(),
+                "or choose another directory: `pywrangler-rs init my-worker`".into(),
+            ],
+            ScaffoldError::InvalidName { name } => {
+                vec![format!("for example: --name {}", self::name::sanitize(name))]
+            }
+            ScaffoldError::GitMissing { .. } => vec![
+                "install git (https://git-scm.com, or e.g. `apt-get install git`, `brew install git`, `winget install Git.Git`), or clone the template yourself and pass its directory".into(),
+            ],
+            ScaffoldError::Clone { .. } => vec![
+                "check the URL and that the repository is reachable without a password prompt"
+                    .into(),
+            ],
+            ScaffoldError::EmptyTemplate { .. }
+            | ScaffoldError::UnsafePath { .. }
+            | ScaffoldError::Io { .. } => Vec::new(),
+        }
+    }
+
+    fn exit(&self) -> Exit {
+        match self {
+            ScaffoldError::UnknownTemplate { .. } | ScaffoldError::InvalidName { .. } => {
+                Exit::Usage
+            }
+            _ => Exit::Failure,
+        }
+    }
 }
 
 /// What to scaffold and where.

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::diagnostics::{Exit, UserError};
+use crate::diagnostics::{Diagnostic, Exit};
 use crate::uv::UvError;
 
 use super::target::PYODIDE_INDEX_ENV;
@@ -137,8 +137,21 @@ impl SyncError {
         SyncError::UvFailed { step, uv_message }
     }
 
+    fn uv_message(&self) -> Option<&str> {
+        match self {
+            SyncError::Unsupported { uv_message, .. }
+            | SyncError::NotFound { uv_message, .. }
+            | SyncError::Unresolvable { uv_message }
+            | SyncError::Certificate { uv_message }
+            | SyncError::Network { uv_message } => Some(uv_message),
+            _ => None,
+        }
+    }
+}
+
+impl Diagnostic for SyncError {
     /// `hint:` lines for the user.
-    pub fn hints(&self) -> Vec<String> {
+    fn hints(&self) -> Vec<String> {
         let verbose = crate::printer::Printer::get().is_verbose();
         let mut hints = Vec::new();
         match self {
@@ -213,34 +226,12 @@ impl SyncError {
         hints
     }
 
-    fn uv_message(&self) -> Option<&str> {
-        match self {
-            SyncError::Unsupported { uv_message, .. }
-            | SyncError::NotFound { uv_message, .. }
-            | SyncError::Unresolvable { uv_message }
-            | SyncError::Certificate { uv_message }
-            | SyncError::Network { uv_message } => Some(uv_message),
-            _ => None,
-        }
-    }
-
     /// The exit status: 2 for project configuration problems, else 1.
-    pub fn exit(&self) -> Exit {
+    fn exit(&self) -> Exit {
         match self {
             SyncError::RequirementsTxt { .. } | SyncError::BadIndexOverride { .. } => Exit::Usage,
             _ => Exit::Failure,
         }
-    }
-}
-
-impl From<SyncError> for UserError {
-    fn from(err: SyncError) -> UserError {
-        let mut user = UserError::new(err.to_string());
-        user.exit = err.exit();
-        for hint in err.hints() {
-            user = user.hint(hint);
-        }
-        user
     }
 }
 

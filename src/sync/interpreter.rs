@@ -149,11 +149,6 @@ pub fn host_python(uv: &Uv, root: &Path) -> Option<PathBuf> {
     (out.success() && path.is_file()).then_some(path)
 }
 
-/// The per-user cache (`$PYWRANGLER_CACHE_DIR`, else the platform's), shared with the runtime.
-pub fn cache_root() -> PathBuf {
-    pywrangler_runtime::cache_dir::user_cache_dir()
-}
-
 /// Quote for a POSIX shell: `'…'` with embedded quotes closed and escaped.
 fn sh_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))

@@ -25,6 +25,8 @@ use serde::Serialize;
 pub use error::SyncError;
 pub use target::{IndexSource, Target};
 
+use crate::uv::UvConfig;
+
 use crate::config::{Project, PythonVersion};
 use crate::uv::Uv;
 
@@ -42,23 +44,27 @@ pub struct SyncRequest {
     pub root: PathBuf,
     /// The project's `pyproject.toml`.
     pub pyproject: PathBuf,
+    /// Where the packages go (`ProjectPaths::python_modules`).
+    pub python_modules: PathBuf,
     /// The Python version the wrangler config selects.
     pub python: PythonVersion,
-    /// `[tool.pywrangler] allow-build` from pyproject (the CLI flag overrides it).
-    pub allow_build: bool,
 }
 
-/// How to sync.
+/// How to sync, resolved by the settings layer (`crate::settings::SyncSettings`).
 #[derive(Debug, Clone, Default)]
 pub struct SyncOptions {
     /// Re-sync even when nothing changed.
     pub force: bool,
     /// Let uv move pinned versions forward.
     pub upgrade: bool,
-    /// Override `allow_build` from pyproject.
-    pub allow_build: Option<bool>,
+    /// Whether sdists may be built (flag, else `[tool.pywrangler] allow-build`).
+    pub allow_build: bool,
     /// Also install the host `.venv-workers/` for editors.
     pub host_venv: bool,
+    /// The Pyodide index override (a URL, or a directory relative to the root).
+    pub index: Option<String>,
+    /// Which uv to run and how.
+    pub uv: UvConfig,
 }
 
 /// One installed distribution.
@@ -106,8 +112,8 @@ impl SyncRequest {
         SyncRequest {
             root: project.root.clone(),
             pyproject: project.pyproject_path.clone(),
+            python_modules: project.paths.python_modules.clone(),
             python: project.python,
-            allow_build: project.pyproject.allow_build.unwrap_or(false),
         }
     }
 }
@@ -125,9 +131,9 @@ pub fn sync(req: &SyncRequest, opts: &SyncOptions) -> Result<SyncOutcome, SyncEr
     error::check_requirements_txt(&req.root, &req.pyproject)?;
     install::recover_leftovers(&req.root);
 
-    let allow_build = opts.allow_build.unwrap_or(req.allow_build);
-    let index = IndexSource::from_env(&req.root, req.python)?;
-    let modules = req.root.join(PYTHON_MODULES);
+    let allow_build = opts.allow_build;
+    let index = IndexSource::choose(&req.root, req.python, opts.index.as_deref())?;
+    let modules = req.python_modules.clone();
 
     // The cheap path: read inputs, hash them, compare with the stamp.
     let fp_platform = Target::fingerprint_platform(req.python);
@@ -158,7 +164,7 @@ pub fn sync(req: &SyncRequest, opts: &SyncOptions) -> Result<SyncOutcome, SyncEr
         }
     }
 
-    let uv = Uv::find()?;
+    let uv = Uv::find(&opts.uv)?;
     crate::printer::verbose(format!("using uv {} ({})", uv.version, uv.display()));
     let target = Target::new(&uv, &req.root, req.python, index.clone(), allow_build)?;
 

@@ -13,7 +13,7 @@ use super::SyncError;
 use super::interpreter::{self, EmscriptenPlatform};
 
 /// Overrides the Pyodide package index: a URL, or a local directory of wheels.
-pub const PYODIDE_INDEX_ENV: &str = "PYWRANGLER_PYODIDE_INDEX";
+pub use crate::env_vars::PYWRANGLER_PYODIDE_INDEX as PYODIDE_INDEX_ENV;
 
 /// Where Pyodide-built wheels come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,11 +25,16 @@ pub enum IndexSource {
 }
 
 impl IndexSource {
-    /// `PYWRANGLER_PYODIDE_INDEX` if set, else the index for this Python version.
-    pub fn from_env(root: &Path, python: PythonVersion) -> Result<IndexSource, SyncError> {
-        match std::env::var(PYODIDE_INDEX_ENV) {
-            Ok(value) if !value.trim().is_empty() => Self::parse(root, value.trim()),
-            _ => Ok(IndexSource::Url(python.pyodide_index().to_string())),
+    /// The override (`PYWRANGLER_PYODIDE_INDEX`) if given, else the index
+    /// for this Python version.
+    pub fn choose(
+        root: &Path,
+        python: PythonVersion,
+        overridden: Option<&str>,
+    ) -> Result<IndexSource, SyncError> {
+        match overridden.map(str::trim).filter(|v| !v.is_empty()) {
+            Some(value) => Self::parse(root, value),
+            None => Ok(IndexSource::Url(python.pyodide_index().to_string())),
         }
     }
 
@@ -110,7 +115,11 @@ impl Target {
                     python: python.to_string(),
                     tag: platform.tag(),
                 })?;
-                let exe = interpreter::ensure(&platform, &host, &interpreter::cache_root())?;
+                let exe = interpreter::ensure(
+                    &platform,
+                    &host,
+                    &pywrangler_runtime::cache_dir::user_cache_dir(),
+                )?;
                 crate::printer::verbose(format!(
                     "describing {} to uv with {} (runs {})",
                     platform.tag(),

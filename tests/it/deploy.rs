@@ -921,6 +921,76 @@ fn fastapi_template_dry_run_validates_and_uploads_only_packages() {
     }
 }
 
+/// Regression (issue 15): with `-c` naming a wrangler config in another
+/// directory, `sync` vendored into `python_modules/` beside `pyproject.toml`
+/// while the bundler uploaded the (missing) one beside the config. Both now
+/// use the project's one `python_modules/`.
+#[test]
+fn deploy_with_a_config_elsewhere_syncs_and_uploads_the_same_python_modules() {
+    let root = tempdir();
+    let app = root.path().join("app");
+    let mut config = basic();
+    config["name"] = json!("elsewhere");
+    write_files(
+        &app,
+        &[
+            ("pyproject.toml", PYPROJECT),
+            (
+                "other/wrangler.jsonc",
+                &serde_json::to_string_pretty(&config).expect("json"),
+            ),
+            ("other/src/entry.py", ENTRY),
+        ],
+    );
+    let index = root.path().join("index");
+    let empty = root.path().join("empty");
+    for d in [&index, &empty] {
+        std::fs::create_dir_all(d).expect("mkdir");
+    }
+    let built = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(crate::dev::FASTAPI_INDEX)
+        .arg(&index)
+        .status()
+        .expect("python3 runs");
+    assert!(built.success(), "building the test index failed");
+    let cf = FakeCf::start();
+    let run = Run::from_output(
+        cmd(&app)
+            .env("PYWRANGLER_PYODIDE_INDEX", &index)
+            .env("UV_DEFAULT_INDEX", format!("file://{}", empty.display()))
+            .env("UV_CACHE_DIR", root.path().join("uv-cache"))
+            .env("UV_HTTP_RETRIES", "0")
+            .env("CLOUDFLARE_API_TOKEN", fake_cf::TOKEN)
+            .env("CLOUDFLARE_API_BASE_URL", cf.base_url())
+            .args(["deploy", "--skip-validation", "-c", "other/wrangler.jsonc"])
+            .output()
+            .expect("binary runs"),
+    );
+    run.expect_code(0);
+    // sync wrote the project's python_modules/ (beside pyproject.toml) ...
+    assert!(
+        app.join("python_modules/workers/__init__.py").is_file(),
+        "{}",
+        run.stderr
+    );
+    assert!(!app.join("other/python_modules").exists());
+    // ... and that is what was uploaded.
+    let uploads = cf.uploads();
+    let names: Vec<String> = part_names(&uploads[0])
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    assert!(
+        names
+            .iter()
+            .any(|n| n == "python_modules/workers/__init__.py"),
+        "{names:?}\n{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("no python_modules/"), "{}", run.stderr);
+}
+
 /// Deploy syncs first, as the original pywrangler does: a sync failure stops
 /// the deploy before any API call.
 #[test]

@@ -2045,6 +2045,28 @@ class Default(WorkerEntrypoint):
 
 /// Regression (issue 15): `dev.port` in the wrangler config was modelled but
 /// ignored (`--port` had a default, so the config could never win).
+/// Regression (issue 15): `dev` keeps going when its sync fails, and said
+/// why without the hint that says what to do about it.
+#[test]
+fn dev_shows_the_hints_of_a_failed_sync() {
+    let dir = project(&[("wrangler.toml", HELLO_CONFIG), ("src/entry.py", HELLO)]);
+    let dev = Dev::start_with_env(
+        dir.path(),
+        &[],
+        &[("PYWRANGLER_PYODIDE_INDEX", "no-such-wheel-dir")],
+    );
+    // The first build (and its sync) ran before "Ready on".
+    let log = dev.log();
+    assert!(
+        log.contains("sync failed, continuing with the current python_modules/"),
+        "{log}"
+    );
+    assert!(
+        log.contains("hint: set PYWRANGLER_PYODIDE_INDEX to an index URL"),
+        "{log}"
+    );
+}
+
 #[test]
 fn dev_port_from_the_config_is_used_unless_the_flag_says_otherwise() {
     let free = TcpListener::bind("127.0.0.1:0")

@@ -64,6 +64,23 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
     return fn
 "#;
 
+/// A local package `libs/mylib` (a `[tool.uv.sources]` path dependency in
+/// the tests) built by [`BACKEND`]: `mylib/__init__.py` holds `VALUE = 1`, and
+/// it depends on `purepkg`.
+fn write_mylib(root: &Path) {
+    write_files(
+        root,
+        &[
+            (
+                "libs/mylib/pyproject.toml",
+                "[build-system]\nrequires = []\nbuild-backend = \"simplebackend\"\nbackend-path = [\"_backend\"]\n\n[project]\nname = \"mylib\"\nversion = \"0.1.0\"\ndependencies = [\"purepkg\"]\n",
+            ),
+            ("libs/mylib/_backend/simplebackend.py", BACKEND),
+            ("libs/mylib/mylib/__init__.py", "VALUE = 1\n"),
+        ],
+    );
+}
+
 const WRANGLER_313: &str = "name = \"w\"\nmain = \"src/entry.py\"\ncompatibility_date = \"2025-10-01\"\ncompatibility_flags = [\"python_workers\"]\n";
 
 /// A temp dir holding the index, an empty "PyPI", a uv cache and the project.
@@ -399,17 +416,7 @@ fn json_summary_and_quiet() {
 #[test]
 fn uv_sources_path_dependency_is_installed_and_tracked_by_content() {
     let fx = Fixture::new(&[]);
-    write_files(
-        &fx.root,
-        &[
-            (
-                "libs/mylib/pyproject.toml",
-                "[build-system]\nrequires = []\nbuild-backend = \"simplebackend\"\nbackend-path = [\"_backend\"]\n\n[project]\nname = \"mylib\"\nversion = \"0.1.0\"\ndependencies = [\"purepkg\"]\n",
-            ),
-            ("libs/mylib/_backend/simplebackend.py", BACKEND),
-            ("libs/mylib/mylib/__init__.py", "VALUE = 1\n"),
-        ],
-    );
+    write_mylib(&fx.root);
     fx.set_pyproject(
         &["mylib"],
         "\n[tool.uv.sources]\nmylib = { path = \"libs/mylib\" }\n",

@@ -57,13 +57,13 @@ pub(crate) fn mounts_for(rt: &Runtime, spec: &SnapshotSpec) -> Result<Mounts, Sn
     let inner = &rt.inner;
     if !valid_module_name(&spec.main_module) {
         return Err(SnapshotError::Invalid(format!(
-            "`{}` is not a Python module name\nhint: set `main` in wrangler.toml to a file like src/entry.py",
+            "`{}` is not a Python module name",
             spec.main_module
         )));
     }
     let src = spec.module_root.canonicalize().map_err(|_| {
         SnapshotError::Invalid(format!(
-            "the module root {} does not exist\nhint: check `main`/`base_dir` in wrangler.toml",
+            "the module root {} does not exist",
             spec.module_root.display()
         ))
     })?;

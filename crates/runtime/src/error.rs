@@ -37,7 +37,7 @@ impl std::fmt::Display for PythonError {
 pub enum RuntimeError {
     /// The guest (`pyworker.wasm` + stdlib) was not found.
     #[error(
-        "the Python guest was not found{}\nhint: install the pywrangler-rs wheel (scripts/build-wheel), which carries the guests, or run `scripts/build-guest` and `scripts/build-guest-314` and set PYWRANGLER_GUEST_DIR to the directories they print, joined with `:`",
+        "the Python guest was not found{}",
         .0.as_ref().map(|p| format!(" at {}", p.display())).unwrap_or_default()
     )]
     GuestMissing(Option<PathBuf>),
@@ -71,9 +71,7 @@ pub enum SnapshotError {
         error: PythonError,
     },
     /// The Worker's top-level code ran longer than the snapshot time limit.
-    #[error(
-        "the Worker's top-level code did not finish within {0:?}\nhint: top-level code runs once at snapshot time; move long work into a handler"
-    )]
+    #[error("the Worker's top-level code did not finish within {0:?}")]
     Timeout(Duration),
     /// The Worker's top-level code exceeded the memory limit.
     #[error("the Worker's top-level code exceeded the memory limit of {0} MiB")]

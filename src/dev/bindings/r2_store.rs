@@ -147,7 +147,7 @@ impl R2Bucket {
         }
         let old = OldBucket::read(&index).map_err(|e| {
             OpError::failed(format!(
-                "R2: cannot import the local bucket `{bucket}` kept by an earlier version in {}: {e}\nhint: move that folder away (its objects are then not available to `dev`) and start again",
+                "R2: cannot import the local bucket `{bucket}` kept by an earlier version in {}: {e}. Move that folder away (its objects are then not available to `dev`) and start again",
                 index.display()
             ))
         })?;

@@ -12,8 +12,8 @@ use std::time::Duration;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use super::{BACKEND, Fixture, collect};
-use crate::support::{Run, write_files};
+use super::{Fixture, collect, write_mylib};
+use crate::support::Run;
 
 const FILES: &str = "https://files.pythonhosted.org/packages";
 
@@ -325,17 +325,7 @@ fn py314_builds_sdists_and_path_dependencies_with_the_host_python() {
     // interpreter only describes the platform to uv's resolver and installer.
     let fx = Fixture::new(&[]);
     fx.set_compat_date("2026-11-01");
-    write_files(
-        &fx.root,
-        &[
-            (
-                "libs/mylib/pyproject.toml",
-                "[build-system]\nrequires = []\nbuild-backend = \"simplebackend\"\nbackend-path = [\"_backend\"]\n\n[project]\nname = \"mylib\"\nversion = \"0.1.0\"\ndependencies = [\"purepkg\"]\n",
-            ),
-            ("libs/mylib/_backend/simplebackend.py", BACKEND),
-            ("libs/mylib/mylib/__init__.py", "VALUE = 1\n"),
-        ],
-    );
+    write_mylib(&fx.root);
     fx.set_pyproject(
         &["mylib", "sdistonly"],
         "\n[tool.uv.sources]\nmylib = { path = \"libs/mylib\" }\n",

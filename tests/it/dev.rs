@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use crate::support;
 
 mod server_hardening;
+mod websocket;
 
 /// A running `pywrangler-rs dev`; killed on drop.
 struct Dev {

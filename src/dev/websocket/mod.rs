@@ -13,17 +13,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 
 use super::bindings::{OpError, OpResult, Reply};
 use super::pool::Generation;
+
+mod connect;
+mod pump;
+
+pub use pump::{pump, server_config};
 
 /// Env var: how long a Durable Object whose sockets are all hibernatable
 /// stays in memory after its last event, in milliseconds (default 10 s, as
@@ -243,7 +242,7 @@ impl Sockets {
             .ok_or_else(|| "the WebSocket in the 101 response is already connected".to_string())
     }
 
-    fn socket<'a>(st: &'a mut State, id: u64) -> OpResult<&'a mut Socket> {
+    fn socket(st: &mut State, id: u64) -> OpResult<&mut Socket> {
         st.sockets
             .get_mut(&id)
             .ok_or_else(|| OpError::invalid(format!("unknown WebSocket {id}")))
@@ -363,7 +362,11 @@ impl Sockets {
                         hibernatable: h,
                     },
                     (None, false) => Owner::Instance(caller.instance),
-                    (None, true) => return Err(object().unwrap_err()),
+                    (None, true) => {
+                        return Err(OpError::failed(
+                            "acceptWebSocket() is only available on a Durable Object's ctx",
+                        ));
+                    }
                 };
                 let mut st = self.lock();
                 let s = Self::socket(&mut st, id)?;
@@ -547,137 +550,6 @@ impl Sockets {
         }
     }
 
-    /// `new WebSocket(url)` or `fetch(url, {Upgrade: websocket})`: connect
-    /// from this (blocking) thread, then pump the connection in the background.
-    fn connect(&self, caller: &Caller, args: &Value) -> OpResult<Reply> {
-        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-
-        let url = args
-            .get("url")
-            .and_then(Value::as_str)
-            .ok_or_else(|| OpError::invalid("ws.connect needs `url`"))?;
-        let fetched = args.get("fetch").and_then(Value::as_bool).unwrap_or(false);
-        let url = match url.split_once("://") {
-            Some(("http", rest)) => format!("ws://{rest}"),
-            Some(("https", rest)) => format!("wss://{rest}"),
-            Some(("ws" | "wss", _)) => url.to_string(),
-            _ => {
-                return Err(OpError::failed(format!(
-                    "Failed to construct 'WebSocket': The URL's scheme must be either 'http', 'https', 'ws', or 'wss'. `{url}` is not."
-                )));
-            }
-        };
-        let mut request = url
-            .as_str()
-            .into_client_request()
-            .map_err(|e| OpError::failed(format!("invalid WebSocket URL `{url}`: {e}")))?;
-        for pair in args
-            .get("headers")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let (Some(k), Some(v)) = (
-                pair.get(0).and_then(Value::as_str),
-                pair.get(1).and_then(Value::as_str),
-            ) else {
-                continue;
-            };
-            let lower = k.to_ascii_lowercase();
-            if matches!(
-                lower.as_str(),
-                "upgrade" | "connection" | "sec-websocket-key" | "sec-websocket-version" | "host"
-            ) {
-                continue;
-            }
-            if let (Ok(name), Ok(value)) = (
-                hyper::header::HeaderName::from_bytes(k.as_bytes()),
-                hyper::header::HeaderValue::from_str(v),
-            ) {
-                request.headers_mut().append(name, value);
-            }
-        }
-        let protocols: Vec<String> = args
-            .get("protocols")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|p| p.as_str().map(str::to_string))
-            .collect();
-        if !protocols.is_empty()
-            && let Ok(v) = hyper::header::HeaderValue::from_str(&protocols.join(", "))
-        {
-            request.headers_mut().insert("sec-websocket-protocol", v);
-        }
-        // Events run on the server's blocking threads, inside its runtime.
-        let runtime = tokio::runtime::Handle::try_current()
-            .ok()
-            .or_else(|| self.runtime.clone())
-            .ok_or_else(|| OpError::failed("outbound WebSockets need the dev server's runtime"))?;
-        let config = WebSocketConfig::default().max_message_size(Some(MAX_MESSAGE));
-        let connected = runtime.block_on(async {
-            tokio::time::timeout(
-                Duration::from_secs(30),
-                tokio_tungstenite::connect_async_with_config(request, Some(config), false),
-            )
-            .await
-        });
-        let (stream, response) = match connected {
-            Err(_) => {
-                return Err(OpError::failed(format!(
-                    "WebSocket connection to {url} timed out"
-                )));
-            }
-            Ok(Err(tokio_tungstenite::tungstenite::Error::Http(resp))) => {
-                return Err(OpError::failed(format!(
-                    "Failed to establish the WebSocket connection: expected server to reply with HTTP status code 101 (switching protocols), but received {} instead.",
-                    resp.status().as_u16()
-                )));
-            }
-            Ok(Err(e)) => {
-                return Err(OpError::failed(format!(
-                    "WebSocket connection to {url} failed: {e}"
-                )));
-            }
-            Ok(Ok(c)) => c,
-        };
-        let owner = match &caller.object {
-            Some((class, oid)) => Owner::Object {
-                class: class.clone(),
-                id: oid.clone(),
-                hibernatable: false,
-            },
-            None => Owner::Instance(caller.instance),
-        };
-        let id = self.add(owner, !fetched);
-        let rx = {
-            let mut st = self.lock();
-            let s = Self::socket(&mut st, id)?;
-            s.pending.take()
-        };
-        if let (Some(rx), Some(generation)) = (rx, self.generation.get()) {
-            runtime.spawn(pump(generation.clone(), id, stream, Receiver(rx)));
-        }
-        let headers: Vec<[String; 2]> = response
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                [
-                    k.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                ]
-            })
-            .collect();
-        let protocol = response
-            .headers()
-            .get("sec-websocket-protocol")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        Ok(Reply::value(json!({
-            "socket": id, "status": 101, "headers": headers, "url": url, "protocol": protocol,
-        })))
-    }
-
     /// What to do with an incoming text message: `Some(reply)` when the
     /// object's auto-response answers it without waking the object.
     fn auto_response(&self, id: u64, text: &str) -> Option<String> {
@@ -748,186 +620,4 @@ fn tags_arg(args: &Value) -> OpResult<Vec<String>> {
         )));
     }
     Ok(tags)
-}
-
-/// The framing configuration for the server side of an upgraded connection.
-pub fn server_config() -> WebSocketConfig {
-    WebSocketConfig::default().max_message_size(Some(MAX_MESSAGE))
-}
-
-/// One event for a socket's owner.
-enum Event {
-    Message {
-        binary: bool,
-        data: Vec<u8>,
-    },
-    Close {
-        code: u16,
-        reason: String,
-        clean: bool,
-    },
-    Error(String),
-}
-
-/// Move frames between the peer and socket `id` until either side closes.
-pub async fn pump<S>(
-    generation: Weak<Generation>,
-    id: u64,
-    mut ws: WebSocketStream<S>,
-    rx: Receiver,
-) where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let mut rx = rx.0;
-    let mut closing = false;
-    loop {
-        tokio::select! {
-            out = rx.recv(), if !closing => {
-                let msg = match out {
-                    Some(Out::Text(t)) => Message::text(t),
-                    Some(Out::Binary(b)) => Message::binary(b),
-                    Some(Out::Close(code, reason)) => {
-                        closing = true;
-                        Message::Close(Some(CloseFrame { code: CloseCode::from(code), reason: reason.into() }))
-                    }
-                    // The generation is gone: nothing can answer any more.
-                    None => Message::Close(Some(CloseFrame { code: CloseCode::Away, reason: "".into() })),
-                };
-                if ws.send(msg).await.is_err() {
-                    deliver(&generation, id, Event::Close { code: 1006, reason: "WebSocket disconnected without sending Close frame.".into(), clean: false }).await;
-                    break;
-                }
-            }
-            incoming = ws.next() => {
-                let event = match incoming {
-                    Some(Ok(Message::Text(t))) => {
-                        let text = t.as_str().to_string();
-                        if let Some(g) = generation.upgrade()
-                            && g.sockets.auto_response(id, &text).is_some()
-                        {
-                            continue;
-                        }
-                        Event::Message { binary: false, data: text.into_bytes() }
-                    }
-                    Some(Ok(Message::Binary(b))) => Event::Message { binary: true, data: b.to_vec() },
-                    Some(Ok(Message::Close(frame))) => {
-                        let (code, reason) = frame
-                            .map(|f| (u16::from(f.code), f.reason.as_str().to_string()))
-                            .unwrap_or((1005, String::new()));
-                        // tungstenite answers the Close frame itself.
-                        let _ = ws.flush().await;
-                        deliver(&generation, id, Event::Close { code, reason, clean: true }).await;
-                        break;
-                    }
-                    Some(Ok(_)) => continue,
-                    Some(Err(e)) if !matches!(e, tokio_tungstenite::tungstenite::Error::ConnectionClosed | tokio_tungstenite::tungstenite::Error::AlreadyClosed | tokio_tungstenite::tungstenite::Error::Protocol(_) | tokio_tungstenite::tungstenite::Error::Io(_)) => {
-                        deliver(&generation, id, Event::Error(e.to_string())).await;
-                        deliver(&generation, id, Event::Close { code: 1009, reason: e.to_string(), clean: false }).await;
-                        break;
-                    }
-                    _ => {
-                        deliver(&generation, id, Event::Close { code: 1006, reason: "WebSocket disconnected without sending Close frame.".into(), clean: false }).await;
-                        break;
-                    }
-                };
-                deliver(&generation, id, event).await;
-            }
-        }
-    }
-    if let Some(g) = generation.upgrade() {
-        g.sockets.pump_ended(id);
-    }
-}
-
-/// Queue `event` for the socket's owner and have the owner run what is
-/// queued (on a blocking thread, once the owner is free). A handler that is
-/// awaiting the socket while it runs takes the event earlier (`ws.poll`).
-async fn deliver(generation: &Weak<Generation>, id: u64, event: Event) {
-    let Some(generation) = generation.upgrade() else {
-        return;
-    };
-    let mut header = json!({"v": 1, "kind": "websocket", "socket": id});
-    let body = match event {
-        Event::Message { binary, data } => {
-            header["event"] = json!("message");
-            header["binary"] = json!(binary);
-            data
-        }
-        Event::Close {
-            code,
-            reason,
-            clean,
-        } => {
-            header["event"] = json!("close");
-            header["code"] = json!(code);
-            header["reason"] = json!(reason);
-            header["wasClean"] = json!(clean);
-            Vec::new()
-        }
-        Event::Error(message) => {
-            header["event"] = json!("error");
-            header["message"] = json!(message);
-            Vec::new()
-        }
-    };
-    if let Owner::Object {
-        class,
-        id: oid,
-        hibernatable,
-    } = generation.sockets.owner_of(id)
-    {
-        header["class"] = json!(class);
-        header["id"] = json!(oid);
-        header["hibernatable"] = json!(hibernatable);
-    }
-    let Some(owner) = generation.sockets.push(id, header, body) else {
-        return;
-    };
-    if owner == Owner::None {
-        return;
-    }
-    let g = generation.clone();
-    tokio::task::spawn_blocking(move || drain(&g, &owner));
-}
-
-/// Run every queued event of `owner` on its instance.
-fn drain(g: &std::sync::Arc<Generation>, owner: &Owner) {
-    if !g.sockets.has_pending(owner) {
-        return;
-    }
-    let run = |inst: &mut pywrangler_runtime::Instance| {
-        while let Some((header, body)) = g.sockets.pop(owner) {
-            if let Err(e) = inst.invoke(&header, &body) {
-                let info = super::server::event_error_info(&super::pool::EventError::Invoke(e));
-                super::server::report_to_terminal(&info);
-                if !inst.is_usable() {
-                    break;
-                }
-            }
-        }
-        g.sockets.forget_finished();
-        Ok(())
-    };
-    let result = match owner {
-        Owner::None => Ok(()),
-        Owner::Instance(instance) => g.run_pinned(*instance, "[ws] ", run),
-        Owner::Object {
-            class,
-            id,
-            hibernatable,
-        } => {
-            let evict = *hibernatable
-                && g.sockets.hibernate_after.is_zero()
-                && !g.sockets.object_has_plain_sockets(class, id);
-            let label = format!("[{class}:{}] ", &id[..8.min(id.len())]);
-            let r = g.run_object_then(class, id, &label, evict, run);
-            if *hibernatable && !evict {
-                g.schedule_hibernation(class, id);
-            }
-            r
-        }
-    };
-    if let Err(e) = result {
-        crate::printer::warn(format!("WebSocket event handler failed: {e}"));
-    }
 }

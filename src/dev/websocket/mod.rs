@@ -621,3 +621,6 @@ fn tags_arg(args: &Value) -> OpResult<Vec<String>> {
     }
     Ok(tags)
 }
+
+#[cfg(test)]
+mod tests;

@@ -253,6 +253,10 @@ impl Sockets {
         let seq = self.seq.fetch_add(1, Ordering::SeqCst);
         let mut st = self.lock();
         let s = st.sockets.get_mut(&id)?;
+        if s.owner == Owner::None {
+            // Nobody accepted the server end: nothing could ever run it.
+            return Some(Owner::None);
+        }
         s.inbox.push_back((seq, header, body));
         let owner = s.owner.clone();
         drop(st);

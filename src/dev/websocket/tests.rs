@@ -35,7 +35,7 @@ fn pair(s: &Sockets, c: &Caller) -> u64 {
 fn send_needs_accept_and_fails_after_close() {
     let s = Sockets::new();
     let id = pair(&s, &plain());
-    let err = op(&s, &plain(), "ws.send", json!({"socket": id})).unwrap_err();
+    let err = op(&s, &plain(), "ws.send", json!({"socket": id})).expect_err("must fail");
     assert!(
         err.starts_with("You must call one of accept() or state.acceptWebSocket()"),
         "{err}"
@@ -50,7 +50,7 @@ fn send_needs_accept_and_fails_after_close() {
         json!({"socket": id, "code": 1000}),
     )
     .expect("close");
-    let err = op(&s, &plain(), "ws.send", json!({"socket": id})).unwrap_err();
+    let err = op(&s, &plain(), "ws.send", json!({"socket": id})).expect_err("must fail");
     assert_eq!(err, "Can't call WebSocket send() after close().");
 }
 
@@ -64,7 +64,7 @@ fn close_codes_and_reasons_are_checked() {
         "ws.close",
         json!({"socket": id, "code": 1006}),
     )
-    .unwrap_err();
+    .expect_err("must fail");
     assert!(err.contains("1000, or between 3000 and 4999"), "{err}");
     let long = "x".repeat(124);
     let err = op(
@@ -73,7 +73,7 @@ fn close_codes_and_reasons_are_checked() {
         "ws.close",
         json!({"socket": id, "reason": long}),
     )
-    .unwrap_err();
+    .expect_err("must fail");
     assert!(err.contains("123 bytes"), "{err}");
 }
 
@@ -87,7 +87,7 @@ fn hibernation_needs_an_object_and_keeps_tags() {
         "ws.accept",
         json!({"socket": id, "hibernate": true}),
     )
-    .unwrap_err();
+    .expect_err("must fail");
     assert!(err.contains("Durable Object"), "{err}");
     let tags: Vec<String> = (0..11).map(|i| format!("t{i}")).collect();
     let err = op(
@@ -96,7 +96,7 @@ fn hibernation_needs_an_object_and_keeps_tags() {
         "ws.accept",
         json!({"socket": id, "hibernate": true, "tags": tags}),
     )
-    .unwrap_err();
+    .expect_err("must fail");
     assert!(err.contains("more than 10 tags"), "{err}");
     op(
         &s,
@@ -105,7 +105,7 @@ fn hibernation_needs_an_object_and_keeps_tags() {
         json!({"socket": id, "hibernate": true, "tags": ["x", "all"]}),
     )
     .expect("accept");
-    let err = op(&s, &room(), "ws.accept", json!({"socket": id})).unwrap_err();
+    let err = op(&s, &room(), "ws.accept", json!({"socket": id})).expect_err("must fail");
     assert_eq!(err, "Can't accept() WebSocket after enabling hibernation.");
     let other = pair(&s, &room());
     op(

@@ -15,6 +15,7 @@ pub mod request_body;
 pub mod server;
 pub mod settings;
 pub mod stream;
+pub mod websocket;
 pub mod workflows;
 
 use std::net::SocketAddr;

@@ -6,8 +6,9 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::thread::ThreadId;
+use std::time::Duration;
 
 use pywrangler_runtime::{
     HostHandler, HostReply, Instance, InstanceOptions, InvokeError, LogLine, LogStream, Snapshot,
@@ -16,6 +17,7 @@ use serde_json::{Value, json};
 
 use super::bindings::{self, LocalBindings, OpError, OpResult, Reply, RpcCall, WorkerDispatch};
 use super::settings::WorkerSettings;
+use super::websocket::{Caller, Sockets};
 
 /// Most request instances alive at once per generation.
 pub const MAX_REQUEST_INSTANCES: usize = 8;
@@ -25,6 +27,8 @@ const MAX_LIVE_OBJECTS: usize = 16;
 /// An instance plus the label its output lines are prefixed with.
 struct Pooled {
     inst: Instance,
+    /// Id of this instance in its generation (owner of plain WebSockets).
+    iid: u64,
     label: Arc<Mutex<String>>,
     serving: Serving,
 }
@@ -50,8 +54,9 @@ impl std::fmt::Display for EventError {
     }
 }
 
-/// Bridges the runtime's `HostHandler` to the local bindings.
-struct Handler(Arc<LocalBindings>, Serving);
+/// Bridges the runtime's `HostHandler` to the local bindings (and, for
+/// `ws.*` ops, to the generation's WebSockets, naming the calling instance).
+struct Handler(Arc<LocalBindings>, Serving, Arc<Sockets>, u64);
 
 impl HostHandler for Handler {
     /// A Durable Object calling itself through its own stub runs as a nested
@@ -119,6 +124,19 @@ impl Handler {
                 Err(e) => HostReply::error("Error", e),
             };
         }
+        if let Some(op) = header.get("op").and_then(Value::as_str)
+            && op.starts_with("ws.")
+        {
+            let caller = Caller {
+                instance: self.3,
+                object: lock(&self.1).clone(),
+            };
+            let args = header.get("args").cloned().unwrap_or(Value::Null);
+            return match self.2.host_op(&caller, op, &args, body, deadline) {
+                Ok(Reply { value, body }) => HostReply::ok_with_body(value, body),
+                Err(e) => HostReply::error(e.py_type(), e.to_string()),
+            };
+        }
         if let Some(op @ ("response.start" | "response.write")) =
             header.get("op").and_then(Value::as_str)
         {
@@ -147,6 +165,12 @@ pub struct Generation {
     objects: Mutex<HashMap<(String, String), Arc<ObjectSlot>>>,
     retired: AtomicBool,
     clock: AtomicU64,
+    /// The WebSockets this generation's instances own.
+    pub sockets: Arc<Sockets>,
+    /// Plain instances kept out of the pool while they own open WebSockets.
+    pinned: Mutex<HashMap<u64, Arc<Mutex<Option<Pooled>>>>>,
+    pinned_changed: Condvar,
+    next_instance: AtomicU64,
 }
 
 /// The single instance of one Durable Object.
@@ -172,8 +196,15 @@ impl Generation {
             objects: Mutex::new(HashMap::new()),
             retired: AtomicBool::new(false),
             clock: AtomicU64::new(0),
+            sockets: Arc::new(Sockets::new()),
+            pinned: Mutex::new(HashMap::new()),
+            pinned_changed: Condvar::new(),
+            next_instance: AtomicU64::new(1),
         });
         bindings.set_dispatch(Arc::new(Dispatch(Arc::downgrade(&generation))));
+        generation
+            .sockets
+            .set_generation(Arc::downgrade(&generation));
         generation
     }
 
@@ -183,13 +214,21 @@ impl Generation {
         self.retired.store(true, Ordering::SeqCst);
         lock(&self.idle).clear();
         lock(&self.objects).clear();
+        self.sockets.close_all();
+        lock(&self.pinned).clear();
+        self.pinned_changed.notify_all();
     }
 
     fn restore(&self) -> Result<Pooled, InvokeError> {
         let label = Arc::new(Mutex::new(String::new()));
         let serving: Serving = Arc::new(Mutex::new(None));
-        let mut options =
-            InstanceOptions::new(Arc::new(Handler(self.bindings.clone(), serving.clone())));
+        let iid = self.next_instance.fetch_add(1, Ordering::SeqCst);
+        let mut options = InstanceOptions::new(Arc::new(Handler(
+            self.bindings.clone(),
+            serving.clone(),
+            self.sockets.clone(),
+            iid,
+        )));
         options.env = self.settings.env.clone();
         options.cpu_limit = self.settings.cpu_limit;
         options.wall_limit = self.settings.wall_limit;
@@ -197,6 +236,7 @@ impl Generation {
         let inst = self.snapshot.instantiate(options)?;
         Ok(Pooled {
             inst,
+            iid,
             label,
             serving,
         })
@@ -249,8 +289,94 @@ impl Generation {
         set_label(&pooled.label, label);
         let r = f(&mut pooled.inst);
         set_label(&pooled.label, "");
-        self.give_back(pooled);
+        self.give_back_or_pin(pooled);
         r
+    }
+
+    /// Return an instance to the pool, or keep it pinned while it owns open
+    /// WebSockets (their events must reach the listeners in its memory).
+    fn give_back_or_pin(&self, pooled: Pooled) {
+        let iid = pooled.iid;
+        if !self.sockets.instance_has_sockets(iid) {
+            lock(&self.pinned).remove(&iid);
+            self.give_back(pooled);
+        } else if !pooled.inst.is_usable() || self.retired.load(Ordering::SeqCst) {
+            lock(&self.pinned).remove(&iid);
+            self.sockets.instance_lost(iid);
+        } else {
+            let mut pinned = lock(&self.pinned);
+            let slot = pinned.entry(iid).or_default().clone();
+            drop(pinned);
+            *lock(&slot) = Some(pooled);
+        }
+        self.pinned_changed.notify_all();
+    }
+
+    /// Run `f` on pinned instance `iid` (the owner of a plain WebSocket),
+    /// waiting while the event that accepted the socket is still running.
+    pub fn run_pinned(
+        &self,
+        iid: u64,
+        label: &str,
+        f: impl FnOnce(&mut Instance) -> Result<(), InvokeError>,
+    ) -> OpResult<()> {
+        let deadline =
+            std::time::Instant::now() + self.settings.wall_limit + Duration::from_secs(1);
+        let slot = {
+            let mut pinned = lock(&self.pinned);
+            loop {
+                if let Some(slot) = pinned.get(&iid) {
+                    break slot.clone();
+                }
+                let now = std::time::Instant::now();
+                if !self.sockets.instance_has_sockets(iid) || now >= deadline {
+                    return Ok(());
+                }
+                pinned = self
+                    .pinned_changed
+                    .wait_timeout(pinned, (deadline - now).min(Duration::from_millis(100)))
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+        };
+        let mut guard = lock(&slot);
+        let Some(mut pooled) = guard.take() else {
+            return Ok(());
+        };
+        drop(guard);
+        set_label(&pooled.label, label);
+        let r = f(&mut pooled.inst);
+        set_label(&pooled.label, "");
+        self.give_back_or_pin(pooled);
+        r.map_err(invoke_to_op)
+    }
+
+    /// Evict Durable Object (class, id) once it has been idle for the
+    /// hibernation delay, if by then it still has only hibernatable sockets.
+    pub fn schedule_hibernation(self: &Arc<Self>, class: &str, id: &str) {
+        let Some(runtime) = tokio::runtime::Handle::try_current().ok() else {
+            return;
+        };
+        let stamp = self.clock.load(Ordering::SeqCst);
+        let generation = Arc::downgrade(self);
+        let key = (class.to_string(), id.to_string());
+        let after = self.sockets.hibernate_after;
+        runtime.spawn(async move {
+            tokio::time::sleep(after).await;
+            let Some(g) = generation.upgrade() else {
+                return;
+            };
+            if g.sockets.object_has_plain_sockets(&key.0, &key.1) {
+                return;
+            }
+            let slot = lock(&g.objects).get(&key).cloned();
+            if let Some(slot) = slot
+                && slot.last_used.load(Ordering::SeqCst) < stamp
+                && let Ok(mut inst) = slot.inst.try_lock()
+            {
+                inst.take();
+            }
+        });
     }
 
     /// Run `f` on the instance of Durable Object (class, id), on this thread.
@@ -259,6 +385,19 @@ impl Generation {
         class: &str,
         id: &str,
         label: &str,
+        f: impl FnOnce(&mut Instance) -> Result<T, InvokeError>,
+    ) -> OpResult<T> {
+        self.run_object_then(class, id, label, false, f)
+    }
+
+    /// [`Generation::run_object`], then evict the object's instance when
+    /// `evict` (hibernation: the next event rebuilds it from its constructor).
+    pub fn run_object_then<T>(
+        &self,
+        class: &str,
+        id: &str,
+        label: &str,
+        evict: bool,
         f: impl FnOnce(&mut Instance) -> Result<T, InvokeError>,
     ) -> OpResult<T> {
         let slot = {
@@ -298,7 +437,7 @@ impl Generation {
             let r = f(&mut pooled.inst);
             *lock(&pooled.serving) = None;
             set_label(&pooled.label, &previous);
-            if pooled.inst.is_usable() && !self.retired.load(Ordering::SeqCst) {
+            if pooled.inst.is_usable() && !self.retired.load(Ordering::SeqCst) && !evict {
                 *guard = Some(pooled);
             }
             r.map_err(invoke_to_op)
@@ -371,11 +510,12 @@ fn rpc_envelope(call: &RpcCall) -> Value {
 /// The binding reply for an `rpc` event's reply: fetch-shaped or `{result}`.
 fn rpc_reply(is_fetch: bool, reply: &Value, body: Vec<u8>) -> Reply {
     if is_fetch {
-        Reply::with_body(
-            json!({"status": reply.get("status").cloned().unwrap_or(json!(200)),
-                   "headers": reply.get("headers").cloned().unwrap_or(json!([]))}),
-            body,
-        )
+        let mut value = json!({"status": reply.get("status").cloned().unwrap_or(json!(200)),
+                   "headers": reply.get("headers").cloned().unwrap_or(json!([]))});
+        if let Some(ws) = reply.get("webSocket").filter(|w| !w.is_null()) {
+            value["webSocket"] = ws.clone();
+        }
+        Reply::with_body(value, body)
     } else {
         Reply::value(json!({"result": reply.get("result").cloned().unwrap_or(Value::Null)}))
     }

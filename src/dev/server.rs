@@ -107,7 +107,7 @@ impl From<Reply> for Outcome {
 
 async fn fetch_inner(
     shared: &Arc<Shared>,
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
     remote: SocketAddr,
     n: u64,
 ) -> Outcome {
@@ -126,6 +126,7 @@ async fn fetch_inner(
     {
         return reply.into();
     }
+    let upgrade = websocket_upgrade(&mut req);
     let (parts, body) = req.into_parts();
     let limit = shared.flags.max_request_body;
     let (body, pull) = match request_body::prepare(body, &parts.headers, limit, n).await {
@@ -167,6 +168,7 @@ async fn fetch_inner(
     };
     let label = format!("[#{n} {} {}] ", parts.method, parts.uri.path());
     let (sink, source) = super::stream::channel();
+    let owner = generation.clone();
     let mut task = tokio::spawn(async move {
         generation
             .run(label, move |inst| {
@@ -195,7 +197,7 @@ async fn fetch_inner(
             Err(_) if exceeded.as_ref().is_some_and(|e| e.load(Ordering::SeqCst)) => {
                 return Outcome::Done(too_large());
             }
-            Err(_) => return Outcome::Done(finish_buffered(joined, json_errors)),
+            Err(_) => return Outcome::Done(finish_buffered(joined, json_errors, upgrade, &owner)),
         },
         Ok(h) = &mut head => (h, None),
     };
@@ -287,12 +289,93 @@ fn append_headers(builder: &mut hyper::http::response::Builder, headers: &[(Stri
     }
 }
 
+/// The connection's upgrade and its `Sec-WebSocket-Key`, when the request
+/// asks for a WebSocket.
+fn websocket_upgrade(req: &mut Request<Incoming>) -> Option<(hyper::upgrade::OnUpgrade, String)> {
+    let h = req.headers();
+    let wants = h
+        .get(hyper::header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    let key = h
+        .get(hyper::header::SEC_WEBSOCKET_KEY)
+        .and_then(|v| v.to_str().ok())?
+        .to_string();
+    wants.then(|| (hyper::upgrade::on(req), key))
+}
+
+/// Answer 101 and hand the upgraded connection to socket `id`'s pump.
+fn websocket_reply(
+    generation: &Arc<super::pool::Generation>,
+    resp: &pywrangler_runtime::Response,
+    id: u64,
+    upgrade: Option<(hyper::upgrade::OnUpgrade, String)>,
+) -> Result<Reply, String> {
+    let Some((on_upgrade, key)) = upgrade else {
+        return Err("Worker tried to return a WebSocket in a response to a request which did not contain the header \"Upgrade: websocket\".".into());
+    };
+    let rx = generation.sockets.take_for_response(id)?;
+    let mut builder = Response::builder().status(StatusCode::SWITCHING_PROTOCOLS);
+    let own: Vec<(String, String)> = resp
+        .headers
+        .iter()
+        .filter(|(k, _)| {
+            ![
+                "upgrade",
+                "connection",
+                "sec-websocket-accept",
+                "content-length",
+            ]
+            .contains(&k.to_ascii_lowercase().as_str())
+        })
+        .cloned()
+        .collect();
+    append_headers(&mut builder, &own);
+    let builder = builder
+        .header(hyper::header::UPGRADE, "websocket")
+        .header(hyper::header::CONNECTION, "Upgrade")
+        .header(
+            hyper::header::SEC_WEBSOCKET_ACCEPT,
+            tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes()),
+        );
+    let owner = Arc::downgrade(generation);
+    tokio::spawn(async move {
+        let Ok(upgraded) = on_upgrade.await else {
+            return;
+        };
+        let ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
+            hyper_util::rt::TokioIo::new(upgraded),
+            tokio_tungstenite::tungstenite::protocol::Role::Server,
+            Some(super::websocket::server_config()),
+        )
+        .await;
+        super::websocket::pump(owner, id, ws, rx).await;
+    });
+    builder.body(full(Bytes::new())).map_err(|e| e.to_string())
+}
+
 fn finish_buffered(
     joined: Result<Result<pywrangler_runtime::Response, EventError>, tokio::task::JoinError>,
     json_errors: bool,
+    upgrade: Option<(hyper::upgrade::OnUpgrade, String)>,
+    generation: &Arc<super::pool::Generation>,
 ) -> Reply {
     let result = joined.unwrap_or_else(|e| Err(EventError::Lost(e.to_string())));
     match result {
+        Ok(resp) if resp.web_socket.is_some() || resp.status == 101 => {
+            let reply = match resp.web_socket {
+                Some(id) if resp.status == 101 => websocket_reply(generation, &resp, id, upgrade),
+                Some(_) => Err(format!(
+                    "Worker returned a WebSocket in a response with status {}; a WebSocket response must have status 101",
+                    resp.status
+                )),
+                None => Err("Worker returned status 101 without a WebSocket (Response(None, status=101, web_socket=client))".into()),
+            };
+            reply.unwrap_or_else(|e| {
+                crate::printer::warn(&e);
+                plain(StatusCode::INTERNAL_SERVER_ERROR, e)
+            })
+        }
         Ok(resp) => {
             let mut builder = Response::builder().status(
                 StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),

@@ -13,6 +13,7 @@ use crate::support;
 mod native;
 mod runtime_apis;
 mod server_hardening;
+mod websocket;
 
 /// A running `pywrangler-rs dev`; killed on drop.
 struct Dev {

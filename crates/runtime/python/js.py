@@ -315,3 +315,6 @@ async def fetch(resource, init=None, **kwargs):
 
 null = None
 undefined = None
+
+
+from _pywrangler.websocket import WebSocket, WebSocketPair, WebSocketRequestResponsePair  # noqa: E402, F401

@@ -93,6 +93,9 @@ pub struct Response {
     pub headers: Vec<(String, String)>,
     /// Raw body.
     pub body: Vec<u8>,
+    /// The host's id of the WebSocket a 101 response hands to the client
+    /// (`Response(None, status=101, web_socket=client)`), if any.
+    pub web_socket: Option<u64>,
 }
 
 /// One restored guest.
@@ -269,5 +272,6 @@ fn response(reply: &Value, body: Vec<u8>) -> Result<Response, InvokeError> {
         status,
         headers,
         body,
+        web_socket: reply.get("webSocket").and_then(Value::as_u64),
     })
 }

@@ -8,6 +8,7 @@ import inspect
 import json
 
 from . import host, state
+from . import websocket as _websocket
 from .jsobj import JsBuffer, JsDict, JsException, from_json, to_json
 from .synckv import SyncKvStorage
 
@@ -986,8 +987,9 @@ class DurableObjectStub:
         return f"DurableObjectStub({self._class!r}, {str(self.id)!r})"
 
 
-class DurableObjectState:
-    """`ctx` of a Durable Object: id, storage, waitUntil, blockConcurrencyWhile."""
+class DurableObjectState(_websocket.Hibernation):
+    """`ctx` of a Durable Object: id, storage, waitUntil, blockConcurrencyWhile,
+    and the WebSocket hibernation API (`_pywrangler/websocket.py`)."""
 
     def __init__(self, class_name, hex_id, name=None):
         self._class = class_name
@@ -1025,12 +1027,6 @@ class DurableObjectState:
         if self._evict is not None:
             self._evict()
         raise RuntimeError(f"Durable Object aborted{': ' + str(reason) if reason else ''}")
-
-    def acceptWebSocket(self, *args, **kwargs):
-        raise NotImplementedError("Durable Object WebSockets are not supported by the local runtime")
-
-    def getWebSockets(self, *args, **kwargs):
-        return []
 
 
 class DurableObjectStorage:

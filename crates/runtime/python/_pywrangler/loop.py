@@ -11,12 +11,20 @@ import threading
 import time
 
 
+_websocket = None  # _pywrangler.websocket once imported (it registers itself)
+
+
 class IdleLoopError(RuntimeError):
     """The awaited work can never finish: nothing is ready and no timer is set."""
 
 
 class _SleepSelector:
     def select(self, timeout=None):
+        if timeout != 0 and _websocket is not None and _websocket.awaiting():
+            # A handler may be awaiting a WebSocket event: the host hands
+            # over what arrives meanwhile (`ws.poll` waits up to `timeout`).
+            if _websocket.poll(timeout):
+                return []
         if timeout is None:
             raise IdleLoopError(
                 "the handler is awaiting something that can never complete: no task "

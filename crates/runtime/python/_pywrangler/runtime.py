@@ -88,7 +88,7 @@ def snapshot_init():
 
         # Everything `configure` and the event paths import lazily goes into
         # the snapshot too, or every restored instance imports it again.
-        from . import bindings, events, workflows  # noqa: F401
+        from . import bindings, events, websocket, workflows  # noqa: F401
         import workers._http, workers._rpc, workers.asgi, workers.wsgi  # noqa: F401
 
         loop.main_loop()
@@ -358,7 +358,12 @@ def _response_envelope(result, where):
             "(return Response(...) from the handler)"
         )
     status, headers, body = result.wire()
-    return envelope.encode({"ok": True, "status": status, "headers": headers}, body)
+    head = {"ok": True, "status": status, "headers": headers}
+    if getattr(result, "web_socket", None) is not None:
+        from . import websocket
+
+        head["webSocket"] = websocket.response_socket_id(result.web_socket)
+    return envelope.encode(head, body)
 
 
 def _entrypoint(name):
@@ -578,6 +583,12 @@ def _ev_alarm(header, body):
     return _ok(None)
 
 
+def _ev_websocket(header, body):
+    from . import websocket
+
+    return websocket.event(header, body)
+
+
 def _ev_workflow(header, body):
     from . import workflows
 
@@ -602,4 +613,5 @@ _KINDS = {
     "alarm": _ev_alarm,
     "workflow": _ev_workflow,
     "html": _ev_html,
+    "websocket": _ev_websocket,
 }

@@ -162,6 +162,10 @@ class FetchResponse(_Body):
         self.web_socket = web_socket
 
     @property
+    def webSocket(self):
+        return self.web_socket
+
+    @property
     def ok(self):
         return 200 <= self.status <= 299
 
@@ -353,12 +357,20 @@ def response_from_host(value, body):
         url=value.get("url") or "",
     )
     r.status = int(value.get("status", 200))
+    if value.get("webSocket"):
+        from _pywrangler import websocket
+
+        r.web_socket = websocket.from_host(value["webSocket"])
     return r
 
 
 async def fetch(resource, **kwargs):
     """Outbound HTTP through the host (`fetch` op); returns a Response."""
     req = make_request(resource, kwargs)
+    if (req._headers.get("upgrade") or "").lower() == "websocket":
+        from _pywrangler import websocket
+
+        return await websocket.fetch_upgrade(req)
     args = req.wire()
     args["redirect"] = req.redirect or "follow"
     value, body = host.call("fetch", args, req._body or b"")

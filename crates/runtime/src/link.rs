@@ -362,9 +362,11 @@ fn group_refused(natives: &[ExtModule], refused: &[Refusal]) -> Vec<NativePackag
     out
 }
 
-/// Keeps the newest few linked guests (each project with native modules has its own).
+/// Keeps the newest few per-project linked guests (those with a `.refused.json` beside them;
+/// each project with native modules has its own). The plain guests' links are never pruned:
+/// another process may be about to read one it located at start-up (one per guest build).
 fn prune_links(out_dir: &Path, keep: &Path) {
-    const KEEP: usize = 6;
+    const KEEP: usize = 12;
     let Ok(entries) = std::fs::read_dir(out_dir) else {
         return;
     };
@@ -372,6 +374,7 @@ fn prune_links(out_dir: &Path, keep: &Path) {
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|x| x == "wasm") && p != keep)
+        .filter(|p| p.with_extension("refused.json").is_file())
         .filter_map(|p| Some((p.metadata().ok()?.modified().ok()?, p)))
         .collect();
     wasm.sort();

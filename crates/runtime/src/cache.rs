@@ -159,27 +159,42 @@ pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> Result<(), RuntimeError>
 /// `prefix` (grouping `name.*` siblings: `full-K.cwasm` and `full-K.json`).
 /// Old snapshots are 20–40 MB each, so a long `dev` session must not pile them up.
 pub(crate) fn prune(dir: &Path, prefix: &str, keep: usize) {
+    prune_groups(dir, keep, |_, name| {
+        // The group is the name up to its first `.` after the prefix (which may hold dots
+        // itself, like the runtime version in `guest-0.1.0-`).
+        let rest = name.strip_prefix(prefix)?;
+        Some(format!(
+            "{prefix}{}",
+            rest.split('.').next().unwrap_or(rest)
+        ))
+    });
+}
+
+/// Deletes all but the `keep` newest groups of files in `dir`. `group_of(path, name)` names
+/// a file's group, or `None` to leave the file alone; a group is as new as its newest file.
+pub(crate) fn prune_groups(
+    dir: &Path,
+    keep: usize,
+    group_of: impl Fn(&Path, &str) -> Option<String>,
+) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     let mut groups: std::collections::BTreeMap<String, (std::time::SystemTime, Vec<PathBuf>)> =
         Default::default();
     for entry in entries.flatten() {
+        let path = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
-        if !name.starts_with(prefix) {
+        let Some(group) = group_of(&path, &name) else {
             continue;
-        }
-        // The group is the name up to its first `.` after the prefix (which may hold dots
-        // itself, like the runtime version in `guest-0.1.0-`).
-        let rest = &name[prefix.len()..];
-        let stem = format!("{prefix}{}", rest.split('.').next().unwrap_or(rest));
+        };
         let mtime = entry
             .metadata()
             .and_then(|m| m.modified())
             .unwrap_or(UNIX_EPOCH);
-        let g = groups.entry(stem).or_insert((UNIX_EPOCH, Vec::new()));
+        let g = groups.entry(group).or_insert((UNIX_EPOCH, Vec::new()));
         g.0 = g.0.max(mtime);
-        g.1.push(entry.path());
+        g.1.push(path);
     }
     let mut groups: Vec<_> = groups.into_values().collect();
     groups.sort_by_key(|g| std::cmp::Reverse(g.0));

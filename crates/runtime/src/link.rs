@@ -363,31 +363,56 @@ fn group_refused(natives: &[ExtModule], refused: &[Refusal]) -> Vec<NativePackag
 }
 
 /// Keeps the newest few per-project linked guests (those with a `.refused.json` beside them;
-/// each project with native modules has its own). The plain guests' links are never pruned:
-/// another process may be about to read one it located at start-up (one per guest build).
+/// each project with native modules has its own), always including `keep`, the one just
+/// located. The plain guests' links are never pruned: another process may be about to read one
+/// it located at start-up (one per guest build).
 fn prune_links(out_dir: &Path, keep: &Path) {
     const KEEP: usize = 12;
-    let Ok(entries) = std::fs::read_dir(out_dir) else {
-        return;
-    };
-    let mut wasm: Vec<(std::time::SystemTime, PathBuf)> = entries
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "wasm") && p != keep)
-        .filter(|p| p.with_extension("refused.json").is_file())
-        .filter_map(|p| Some((p.metadata().ok()?.modified().ok()?, p)))
-        .collect();
-    wasm.sort();
-    let excess = (wasm.len() + 1).saturating_sub(KEEP);
-    for (_, p) in wasm.into_iter().take(excess) {
-        let _ = std::fs::remove_file(p.with_extension("refused.json"));
-        let _ = std::fs::remove_file(&p);
-    }
+    let keep_stem = keep.file_stem().map(|s| s.to_string_lossy().into_owned());
+    crate::cache::prune_groups(out_dir, KEEP - 1, |path, name| {
+        let stem = name.split('.').next().unwrap_or(name);
+        let per_project = path
+            .with_file_name(format!("{stem}.refused.json"))
+            .is_file();
+        (per_project && keep_stem.as_deref() != Some(stem)).then(|| stem.to_string())
+    });
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prunes_old_project_links_but_never_plain_ones_or_the_one_in_use() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let touch = |name: &str, age: u64| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, "x").expect("write");
+            let f = std::fs::File::options().write(true).open(&p).expect("open");
+            f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(10_000 - age))
+                .expect("mtime");
+        };
+        touch("plain.wasm", 1_000);
+        for i in 0..14u64 {
+            touch(&format!("p{i:02}.wasm"), i);
+            touch(&format!("p{i:02}.refused.json"), i);
+        }
+        // p13 is the oldest, but it is the link being used.
+        prune_links(dir.path(), &dir.path().join("p13.wasm"));
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .expect("read")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".wasm"))
+            .collect();
+        left.sort();
+        let mut want: Vec<String> = (0..11).map(|i| format!("p{i:02}.wasm")).collect();
+        want.push("p13.wasm".into());
+        want.push("plain.wasm".into());
+        assert_eq!(left, want);
+        assert!(!dir.path().join("p12.refused.json").exists());
+        assert!(dir.path().join("p13.refused.json").exists());
+    }
 
     #[test]
     fn parses_a_plan_in_order() {

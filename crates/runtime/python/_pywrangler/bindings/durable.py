@@ -9,7 +9,8 @@ from .. import host, state
 from .. import websocket as _websocket
 from ..jsobj import JsDict, from_json, to_json
 from ..synckv import SyncKvStorage
-from ._util import _opts, _rpc_method, _rpc_fetch
+from ._util import _opts, _rpc_fetch, _rpc_method
+from .d1 import _d1_param
 
 
 class DurableObjectId:

@@ -2,6 +2,7 @@
 
 mod api;
 mod assets;
+mod bindings;
 mod child;
 mod cli;
 mod commands;

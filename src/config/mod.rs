@@ -16,6 +16,7 @@ mod paths;
 mod pyproject;
 pub mod python_version;
 mod source;
+pub(crate) use source::push_pointer;
 
 use std::path::{Path, PathBuf};
 

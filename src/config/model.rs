@@ -9,7 +9,12 @@ use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
 pub use super::bindings::*;
-use super::source::push_pointer;
+pub use crate::bindings::d1::D1Database;
+pub use crate::bindings::durable::DurableObjects;
+pub use crate::bindings::kv::KvNamespace;
+pub use crate::bindings::queue::Queues;
+pub use crate::bindings::r2::R2Bucket;
+pub use crate::bindings::service::ServiceBinding;
 
 /// A wrangler config (top level or one environment), after `--env` is applied.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -144,75 +149,6 @@ impl<'de> Deserialize<'de> for Route {
     }
 }
 
-/// `kv_namespaces[]`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct KvNamespace {
-    pub binding: String,
-    /// Namespace id; may be absent for local-only development.
-    #[serde(default)]
-    pub id: Option<String>,
-    #[serde(default)]
-    pub preview_id: Option<String>,
-    /// `dev` against the real namespace (wrangler's remote bindings).
-    #[serde(default)]
-    pub remote: Option<bool>,
-}
-
-/// `r2_buckets[]`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct R2Bucket {
-    pub binding: String,
-    #[serde(default)]
-    pub bucket_name: Option<String>,
-    #[serde(default)]
-    pub preview_bucket_name: Option<String>,
-    #[serde(default)]
-    pub jurisdiction: Option<String>,
-    #[serde(default)]
-    pub remote: Option<bool>,
-}
-
-/// `d1_databases[]`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct D1Database {
-    pub binding: String,
-    #[serde(default)]
-    pub database_name: Option<String>,
-    #[serde(default)]
-    pub database_id: Option<String>,
-    #[serde(default)]
-    pub preview_database_id: Option<String>,
-    /// Directory of `.sql` migrations (wrangler's default: `migrations`).
-    #[serde(default)]
-    pub migrations_dir: Option<String>,
-    #[serde(default)]
-    pub migrations_table: Option<String>,
-    /// Sent as `internalEnv` (Cloudflare-internal D1 environments).
-    #[serde(default)]
-    pub database_internal_env: Option<String>,
-    #[serde(default)]
-    pub remote: Option<bool>,
-}
-
-/// `durable_objects`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct DurableObjects {
-    pub bindings: Vec<DurableObjectBinding>,
-}
-
-/// `durable_objects.bindings[]`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct DurableObjectBinding {
-    pub name: String,
-    pub class_name: String,
-    /// Set when the class lives in another Worker.
-    #[serde(default)]
-    pub script_name: Option<String>,
-    #[serde(default)]
-    pub environment: Option<String>,
-}
-
 /// `migrations[]`: one Durable Object migration step.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Migration {
@@ -249,68 +185,6 @@ pub struct TransferredClass {
 #[serde(default)]
 pub struct Triggers {
     pub crons: Vec<String>,
-}
-
-/// `queues`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Queues {
-    pub producers: Vec<QueueProducer>,
-    pub consumers: Vec<QueueConsumer>,
-}
-
-/// `queues.producers[]`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct QueueProducer {
-    pub binding: String,
-    pub queue: String,
-    #[serde(default)]
-    pub delivery_delay: Option<u64>,
-    #[serde(default)]
-    pub remote: Option<bool>,
-}
-
-/// `queues.consumers[]`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct QueueConsumer {
-    pub queue: String,
-    #[serde(default)]
-    pub max_batch_size: Option<u64>,
-    /// Seconds.
-    #[serde(default)]
-    pub max_batch_timeout: Option<f64>,
-    #[serde(default)]
-    pub max_retries: Option<u64>,
-    #[serde(default)]
-    pub dead_letter_queue: Option<String>,
-    #[serde(default)]
-    pub max_concurrency: Option<u64>,
-    /// Seconds.
-    #[serde(default)]
-    pub retry_delay: Option<u64>,
-    /// Only `"worker"` (the default) for consumers a Worker config declares.
-    #[serde(default, rename = "type")]
-    pub kind: Option<String>,
-    /// Pull consumers only; wrangler does not send it for a Worker consumer.
-    #[serde(default)]
-    pub visibility_timeout_ms: Option<u64>,
-}
-
-/// `services[]`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ServiceBinding {
-    pub binding: String,
-    pub service: String,
-    #[serde(default)]
-    pub environment: Option<String>,
-    /// A named entrypoint (RPC class) of the target Worker.
-    #[serde(default)]
-    pub entrypoint: Option<String>,
-    /// `ctx.props` passed to the target entrypoint.
-    #[serde(default)]
-    pub props: Option<serde_json::Map<String, serde_json::Value>>,
-    #[serde(default)]
-    pub remote: Option<bool>,
 }
 
 /// `secrets`.
@@ -475,62 +349,18 @@ impl BindingKind {
 
 impl WranglerConfig {
     /// Every binding name with its kind and JSON pointer (relative to this
-    /// config), in config order: vars, secrets, KV, R2, D1, DO, queues, services.
+    /// config), in config order: the registry's kinds (vars, secrets, KV, R2,
+    /// D1, DO, queues, services), then the rest.
     pub fn binding_names(&self) -> Vec<(&str, BindingKind, String)> {
         let mut out = Vec::new();
-        for name in self.vars.keys() {
-            out.push((name.as_str(), BindingKind::Var, push_pointer("/vars", name)));
-        }
-        if let Some(secrets) = &self.secrets {
-            for (i, name) in secrets.required.iter().enumerate() {
-                out.push((
-                    name.as_str(),
-                    BindingKind::Secret,
-                    format!("/secrets/required/{i}"),
-                ));
-            }
-        }
-        for (i, b) in self.kv_namespaces.iter().enumerate() {
-            out.push((
-                b.binding.as_str(),
-                BindingKind::KvNamespace,
-                format!("/kv_namespaces/{i}"),
-            ));
-        }
-        for (i, b) in self.r2_buckets.iter().enumerate() {
-            out.push((
-                b.binding.as_str(),
-                BindingKind::R2Bucket,
-                format!("/r2_buckets/{i}"),
-            ));
-        }
-        for (i, b) in self.d1_databases.iter().enumerate() {
-            out.push((
-                b.binding.as_str(),
-                BindingKind::D1Database,
-                format!("/d1_databases/{i}"),
-            ));
-        }
-        for (i, b) in self.durable_objects.bindings.iter().enumerate() {
-            let p = format!("/durable_objects/bindings/{i}");
-            out.push((b.name.as_str(), BindingKind::DurableObject, p));
-        }
-        for (i, b) in self.queues.producers.iter().enumerate() {
-            let p = format!("/queues/producers/{i}");
-            out.push((b.binding.as_str(), BindingKind::QueueProducer, p));
-        }
-        for (i, b) in self.services.iter().enumerate() {
-            out.push((
-                b.binding.as_str(),
-                BindingKind::Service,
-                format!("/services/{i}"),
-            ));
+        for kind in crate::bindings::KINDS {
+            (kind.declared)(self, &mut out);
         }
         self.more_binding_names(&mut out);
         out
     }
 
-    /// [`Self::binding_names`] for the kinds in `config/bindings.rs`.
+    /// [`Self::binding_names`] for the kinds not yet in [`crate::bindings::KINDS`].
     fn more_binding_names<'a>(&'a self, out: &mut Vec<(&'a str, BindingKind, String)>) {
         fn list<'a, T>(
             out: &mut Vec<(&'a str, BindingKind, String)>,

@@ -5,7 +5,7 @@
 use serde_json::{Map, Value, json};
 
 use super::upload::{QueueConsumerSpec, TriggerSpec};
-use crate::config::{Migration, Route, WranglerConfig};
+use crate::config::{BindingKind, Migration, Route, WranglerConfig};
 
 /// Flags that change what is sent besides the config.
 #[derive(Debug, Clone, Default)]
@@ -66,234 +66,282 @@ pub fn build(cfg: &WranglerConfig, main_module: &str, opts: &MetadataOptions) ->
 /// grouped by kind in a fixed order, unset optional fields left out).
 pub fn bindings(cfg: &WranglerConfig) -> Vec<Value> {
     let mut out = Vec::new();
-    // Required secrets not provided in the upload are inherited from the deployed Worker.
-    if let Some(s) = &cfg.secrets {
-        for name in &s.required {
-            if !cfg.vars.contains_key(name) {
-                out.push(json!({"name": name, "type": "inherit"}));
-            }
+    for &kind in UPLOAD_ORDER {
+        match crate::bindings::of(kind) {
+            Some(unit) => (unit.upload)(cfg, &mut out),
+            None => unmoved_kind(cfg, kind, &mut out),
         }
-    }
-    for (name, value) in &cfg.vars {
-        if let Value::String(s) = value {
-            out.push(json!({"name": name, "type": "plain_text", "text": s}));
-        }
-    }
-    for (name, value) in &cfg.vars {
-        if !value.is_string() {
-            out.push(json!({"name": name, "type": "json", "json": value}));
-        }
-    }
-    for kv in &cfg.kv_namespaces {
-        out.push(match &kv.id {
-            Some(id) => json!({"name": kv.binding, "type": "kv_namespace", "namespace_id": id}),
-            None => inherit(&kv.binding),
-        });
-    }
-    for e in &cfg.send_email {
-        out.push(compact(json!({
-            "name": e.name,
-            "type": "send_email",
-            "destination_address": e.destination_address,
-            "allowed_destination_addresses": e.allowed_destination_addresses,
-            "allowed_sender_addresses": e.allowed_sender_addresses,
-        })));
-    }
-    for d in &cfg.durable_objects.bindings {
-        out.push(compact(json!({
-            "name": d.name,
-            "type": "durable_object_namespace",
-            "class_name": d.class_name,
-            "script_name": d.script_name,
-            "environment": d.environment,
-        })));
-    }
-    for w in &cfg.workflows {
-        out.push(compact(json!({
-            "type": "workflow",
-            "name": w.binding,
-            "workflow_name": w.name,
-            "class_name": w.class_name,
-            "script_name": w.script_name,
-        })));
-    }
-    for q in &cfg.queues.producers {
-        out.push(compact(json!({
-            "type": "queue",
-            "name": q.binding,
-            "queue_name": q.queue,
-            "delivery_delay": q.delivery_delay,
-        })));
-    }
-    for r in &cfg.r2_buckets {
-        out.push(match &r.bucket_name {
-            Some(bucket) => compact(json!({
-                "name": r.binding,
-                "type": "r2_bucket",
-                "bucket_name": bucket,
-                "jurisdiction": r.jurisdiction,
-            })),
-            None => inherit(&r.binding),
-        });
-    }
-    for d in &cfg.d1_databases {
-        out.push(match &d.database_id {
-            Some(id) => compact(json!({
-                "name": d.binding,
-                "type": "d1",
-                "id": id,
-                "internalEnv": d.database_internal_env,
-            })),
-            None => inherit(&d.binding),
-        });
-    }
-    for v in &cfg.vectorize {
-        out.push(json!({"name": v.binding, "type": "vectorize", "index_name": v.index_name}));
-    }
-    for n in &cfg.ai_search_namespaces {
-        out.push(
-            json!({"name": n.binding, "type": "ai_search_namespace", "namespace": n.namespace}),
-        );
-    }
-    for a in &cfg.ai_search {
-        out.push(json!({"name": a.binding, "type": "ai_search", "instance_name": a.instance_name}));
-    }
-    if let Some(w) = &cfg.websearch {
-        out.push(json!({"name": w.binding, "type": "websearch"}));
-    }
-    for n in &cfg.agent_memory {
-        out.push(json!({"name": n.binding, "type": "agent_memory", "namespace": n.namespace}));
-    }
-    for h in &cfg.hyperdrive {
-        out.push(json!({"name": h.binding, "type": "hyperdrive", "id": h.id}));
-    }
-    for s in &cfg.secrets_store_secrets {
-        out.push(json!({
-            "name": s.binding,
-            "type": "secrets_store_secret",
-            "store_id": s.store_id,
-            "secret_name": s.secret_name,
-        }));
-    }
-    for n in &cfg.artifacts {
-        out.push(json!({"name": n.binding, "type": "artifacts", "namespace": n.namespace}));
-    }
-    for h in &cfg.unsafe_hello_world {
-        out.push(compact(json!({
-            "name": h.binding,
-            "type": "unsafe_hello_world",
-            "enable_timer": h.enable_timer,
-        })));
-    }
-    for f in &cfg.flagship {
-        out.push(json!({"name": f.binding, "type": "flagship", "app_id": f.app_id}));
-    }
-    for r in &cfg.ratelimits {
-        out.push(json!({
-            "name": r.name,
-            "type": "ratelimit",
-            "namespace_id": r.namespace_id,
-            "simple": {"limit": r.simple.limit, "period": r.simple.period},
-        }));
-    }
-    for v in &cfg.vpc_services {
-        out.push(json!({"name": v.binding, "type": "vpc_service", "service_id": v.service_id}));
-    }
-    for v in &cfg.vpc_networks {
-        out.push(match (&v.tunnel_id, &v.network_id) {
-            (Some(t), _) => json!({"name": v.binding, "type": "vpc_network", "tunnel_id": t}),
-            (None, n) => {
-                compact(json!({"name": v.binding, "type": "vpc_network", "network_id": n}))
-            }
-        });
-    }
-    for s in &cfg.services {
-        out.push(compact(json!({
-            "name": s.binding,
-            "type": "service",
-            "service": s.service,
-            "environment": s.environment,
-            "entrypoint": s.entrypoint,
-            "props": s.props,
-        })));
-    }
-    for a in &cfg.analytics_engine_datasets {
-        out.push(compact(
-            json!({"name": a.binding, "type": "analytics_engine", "dataset": a.dataset}),
-        ));
-    }
-    for d in &cfg.dispatch_namespaces {
-        let outbound = d.outbound.as_ref().map(|o| {
-            compact(json!({
-                "worker": {"service": o.service, "environment": o.environment},
-                "params": o.parameters.as_ref().map(|ps| {
-                    ps.iter().map(|p| json!({"name": p})).collect::<Vec<_>>()
-                }),
-            }))
-        });
-        out.push(compact(json!({
-            "name": d.binding,
-            "type": "dispatch_namespace",
-            "namespace": d.namespace,
-            "outbound": outbound,
-        })));
-    }
-    for m in &cfg.mtls_certificates {
-        out.push(json!({
-            "name": m.binding,
-            "type": "mtls_certificate",
-            "certificate_id": m.certificate_id,
-        }));
-    }
-    for p in &cfg.pipelines {
-        out.push(compact(json!({
-            "name": p.binding,
-            "type": "pipelines",
-            "pipeline": p.pipeline,
-            "stream": p.stream,
-        })));
-    }
-    for w in &cfg.worker_loaders {
-        out.push(json!({"name": w.binding, "type": "worker_loader"}));
-    }
-    for l in cfg.logfwdr.iter().flat_map(|l| &l.bindings) {
-        out.push(json!({"name": l.name, "type": "logfwdr", "destination": l.destination}));
-    }
-    if let Some(b) = &cfg.browser {
-        out.push(json!({"name": b.binding, "type": "browser"}));
-    }
-    if let Some(a) = &cfg.ai {
-        out.push(compact(
-            json!({"name": a.binding, "staging": a.staging, "type": "ai"}),
-        ));
-    }
-    for (kind, b) in [
-        ("images", &cfg.images),
-        ("stream", &cfg.stream),
-        ("media", &cfg.media),
-    ] {
-        if let Some(b) = b {
-            out.push(json!({"name": b.binding, "type": kind}));
-        }
-    }
-    if let Some(v) = &cfg.version_metadata {
-        out.push(json!({"name": v.binding, "type": "version_metadata"}));
-    }
-    if let Some(b) = cfg.assets.as_ref().and_then(|a| a.binding.as_ref()) {
-        out.push(json!({"name": b, "type": "assets"}));
-    }
-    for u in cfg.unsafe_.iter().flat_map(|u| &u.bindings) {
-        let mut b = Map::new();
-        b.insert("name".into(), u.name.clone().into());
-        b.insert("type".into(), u.kind.clone().into());
-        b.extend(u.rest.clone());
-        out.push(Value::Object(b));
     }
     out
 }
 
-fn inherit(name: &str) -> Value {
-    json!({"name": name, "type": "inherit"})
+/// wrangler's order of the kinds in the upload (`Var` stands for the vars
+/// unit, which sends required secrets, string vars and JSON vars).
+const UPLOAD_ORDER: &[BindingKind] = {
+    use BindingKind as K;
+    &[
+        K::Var,
+        K::KvNamespace,
+        K::SendEmail,
+        K::DurableObject,
+        K::Workflow,
+        K::QueueProducer,
+        K::R2Bucket,
+        K::D1Database,
+        K::Vectorize,
+        K::AiSearchNamespace,
+        K::AiSearch,
+        K::WebSearch,
+        K::AgentMemory,
+        K::Hyperdrive,
+        K::SecretsStoreSecret,
+        K::Artifacts,
+        K::UnsafeHelloWorld,
+        K::Flagship,
+        K::RateLimit,
+        K::VpcService,
+        K::VpcNetwork,
+        K::Service,
+        K::AnalyticsEngine,
+        K::DispatchNamespace,
+        K::MtlsCertificate,
+        K::Pipeline,
+        K::WorkerLoader,
+        K::Logfwdr,
+        K::Browser,
+        K::Ai,
+        K::Images,
+        K::Stream,
+        K::Media,
+        K::VersionMetadata,
+        K::Assets,
+        K::Unsafe,
+    ]
+};
+
+/// The upload bindings of a kind not yet in [`crate::bindings::KINDS`].
+fn unmoved_kind(cfg: &WranglerConfig, kind: BindingKind, out: &mut Vec<Value>) {
+    use BindingKind as K;
+    match kind {
+        K::SendEmail => {
+            for e in &cfg.send_email {
+                out.push(compact(json!({
+                    "name": e.name,
+                    "type": "send_email",
+                    "destination_address": e.destination_address,
+                    "allowed_destination_addresses": e.allowed_destination_addresses,
+                    "allowed_sender_addresses": e.allowed_sender_addresses,
+                })));
+            }
+        }
+        K::Workflow => {
+            for w in &cfg.workflows {
+                out.push(compact(json!({
+                    "type": "workflow",
+                    "name": w.binding,
+                    "workflow_name": w.name,
+                    "class_name": w.class_name,
+                    "script_name": w.script_name,
+                })));
+            }
+        }
+        K::Vectorize => {
+            for v in &cfg.vectorize {
+                out.push(
+                    json!({"name": v.binding, "type": "vectorize", "index_name": v.index_name}),
+                );
+            }
+        }
+        K::AiSearchNamespace => {
+            for n in &cfg.ai_search_namespaces {
+                out.push(
+                    json!({"name": n.binding, "type": "ai_search_namespace", "namespace": n.namespace}),
+                );
+            }
+        }
+        K::AiSearch => {
+            for a in &cfg.ai_search {
+                out.push(json!({"name": a.binding, "type": "ai_search", "instance_name": a.instance_name}));
+            }
+        }
+        K::WebSearch => {
+            if let Some(w) = &cfg.websearch {
+                out.push(json!({"name": w.binding, "type": "websearch"}));
+            }
+        }
+        K::AgentMemory => {
+            for n in &cfg.agent_memory {
+                out.push(
+                    json!({"name": n.binding, "type": "agent_memory", "namespace": n.namespace}),
+                );
+            }
+        }
+        K::Hyperdrive => {
+            for h in &cfg.hyperdrive {
+                out.push(json!({"name": h.binding, "type": "hyperdrive", "id": h.id}));
+            }
+        }
+        K::SecretsStoreSecret => {
+            for s in &cfg.secrets_store_secrets {
+                out.push(json!({
+                    "name": s.binding,
+                    "type": "secrets_store_secret",
+                    "store_id": s.store_id,
+                    "secret_name": s.secret_name,
+                }));
+            }
+        }
+        K::Artifacts => {
+            for n in &cfg.artifacts {
+                out.push(json!({"name": n.binding, "type": "artifacts", "namespace": n.namespace}));
+            }
+        }
+        K::UnsafeHelloWorld => {
+            for h in &cfg.unsafe_hello_world {
+                out.push(compact(json!({
+                    "name": h.binding,
+                    "type": "unsafe_hello_world",
+                    "enable_timer": h.enable_timer,
+                })));
+            }
+        }
+        K::Flagship => {
+            for f in &cfg.flagship {
+                out.push(json!({"name": f.binding, "type": "flagship", "app_id": f.app_id}));
+            }
+        }
+        K::RateLimit => {
+            for r in &cfg.ratelimits {
+                out.push(json!({
+                    "name": r.name,
+                    "type": "ratelimit",
+                    "namespace_id": r.namespace_id,
+                    "simple": {"limit": r.simple.limit, "period": r.simple.period},
+                }));
+            }
+        }
+        K::VpcService => {
+            for v in &cfg.vpc_services {
+                out.push(
+                    json!({"name": v.binding, "type": "vpc_service", "service_id": v.service_id}),
+                );
+            }
+        }
+        K::VpcNetwork => {
+            for v in &cfg.vpc_networks {
+                out.push(match (&v.tunnel_id, &v.network_id) {
+                    (Some(t), _) => {
+                        json!({"name": v.binding, "type": "vpc_network", "tunnel_id": t})
+                    }
+                    (None, n) => {
+                        compact(json!({"name": v.binding, "type": "vpc_network", "network_id": n}))
+                    }
+                });
+            }
+        }
+        K::AnalyticsEngine => {
+            for a in &cfg.analytics_engine_datasets {
+                out.push(compact(
+                    json!({"name": a.binding, "type": "analytics_engine", "dataset": a.dataset}),
+                ));
+            }
+        }
+        K::DispatchNamespace => {
+            for d in &cfg.dispatch_namespaces {
+                let outbound = d.outbound.as_ref().map(|o| {
+                    compact(json!({
+                        "worker": {"service": o.service, "environment": o.environment},
+                        "params": o.parameters.as_ref().map(|ps| {
+                            ps.iter().map(|p| json!({"name": p})).collect::<Vec<_>>()
+                        }),
+                    }))
+                });
+                out.push(compact(json!({
+                    "name": d.binding,
+                    "type": "dispatch_namespace",
+                    "namespace": d.namespace,
+                    "outbound": outbound,
+                })));
+            }
+        }
+        K::MtlsCertificate => {
+            for m in &cfg.mtls_certificates {
+                out.push(json!({
+                    "name": m.binding,
+                    "type": "mtls_certificate",
+                    "certificate_id": m.certificate_id,
+                }));
+            }
+        }
+        K::Pipeline => {
+            for p in &cfg.pipelines {
+                out.push(compact(json!({
+                    "name": p.binding,
+                    "type": "pipelines",
+                    "pipeline": p.pipeline,
+                    "stream": p.stream,
+                })));
+            }
+        }
+        K::WorkerLoader => {
+            for w in &cfg.worker_loaders {
+                out.push(json!({"name": w.binding, "type": "worker_loader"}));
+            }
+        }
+        K::Logfwdr => {
+            for l in cfg.logfwdr.iter().flat_map(|l| &l.bindings) {
+                out.push(json!({"name": l.name, "type": "logfwdr", "destination": l.destination}));
+            }
+        }
+        K::Browser => {
+            if let Some(b) = &cfg.browser {
+                out.push(json!({"name": b.binding, "type": "browser"}));
+            }
+        }
+        K::Ai => {
+            if let Some(a) = &cfg.ai {
+                out.push(compact(
+                    json!({"name": a.binding, "staging": a.staging, "type": "ai"}),
+                ));
+            }
+        }
+        K::Images => {
+            if let Some(b) = &cfg.images {
+                out.push(json!({"name": b.binding, "type": "images"}));
+            }
+        }
+        K::Stream => {
+            if let Some(b) = &cfg.stream {
+                out.push(json!({"name": b.binding, "type": "stream"}));
+            }
+        }
+        K::Media => {
+            if let Some(b) = &cfg.media {
+                out.push(json!({"name": b.binding, "type": "media"}));
+            }
+        }
+        K::VersionMetadata => {
+            if let Some(v) = &cfg.version_metadata {
+                out.push(json!({"name": v.binding, "type": "version_metadata"}));
+            }
+        }
+        K::Assets => {
+            if let Some(b) = cfg.assets.as_ref().and_then(|a| a.binding.as_ref()) {
+                out.push(json!({"name": b, "type": "assets"}));
+            }
+        }
+        K::Unsafe => {
+            for u in cfg.unsafe_.iter().flat_map(|u| &u.bindings) {
+                let mut b = Map::new();
+                b.insert("name".into(), u.name.clone().into());
+                b.insert("type".into(), u.kind.clone().into());
+                b.extend(u.rest.clone());
+                out.push(Value::Object(b));
+            }
+        }
+        // The kinds in the registry send their own (see `bindings`).
+        _ => {}
+    }
 }
 
 /// Config migrations as JSON objects (with `tag`, only the keys that are set).
@@ -425,7 +473,8 @@ fn placement(cfg: &WranglerConfig) -> Option<Value> {
 }
 
 /// Drop `null` members recursively (wrangler's JSON.stringify drops `undefined`).
-fn compact(v: Value) -> Value {
+/// `v` without its `null` fields (wrangler leaves unset options out).
+pub(crate) fn compact(v: Value) -> Value {
     match v {
         Value::Object(o) => Value::Object(
             o.into_iter()

@@ -142,136 +142,36 @@ pub fn load_project(
     Ok(project)
 }
 
-/// Without `.dev.vars`, wrangler reads secrets from `.env` (or `.env.<env>`).
-fn dot_env_file(dir: &Path, env: Option<&str>) -> Option<PathBuf> {
-    let mut candidates = Vec::new();
-    if let Some(env) = env {
-        candidates.push(dir.join(format!(".env.{env}")));
-    }
-    candidates.push(dir.join(".env"));
-    candidates.into_iter().find(|p| p.is_file())
-}
-
-fn read_dot_env(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
-    let iter = dotenvy::from_path_iter(path).map_err(|e| {
-        UserError::usage(format!("cannot read {}: {e}", path.display()))
-            .hint("each line of .env is NAME=value (dotenv syntax)")
-    })?;
-    let mut out = Vec::new();
-    for item in iter {
-        let (k, v) = item.map_err(|e| {
-            UserError::usage(format!("{}: {e}", path.display()))
-                .hint("each line of .env is NAME=value (dotenv syntax)")
-        })?;
-        out.push((k, v));
-    }
-    Ok(out)
-}
-
 /// This build's settings from a loaded project.
 pub fn resolve(project: &Project, flags: &SessionFlags) -> anyhow::Result<WorkerSettings> {
     let cfg: &WranglerConfig = &project.config;
     let config_dir = project.config_dir();
-    let mut env: BTreeMap<String, Value> = BTreeMap::new();
-    for (k, v) in &cfg.vars {
-        env.insert(k.clone(), json!({"type": "var", "value": v}));
-    }
-    let secrets = if crate::config::dev_vars_path(&config_dir, flags.env.as_deref()).is_some() {
-        crate::config::read_dev_vars(&config_dir, flags.env.as_deref())?
-    } else if let Some(path) = dot_env_file(&config_dir, flags.env.as_deref()) {
-        read_dot_env(&path)?
-    } else {
-        Vec::new()
-    };
-    {
-        for (k, v) in secrets {
-            env.insert(k, json!({"type": "secret", "value": v}));
-        }
-    }
-    for (k, v) in &flags.vars {
-        env.insert(k.clone(), json!({"type": "var", "value": v}));
-    }
-
     let paths = project
         .paths
         .clone()
         .with_state_dir(flags.persist_to.clone());
+    let mut env: BTreeMap<String, Value> = BTreeMap::new();
     let mut b = BindingsConfig {
         state_dir: paths.state_dir.clone(),
         worker_name: cfg.name.clone().unwrap_or_default(),
         sql_time_limit: flags.sql_time_limit,
-        kv_backed_classes: cfg
-            .migrations
-            .iter()
-            .flat_map(|m| m.new_classes.iter().cloned())
-            .collect(),
         ..BindingsConfig::default()
     };
-    for kv in &cfg.kv_namespaces {
-        // Local state is keyed like wrangler dev: the preview id first.
-        let id = kv
-            .preview_id
-            .clone()
-            .or_else(|| kv.id.clone())
-            .unwrap_or_else(|| kv.binding.clone());
-        b.kv.push((kv.binding.clone(), id));
-        env.insert(kv.binding.clone(), json!({"type": "kv"}));
+    let mut dev_env = crate::bindings::DevEnv {
+        cfg,
+        config_dir: &config_dir,
+        flags,
+        env: &mut env,
+        local: &mut b,
+    };
+    for kind in crate::bindings::KINDS {
+        (kind.dev)(&mut dev_env)?;
     }
-    for d1 in &cfg.d1_databases {
-        let id = d1
-            .preview_database_id
-            .clone()
-            .or_else(|| d1.database_id.clone())
-            .unwrap_or_else(|| d1.binding.clone());
-        b.d1.push((d1.binding.clone(), id));
-        if let Some(dir) = &d1.migrations_dir {
-            b.d1_migrations.push((
-                d1.binding.clone(),
-                config_dir.join(dir),
-                d1.migrations_table
-                    .clone()
-                    .unwrap_or_else(|| "d1_migrations".into()),
-            ));
+    let mut durable_classes: Vec<String> = Vec::new();
+    for (_, class) in &b.durable_objects {
+        if !durable_classes.contains(class) {
+            durable_classes.push(class.clone());
         }
-        env.insert(d1.binding.clone(), json!({"type": "d1"}));
-    }
-    for r2 in &cfg.r2_buckets {
-        let bucket = r2
-            .preview_bucket_name
-            .clone()
-            .or_else(|| r2.bucket_name.clone())
-            .unwrap_or_else(|| r2.binding.clone());
-        b.r2.push((r2.binding.clone(), bucket));
-        env.insert(r2.binding.clone(), json!({"type": "r2"}));
-    }
-    let mut durable_classes = Vec::new();
-    for d in &cfg.durable_objects.bindings {
-        b.durable_objects
-            .push((d.name.clone(), d.class_name.clone()));
-        if !durable_classes.contains(&d.class_name) {
-            durable_classes.push(d.class_name.clone());
-        }
-        env.insert(
-            d.name.clone(),
-            json!({"type": "durable_object", "class_name": d.class_name}),
-        );
-    }
-    for p in &cfg.queues.producers {
-        let delay = p.delivery_delay.unwrap_or(0) as i64;
-        b.queue_producers
-            .push((p.binding.clone(), p.queue.clone(), delay));
-        env.insert(
-            p.binding.clone(),
-            json!({"type": "queue", "queue": p.queue}),
-        );
-    }
-    for s in &cfg.services {
-        b.services
-            .push((s.binding.clone(), s.service.clone(), s.entrypoint.clone()));
-        env.insert(
-            s.binding.clone(),
-            json!({"type": "service", "service": s.service, "entrypoint": s.entrypoint}),
-        );
     }
     for r in &cfg.ratelimits {
         b.ratelimits
@@ -296,21 +196,7 @@ pub fn resolve(project: &Project, flags: &SessionFlags) -> anyhow::Result<Worker
         }
         b.assets = Some(std::sync::Arc::new(assets));
     }
-    let consumers = cfg
-        .queues
-        .consumers
-        .iter()
-        .map(|c| Consumer {
-            queue: c.queue.clone(),
-            max_batch_size: c.max_batch_size.unwrap_or(10).clamp(1, 100) as usize,
-            max_batch_timeout: Duration::from_secs_f64(
-                c.max_batch_timeout.unwrap_or(5.0).clamp(0.0, 60.0),
-            ),
-            max_retries: c.max_retries.unwrap_or(3) as i64,
-            dead_letter_queue: c.dead_letter_queue.clone(),
-            retry_delay: c.retry_delay.unwrap_or(0) as i64,
-        })
-        .collect();
+    let consumers = crate::bindings::queue::consumers(cfg);
     let cpu_ms = cfg.limits.as_ref().and_then(|l| l.cpu_ms).unwrap_or(30_000);
     let cpu_limit = Duration::from_millis(cpu_ms.max(1));
     let wall_limit = flags
@@ -338,8 +224,7 @@ pub fn resolve(project: &Project, flags: &SessionFlags) -> anyhow::Result<Worker
     })
 }
 
-/// `env` entries of the binding kinds beyond KV, D1, R2, Durable Objects,
-/// queues and services; returns warnings for those that cannot work locally.
+/// `env` entries of the binding kinds not yet in [`crate::bindings::KINDS`]; returns warnings for those that cannot work locally.
 fn other_bindings(
     cfg: &WranglerConfig,
     hyperdrive_local: &BTreeMap<String, String>,
@@ -349,17 +234,11 @@ fn other_bindings(
     let mut remote_only = Vec::new();
     let mut not_emulated = Vec::new();
     for (name, kind, _) in cfg.binding_names() {
+        if crate::bindings::of(kind).is_some() {
+            continue;
+        }
         let entry = match kind {
-            K::Var
-            | K::Secret
-            | K::KvNamespace
-            | K::R2Bucket
-            | K::D1Database
-            | K::DurableObject
-            | K::QueueProducer
-            | K::Service
-            | K::RateLimit
-            | K::SecretsStoreSecret => continue,
+            K::RateLimit | K::SecretsStoreSecret => continue,
             K::VersionMetadata => json!({
                 "type": "version_metadata",
                 "id": crate::dev::bindings::sqlite::uuid_v4(),

@@ -20,7 +20,7 @@
 //! other attribute as an RPC method returning `Awaitable[Any]` (the DO class's
 //! own method signatures are not read). Other `js` globals are `Any`.
 
-mod json_shape;
+pub(crate) mod json_shape;
 
 use std::fmt::Write as _;
 
@@ -93,24 +93,17 @@ pub fn render(input: &TypesInput<'_>) -> Rendered {
     };
 
     for (name, kind, _) in cfg.binding_names() {
-        let (ty, note) = match kind {
-            BindingKind::Var => match cfg.vars.get(name) {
-                Some(serde_json::Value::String(_)) | None => ("str".to_string(), "var".to_string()),
-                Some(v) => {
-                    let seed = format!("_Var_{}", json_shape::sanitize(name));
-                    (shapes.type_of(&seed, v), "JSON var".to_string())
-                }
-            },
-            BindingKind::Secret => ("str".into(), "secret".into()),
-            BindingKind::KvNamespace => ("KVNamespace".into(), "kv_namespaces".into()),
-            BindingKind::R2Bucket => ("R2Bucket".into(), r2_note(cfg, name)),
-            BindingKind::D1Database => ("D1Database".into(), d1_note(cfg, name)),
-            BindingKind::DurableObject => ("DurableObjectNamespace".into(), do_note(cfg, name)),
-            BindingKind::QueueProducer => ("Queue".into(), queue_note(cfg, name)),
-            BindingKind::Service => ("Fetcher".into(), service_note(cfg, name)),
-            other => {
-                let (ty, note) = other_kind(other);
-                let note = match other.cloudflare_only() {
+        let (ty, note) = match crate::bindings::of(kind) {
+            Some(unit) => {
+                let mut stub = crate::bindings::Stub {
+                    cfg,
+                    shapes: &mut shapes,
+                };
+                (unit.stub)(&mut stub, name, kind)
+            }
+            None => {
+                let (ty, note) = other_kind(kind);
+                let note = match kind.cloudflare_only() {
                     Some(service) => format!("{service} (Cloudflare only)"),
                     None => note.to_string(),
                 };
@@ -164,7 +157,7 @@ pub fn render(input: &TypesInput<'_>) -> Rendered {
     }
 }
 
-/// Stub type and comment for the binding kinds without per-binding notes.
+/// Stub type and comment of the kinds not yet in [`crate::bindings::KINDS`].
 fn other_kind(kind: BindingKind) -> (&'static str, &'static str) {
     use BindingKind as K;
     match kind {
@@ -194,60 +187,8 @@ fn other_kind(kind: BindingKind) -> (&'static str, &'static str) {
         | K::WebSearch
         | K::Logfwdr => ("CloudflareBinding", ""),
         K::UnsafeHelloWorld | K::Unsafe => ("Any", "unsafe binding"),
-        K::Var
-        | K::Secret
-        | K::KvNamespace
-        | K::R2Bucket
-        | K::D1Database
-        | K::DurableObject
-        | K::QueueProducer
-        | K::Service => ("Any", "binding"),
-    }
-}
-
-fn r2_note(cfg: &WranglerConfig, name: &str) -> String {
-    let b = cfg.r2_buckets.iter().find(|b| b.binding == name);
-    match b.and_then(|b| b.bucket_name.as_deref()) {
-        Some(bucket) => format!("R2 bucket {bucket}"),
-        None => "R2 bucket".into(),
-    }
-}
-
-fn d1_note(cfg: &WranglerConfig, name: &str) -> String {
-    let b = cfg.d1_databases.iter().find(|b| b.binding == name);
-    match b.and_then(|b| b.database_name.as_deref()) {
-        Some(db) => format!("D1 database {db}"),
-        None => "D1 database".into(),
-    }
-}
-
-fn do_note(cfg: &WranglerConfig, name: &str) -> String {
-    let b = cfg.durable_objects.bindings.iter().find(|b| b.name == name);
-    match b {
-        Some(b) => match &b.script_name {
-            Some(script) => format!("Durable Object {} in {script}", b.class_name),
-            None => format!("Durable Object {}", b.class_name),
-        },
-        None => "Durable Object".into(),
-    }
-}
-
-fn queue_note(cfg: &WranglerConfig, name: &str) -> String {
-    let b = cfg.queues.producers.iter().find(|b| b.binding == name);
-    match b {
-        Some(b) => format!("queue producer for {}", b.queue),
-        None => "queue producer".into(),
-    }
-}
-
-fn service_note(cfg: &WranglerConfig, name: &str) -> String {
-    let b = cfg.services.iter().find(|b| b.binding == name);
-    match b {
-        Some(b) => match &b.entrypoint {
-            Some(ep) => format!("service {} (entrypoint {ep})", b.service),
-            None => format!("service {}", b.service),
-        },
-        None => "service".into(),
+        // The kinds in the registry declare their own stubs.
+        _ => ("Any", "binding"),
     }
 }
 

@@ -1,18 +1,12 @@
 //! The host side of the worker's bindings for `dev`: every `host_call` op of
 //! the runtime ABI (docs/runtime-abi.md) lands in [`LocalBindings::call`],
-//! backed by SQLite and files under the state directory (`.wrangler/state`).
+//! which hands it to the binding kind that answers its op family
+//! ([`crate::bindings`]), backed by SQLite and files under the state
+//! directory (`.wrangler/state`). The helpers the kinds' stores share live here.
 
-pub mod d1;
-pub mod durable;
 pub mod error;
-pub mod kv;
 pub mod miniflare;
 pub mod outbound;
-pub mod queue;
-pub mod r2;
-pub mod r2_cond;
-pub mod r2_multipart;
-pub mod r2_store;
 pub mod ratelimit;
 pub mod secrets_store;
 pub mod sql_guard;
@@ -24,6 +18,8 @@ mod runtime_api_tests;
 #[cfg(test)]
 mod sql_tests;
 #[cfg(test)]
+pub(crate) mod test_support;
+#[cfg(test)]
 mod tests;
 
 use std::collections::HashMap;
@@ -33,6 +29,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use serde_json::{Value, json};
+
+use crate::bindings as kinds;
 
 pub use error::{OpError, OpResult};
 
@@ -110,6 +108,25 @@ pub struct BindingsConfig {
     pub assets: Option<Arc<crate::assets::AssetsOptions>>,
 }
 
+/// One `host_call` as a binding kind's handler sees it.
+pub struct HostCall<'a> {
+    /// The binding named by the header (empty when none).
+    pub binding: &'a str,
+    /// The op within its family: `get` for `kv.get`.
+    pub op: &'a str,
+    /// The header's `args`.
+    pub args: &'a Value,
+    /// Raw bytes after the header.
+    pub body: Vec<u8>,
+}
+
+impl HostCall<'_> {
+    /// The error for a binding of `kind` that the worker does not declare.
+    pub fn no_binding(&self, kind: &'static str) -> OpError {
+        no_binding(kind, self.binding)
+    }
+}
+
 /// Calls back into the worker (Durable Object RPC, service bindings), supplied
 /// by the server once its instance pool exists.
 pub trait WorkerDispatch: Send + Sync {
@@ -157,14 +174,14 @@ pub fn print_worker_line(prefix: &str, level: &str, line: &str) {
 
 /// Every local binding of one worker.
 pub struct LocalBindings {
-    config: BindingsConfig,
-    kv: HashMap<String, kv::KvStore>,
-    d1: HashMap<String, d1::D1Database>,
-    r2: HashMap<String, r2::R2Bucket>,
+    pub(crate) config: BindingsConfig,
+    pub(crate) kv: HashMap<String, kinds::kv::KvStore>,
+    pub(crate) d1: HashMap<String, kinds::d1::store::D1Database>,
+    pub(crate) r2: HashMap<String, kinds::r2::bucket::R2Bucket>,
     ratelimits: HashMap<String, ratelimit::RateLimiter>,
     secrets: HashMap<String, secrets_store::SecretsStoreSecret>,
-    durable: durable::DurableStorage,
-    queues: Arc<queue::QueueStore>,
+    pub(crate) durable: kinds::durable::DurableStorage,
+    pub(crate) queues: Arc<kinds::queue::QueueStore>,
     workflows: HashMap<String, Arc<workflows::WorkflowStore>>,
     outbound: OnceLock<OpResult<outbound::Outbound>>,
     dispatch: OnceLock<Arc<dyn WorkerDispatch>>,
@@ -215,39 +232,9 @@ impl LocalBindings {
         let sql_limit = config
             .sql_time_limit
             .unwrap_or(sql_guard::DEFAULT_TIME_LIMIT);
-        let mut kv = HashMap::new();
-        for (binding, id) in &config.kv {
-            kv.insert(
-                binding.clone(),
-                kv::KvStore::open(&root, id, clock.clone())?,
-            );
-        }
-        let mut d1 = HashMap::new();
-        for (binding, id) in &config.d1 {
-            let path = miniflare::d1_path(&root, id);
-            let old = root.join("d1").join(format!("{}.sqlite", file_name(id)));
-            miniflare::adopt_old_file(&old, &path)?;
-            d1.insert(
-                binding.clone(),
-                d1::D1Database::open(&path)?.with_time_limit(sql_limit),
-            );
-        }
-        for (binding, dir, table) in &config.d1_migrations {
-            if let Some(db) = d1.get(binding) {
-                for name in db.apply_migrations(dir, table)? {
-                    crate::printer::info(format!(
-                        "Applied D1 migration {name} to {binding} (local)"
-                    ));
-                }
-            }
-        }
-        let mut r2 = HashMap::new();
-        for (binding, bucket) in &config.r2 {
-            r2.insert(
-                binding.clone(),
-                r2::R2Bucket::open(&root, bucket, clock.clone())?,
-            );
-        }
+        let kv = kinds::kv::open_local(&config, &root, &clock)?;
+        let d1 = kinds::d1::open_local(&config, &root, sql_limit)?;
+        let r2 = kinds::r2::open_local(&config, &root, &clock)?;
         let mut wf = HashMap::new();
         for w in &config.workflows {
             if !wf.contains_key(&w.name) {
@@ -270,13 +257,8 @@ impl LocalBindings {
                 ratelimit::RateLimiter::open(&root, rl.clone(), clock.clone())?,
             );
         }
-        let durable = durable::DurableStorage::new(&root.join("do"))
-            .with_time_limit(sql_limit)
-            .with_kv_backed(config.kv_backed_classes.clone());
-        let queues = Arc::new(queue::QueueStore::open(
-            &root.join("queues").join("queues.sqlite"),
-            clock,
-        )?);
+        let durable = kinds::durable::open_local(&config, &root, sql_limit);
+        let queues = Arc::new(kinds::queue::open_local(&root, clock)?);
         Ok(LocalBindings {
             config,
             kv,
@@ -298,7 +280,7 @@ impl LocalBindings {
     }
 
     /// The queue store (the server's consumer loop reads from it).
-    pub fn queues(&self) -> Arc<queue::QueueStore> {
+    pub fn queues(&self) -> Arc<kinds::queue::QueueStore> {
         self.queues.clone()
     }
 
@@ -319,7 +301,7 @@ impl LocalBindings {
     }
 
     /// Durable Object storage (the alarm loop reads from it).
-    pub fn durable(&self) -> &durable::DurableStorage {
+    pub fn durable(&self) -> &kinds::durable::DurableStorage {
         &self.durable
     }
 
@@ -362,40 +344,6 @@ impl LocalBindings {
                     Err(e) => Err(OpError::failed(e.to_string())),
                 }
             }
-            "kv" => self
-                .kv
-                .get(binding)
-                .ok_or_else(|| no_binding("KV namespace", binding))?
-                .handle(rest, args, body),
-            "d1" => self
-                .d1
-                .get(binding)
-                .ok_or_else(|| no_binding("D1 database", binding))?
-                .handle(rest, args),
-            "r2" => self
-                .r2
-                .get(binding)
-                .ok_or_else(|| no_binding("R2 bucket", binding))?
-                .handle(rest, args, body),
-            "queue" => {
-                let (queue, delay) = self
-                    .config
-                    .queue_producers
-                    .iter()
-                    .find(|(b, ..)| b == binding)
-                    .map(|(_, q, d)| (q.clone(), *d))
-                    .or_else(|| {
-                        args.get("queue").and_then(Value::as_str).and_then(|q| {
-                            self.config
-                                .queue_producers
-                                .iter()
-                                .find(|(_, name, _)| name == q)
-                                .map(|(_, name, d)| (name.clone(), *d))
-                        })
-                    })
-                    .ok_or_else(|| no_binding("queue producer", binding))?;
-                self.queues.handle(rest, &queue, args, delay)
-            }
             "secrets" => self
                 .secrets
                 .get(binding)
@@ -406,7 +354,6 @@ impl LocalBindings {
                 .get(binding)
                 .ok_or_else(|| no_binding("rate limit", binding))?
                 .handle(rest, args),
-            "do" => self.durable_op(rest, args, body),
             "workflow" => {
                 // Binding ops name the binding; the engine's step ops (made
                 // from inside `run()`) name the workflow.
@@ -427,71 +374,20 @@ impl LocalBindings {
                     })?
                     .handle(rest, args)
             }
-            "service" => self.service_call(binding, args, body),
             "assets" => self.assets_fetch(binding, args),
-            _ => Err(OpError::UnknownOp(op.to_string())),
+            _ => match kinds::host_ops(family) {
+                Some(ops) => (ops.call)(
+                    self,
+                    HostCall {
+                        binding,
+                        op: rest,
+                        args,
+                        body,
+                    },
+                ),
+                None => Err(OpError::UnknownOp(op.to_string())),
+            },
         }
-    }
-
-    fn durable_op(&self, rest: &str, args: &Value, body: Vec<u8>) -> OpResult<Reply> {
-        match rest {
-            "id" => {
-                let class = args.get("class").and_then(Value::as_str).unwrap_or("");
-                let name = args.get("name").and_then(Value::as_str);
-                let id = match (name, args.get("id").and_then(Value::as_str)) {
-                    (Some(n), _) => durable::id_from_name(class, n),
-                    (None, Some(id)) => {
-                        durable::check_id(id)?;
-                        id.to_ascii_lowercase()
-                    }
-                    (None, None) => sqlite::random_hex(32),
-                };
-                let mut v = json!({ "id": id });
-                if let Some(n) = name {
-                    v["name"] = json!(n);
-                }
-                Ok(Reply::value(v))
-            }
-            "call" => {
-                let class = args
-                    .get("class")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| OpError::invalid("do.call needs `class`"))?;
-                if !self.config.durable_objects.iter().any(|(_, c)| c == class) {
-                    return Err(no_binding("Durable Object class", class));
-                }
-                let id = args
-                    .get("id")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| OpError::invalid("do.call needs `id`"))?;
-                durable::check_id(id)?;
-                self.rpc(rpc_call(class, Some(id.to_string()), args, body))
-            }
-            _ => self.durable.handle(rest, args),
-        }
-    }
-
-    fn service_call(&self, binding: &str, args: &Value, body: Vec<u8>) -> OpResult<Reply> {
-        let (service, entrypoint) = self
-            .config
-            .services
-            .iter()
-            .find(|(b, ..)| b == binding)
-            .map(|(_, s, e)| (s.clone(), e.clone()))
-            .ok_or_else(|| no_binding("service", binding))?;
-        if service != self.config.worker_name {
-            return Err(OpError::failed(format!(
-                "Service binding `{binding}` points at worker `{service}`, which is not running locally; only bindings to this worker (`{}`) are served by `pywrangler-rs dev`",
-                self.config.worker_name
-            )));
-        }
-        let entrypoint = args
-            .get("entrypoint")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .or(entrypoint)
-            .unwrap_or_else(|| "Default".to_string());
-        self.rpc(rpc_call(&entrypoint, None, args, body))
     }
 
     /// `env.ASSETS.fetch(...)`: the asset worker's answer, without the router.
@@ -544,7 +440,8 @@ impl LocalBindings {
         ))
     }
 
-    fn rpc(&self, call: RpcCall) -> OpResult<Reply> {
+    /// Run `call` in the worker, one nesting level deeper.
+    pub(crate) fn rpc(&self, call: RpcCall) -> OpResult<Reply> {
         let Some(dispatch) = self.dispatch.get() else {
             return Err(OpError::failed("the worker is not ready for RPC calls yet"));
         };
@@ -565,7 +462,8 @@ pub fn durable_call(header: &Value, body: Vec<u8>) -> Option<RpcCall> {
     Some(rpc_call(&class, Some(id), args, body))
 }
 
-fn rpc_call(class: &str, id: Option<String>, args: &Value, body: Vec<u8>) -> RpcCall {
+/// The RPC a `do.call` or `service.*` host call asks for.
+pub(crate) fn rpc_call(class: &str, id: Option<String>, args: &Value, body: Vec<u8>) -> RpcCall {
     RpcCall {
         class: class.to_string(),
         id,

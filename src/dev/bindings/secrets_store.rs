@@ -9,8 +9,8 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::error::{OpError, OpResult};
-use super::kv::KvStore;
 use super::{Clock, Reply, miniflare};
+use crate::bindings::kv::KvStore;
 
 /// One `secrets_store_secrets[]` binding: a secret of a store.
 pub struct SecretsStoreSecret {

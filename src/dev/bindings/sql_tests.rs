@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::sql_guard::{self, RequestDeadline};
 use super::*;
+use crate::bindings::{d1, durable};
 
 /// Counts forever: the runaway query of the issue.
 const RUNAWAY: &str =
@@ -241,7 +242,7 @@ fn d1_migration_files_follow_d1_rules() {
         ),
     )
     .unwrap();
-    let db = d1::D1Database::open(&dir.path().join("db.sqlite")).unwrap();
+    let db = d1::store::D1Database::open(&dir.path().join("db.sqlite")).unwrap();
     let e = db
         .apply_migrations(&migrations, "d1_migrations")
         .unwrap_err()

@@ -435,3 +435,37 @@ except JsException as e:
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class MakeBindingTests(unittest.TestCase):
+    """`make_binding` finds each `env` entry type in the modules' `TYPES`."""
+
+    def test_each_type_makes_its_kinds_proxy_and_unknown_types_say_so(self):
+        g = Guest("x = 1\n")
+        self.addCleanup(g.close)
+        from _pywrangler import bindings
+
+        cases = {
+            "kv": bindings.KVNamespace,
+            "d1": bindings.D1Database,
+            "r2": bindings.R2Bucket,
+            "durable_object": bindings.DurableObjectNamespace,
+            "queue": bindings.Queue,
+            "service": bindings.ServiceBinding,
+            "assets": bindings.Fetcher,
+            "version_metadata": bindings.WorkerVersionMetadata,
+            "hyperdrive": bindings.Hyperdrive,
+            "analytics_engine": bindings.AnalyticsEngineDataset,
+            "pipelines": bindings.Pipeline,
+            "ratelimit": bindings.RateLimit,
+            "secrets_store_secret": bindings.SecretsStoreSecret,
+            "remote_only": bindings.RemoteOnlyBinding,
+            "teleport": bindings.UnsupportedBinding,
+        }
+        for kind, cls in cases.items():
+            with self.subTest(kind=kind):
+                self.assertIsInstance(bindings.make_binding("B", {"type": kind}), cls)
+        self.assertEqual(bindings.make_binding("V", {"type": "var", "value": "x"}), "x")
+        self.assertEqual(bindings.make_binding("S", {"type": "secret", "value": 7}), "7")
+        with self.assertRaisesRegex(NotImplementedError, "'teleport' is not emulated"):
+            bindings.make_binding("T", {"type": "teleport"}).anything

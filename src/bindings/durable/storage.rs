@@ -14,10 +14,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::Reply;
-use super::error::{OpError, OpResult};
-use super::sql_guard::{self, SqlFailure, SqlGuard};
-use super::sqlite;
+use crate::dev::bindings::Reply;
+use crate::dev::bindings::sql_guard::{self, SqlFailure, SqlGuard};
+use crate::dev::bindings::sqlite;
+use crate::dev::bindings::{OpError, OpResult};
 
 const MAX_KEYS_PER_CALL: usize = 128;
 

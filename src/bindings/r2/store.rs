@@ -19,9 +19,9 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, params};
 
-use super::error::{OpError, OpResult};
-use super::r2::R2Bucket;
-use super::{file_name, miniflare};
+use super::bucket::R2Bucket;
+use crate::dev::bindings::{OpError, OpResult};
+use crate::dev::bindings::{file_name, miniflare};
 
 /// miniflare's schema (wrangler 4.86.0), so either side can create the file.
 pub const SCHEMA: &str = "
@@ -227,7 +227,7 @@ impl R2Bucket {
             return Err(e);
         }
         self.remove_blobs(unused);
-        super::sqlite::remove_database(&index);
+        crate::dev::bindings::sqlite::remove_database(&index);
         for (_, o) in &objects {
             let _ = std::fs::remove_file(dir.join("blobs").join(&o.version));
         }

@@ -11,9 +11,9 @@ use std::sync::Mutex;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Value, json};
 
-use super::error::{OpError, OpResult};
-use super::{Clock, Reply};
-use super::{miniflare, sqlite};
+use crate::dev::bindings::{Clock, Reply};
+use crate::dev::bindings::{OpError, OpResult};
+use crate::dev::bindings::{miniflare, sqlite};
 
 const MAX_KEY_BYTES: usize = 512;
 const MAX_VALUE_BYTES: usize = 25 * 1024 * 1024;
@@ -41,10 +41,10 @@ impl KvStore {
             miniflare::blobs_dir(v3, "kv", namespace),
             clock,
         )?;
-        store.import_old(
-            &v3.join("kv")
-                .join(format!("{}.sqlite", super::file_name(namespace))),
-        )?;
+        store.import_old(&v3.join("kv").join(format!(
+            "{}.sqlite",
+            crate::dev::bindings::file_name(namespace)
+        )))?;
         Ok(store)
     }
 

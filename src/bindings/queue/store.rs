@@ -8,9 +8,9 @@ use std::sync::Mutex;
 use rusqlite::{Connection, params};
 use serde_json::{Value, json};
 
-use super::error::{OpError, OpResult};
-use super::sqlite;
-use super::{Clock, Reply};
+use crate::dev::bindings::sqlite;
+use crate::dev::bindings::{Clock, Reply};
+use crate::dev::bindings::{OpError, OpResult};
 
 const MAX_BATCH_MESSAGES: usize = 100;
 const MAX_MESSAGE_BYTES: usize = 128 * 1024;

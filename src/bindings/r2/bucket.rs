@@ -1,9 +1,9 @@
 //! R2 buckets on local files, stored as wrangler's local mode (miniflare)
-//! stores them (see `r2_store`): an SQLite index, so listing is ordered and
+//! stores them (see `store`): an SQLite index, so listing is ordered and
 //! cheap, and one blob file per body. Bodies are written to a temp file and
 //! renamed before their row is committed, so a crash never leaves half an
-//! object. Multipart uploads live in `r2_multipart`, preconditions and
-//! checksums in `r2_cond`. Error texts are R2's, prefixed with the operation
+//! object. Multipart uploads live in `multipart`, preconditions and
+//! checksums in `cond`. Error texts are R2's, prefixed with the operation
 //! as the runtime does.
 
 use std::collections::BTreeSet;
@@ -14,10 +14,11 @@ use md5::{Digest, Md5};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Value, json};
 
-use super::error::{OpError, OpResult};
-use super::r2_cond::{self, Conditional};
-use super::{Clock, Reply};
-use super::{miniflare, r2_store, sqlite};
+use super::cond::{self, Conditional};
+use super::store;
+use crate::dev::bindings::{Clock, Reply};
+use crate::dev::bindings::{OpError, OpResult};
+use crate::dev::bindings::{miniflare, sqlite};
 
 const MAX_KEY_BYTES: usize = 1024;
 const MAX_LIST_LIMIT: usize = 1000;
@@ -95,7 +96,7 @@ impl R2Bucket {
         let blobs = miniflare::blobs_dir(v3, "r2", bucket);
         std::fs::create_dir_all(&blobs)?;
         let conn = sqlite::open(&miniflare::r2_path(v3, bucket))?;
-        conn.execute_batch(r2_store::SCHEMA)?;
+        conn.execute_batch(store::SCHEMA)?;
         let bucket_store = R2Bucket {
             conn: Mutex::new(conn),
             blobs,
@@ -174,7 +175,7 @@ impl R2Bucket {
                 "put: Your proposed upload exceeds the maximum allowed object size. (100100)",
             ));
         }
-        let checksums = r2_cond::verify_checksums(&opts.checksums, body)?;
+        let checksums = cond::verify_checksums(&opts.checksums, body)?;
         let blob_id = self.write_blob(body)?;
         let row = ObjectRow {
             key: key.to_string(),

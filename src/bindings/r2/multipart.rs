@@ -12,9 +12,9 @@ use md5::{Digest, Md5};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Value, json};
 
-use super::error::{OpError, OpResult};
-use super::r2::{self, ObjectRow, R2Bucket};
-use super::{Reply, sqlite};
+use super::bucket::{self, ObjectRow, R2Bucket};
+use crate::dev::bindings::{OpError, OpResult};
+use crate::dev::bindings::{Reply, sqlite};
 
 /// Every part but the last must be at least this big (5 MiB).
 pub const MIN_PART_BYTES: i64 = 5 * 1024 * 1024;
@@ -86,13 +86,13 @@ struct PartRow {
 impl R2Bucket {
     /// Dispatch `r2.mpu.<op>`.
     pub(super) fn multipart(&self, op: &str, args: &Value, body: Vec<u8>) -> OpResult<Reply> {
-        let key = r2::key_arg(args)?;
+        let key = bucket::key_arg(args)?;
         match op {
             "create" => Ok(Reply::value(json!({
                 "upload_id": self.mpu_create(
                     &key,
-                    r2::object_arg(args, "http_metadata"),
-                    r2::object_arg(args, "custom_metadata"),
+                    bucket::object_arg(args, "http_metadata"),
+                    bucket::object_arg(args, "custom_metadata"),
                 )?
             }))),
             "part" => {
@@ -140,8 +140,8 @@ impl R2Bucket {
 
     /// Start an upload; returns its id.
     pub fn mpu_create(&self, key: &str, http: Value, custom: Value) -> OpResult<String> {
-        r2::check_key(key, "createMultipartUpload")?;
-        r2::check_custom_metadata(&custom, "createMultipartUpload")?;
+        bucket::check_key(key, "createMultipartUpload")?;
+        bucket::check_custom_metadata(&custom, "createMultipartUpload")?;
         let upload_id = random_id();
         self.lock().execute(
             "INSERT INTO _mf_multipart_uploads (upload_id, key, http_metadata, custom_metadata)
@@ -164,7 +164,7 @@ impl R2Bucket {
                 "Part number must be between 1 and 10000 (inclusive). Actual value was: {number}"
             )));
         }
-        r2::check_key(key, "uploadPart")?;
+        bucket::check_key(key, "uploadPart")?;
         let md5 = sqlite::hex(&Md5::digest(body));
         let blob_id = self.write_blob(body)?;
         let etag = random_id();
@@ -211,7 +211,7 @@ impl R2Bucket {
         min_part: i64,
     ) -> OpResult<Value> {
         const OP: &str = "completeMultipartUpload";
-        r2::check_key(key, OP)?;
+        bucket::check_key(key, OP)?;
         let conn = self.lock();
         let tx = conn.unchecked_transaction()?;
         let (http, custom, state): (String, String, i64) = tx
@@ -307,11 +307,11 @@ impl R2Bucket {
             custom_metadata: serde_json::from_str(&custom).unwrap_or_else(|_| json!({})),
             checksums: json!({}),
         };
-        let mut retired = match r2::head_row(&tx, key)? {
-            Some(old) => r2::take_blobs(&tx, &old)?,
+        let mut retired = match bucket::head_row(&tx, key)? {
+            Some(old) => bucket::take_blobs(&tx, &old)?,
             None => Vec::new(),
         };
-        r2::upsert_row(&tx, &row)?;
+        bucket::upsert_row(&tx, &row)?;
         for p in &parts {
             tx.execute(
                 "UPDATE _mf_multipart_parts SET object_key = ?3
@@ -343,7 +343,7 @@ impl R2Bucket {
     /// Drop an upload and its parts; a finished upload is left as it is.
     pub fn mpu_abort(&self, key: &str, upload_id: &str) -> OpResult<()> {
         const OP: &str = "abortMultipartUpload";
-        r2::check_key(key, OP)?;
+        bucket::check_key(key, OP)?;
         let blobs: Vec<String> = {
             let conn = self.lock();
             let tx = conn.unchecked_transaction()?;

@@ -11,8 +11,8 @@ use serde_json::Value;
 use sha1::Sha1;
 use sha2::{Sha256, Sha384, Sha512};
 
-use super::error::{OpError, OpResult};
-use super::sqlite;
+use crate::dev::bindings::sqlite;
+use crate::dev::bindings::{OpError, OpResult};
 
 /// One entity tag in a condition.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,10 +12,10 @@ use rusqlite::fallible_iterator::FallibleIterator;
 use rusqlite::{Batch, Connection};
 use serde_json::{Value, json};
 
-use super::Reply;
-use super::error::{OpError, OpResult};
-use super::sql_guard::{self, SqlFailure, SqlGuard};
-use super::sqlite::{self, Rows};
+use crate::dev::bindings::Reply;
+use crate::dev::bindings::sql_guard::{self, SqlFailure, SqlGuard};
+use crate::dev::bindings::sqlite::{self, Rows};
+use crate::dev::bindings::{OpError, OpResult};
 
 /// One D1 database.
 pub struct D1Database {

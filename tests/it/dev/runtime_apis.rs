@@ -433,7 +433,7 @@ fn html_rewriter_streams_the_page_as_the_upstream_sends_it() {
 
 const DJANGO_LIKE_CONFIG: &str = r#"name = "djangoish"
 main = "src/entry.py"
-compatibility_date = "2026-11-01"
+compatibility_date = "2026-08-01"
 compatibility_flags = ["python_workers"]
 
 [[kv_namespaces]]
@@ -474,12 +474,18 @@ class Default(WorkerEntrypoint):
         db.execute("INSERT INTO notes (body) VALUES (?)", ("one",))
         db.execute("INSERT INTO notes (body) VALUES (?)", ("two",))
         rows = db.execute("SELECT id, body FROM notes ORDER BY id")
-        return Response(f"{can_run_sync()} {sqlite3.sqlite_version_info >= (3, 0)} {rows}")
+        # A database file too (WASI has no file locks: SQLite is built without them).
+        with sqlite3.connect("/tmp/notes.db") as f:
+            f.execute("DROP TABLE IF EXISTS t")
+            f.execute("CREATE TABLE t (x TEXT)")
+            f.execute("INSERT INTO t VALUES ('on disk')")
+        on_disk = sqlite3.connect("/tmp/notes.db").execute("SELECT x FROM t").fetchall()
+        return Response(f"{can_run_sync()} {sqlite3.sqlite_version_info >= (3, 0)} {rows} {on_disk}")
 "#;
 
 /// A Django-style database backend: `sqlite3` in the guest plus `run_sync`
-/// blocking on a coroutine that awaits a binding. `sqlite3` exists only in
-/// the 3.14 guest, so this project pins the 3.14 compatibility date.
+/// blocking on a coroutine that awaits a binding. Both guests have
+/// `sqlite3` (this runs on 3.13, and on 3.14 in `scripts/test`'s second pass).
 #[test]
 fn run_sync_and_sqlite3_serve_a_django_style_backend() {
     let dir = project(&[
@@ -489,7 +495,10 @@ fn run_sync_and_sqlite3_serve_a_django_style_backend() {
     let dev = Dev::start(dir.path(), &["--no-reload"]);
     let (s, body) = dev.get("/");
     assert_eq!(s, 200, "{body}\n{}", dev.log());
-    assert_eq!(body, "True True [(1, 'kv:one'), (2, 'kv:two')]");
+    assert_eq!(
+        body,
+        "True True [(1, 'kv:one'), (2, 'kv:two')] [('on disk',)]"
+    );
 }
 
 const KV_CONFIG: &str = r#"name = "synckv"
@@ -652,7 +661,7 @@ class Default(WorkerEntrypoint):
 
 /// A real Django (from PyPI) whose database backend subclasses Django's
 /// `sqlite3` backend and calls a KV binding through `run_sync` on every
-/// write. `sqlite3` exists only in the 3.14 guest: the compat date is pinned.
+/// write, on both guests.
 #[test]
 fn django_with_a_sqlite3_backend_that_uses_run_sync() {
     let dir = project(&[

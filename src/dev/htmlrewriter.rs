@@ -176,7 +176,7 @@ fn pump(id: u64, feed: Feed, guest: &mut Reentry<'_, '_>) -> HostReply {
     if session.feed.send(feed).is_err() {
         return HostReply::error("Error", "the HTML rewriter stopped unexpectedly");
     }
-    let reply = loop {
+    loop {
         match session.from_rewriter.recv() {
             Ok(ToHost::Ask(mut event)) => {
                 event["v"] = json!(1);
@@ -198,8 +198,7 @@ fn pump(id: u64, feed: Feed, guest: &mut Reentry<'_, '_>) -> HostReply {
             Ok(ToHost::Output(Err((kind, message)))) => break HostReply::error(kind, message),
             Err(_) => break HostReply::error("Error", "the HTML rewriter stopped unexpectedly"),
         }
-    };
-    reply
+    }
 }
 
 /// One handler registration from the guest: `{"selector"?, "element",

@@ -4,9 +4,17 @@
 //! it to the calling instance as a nested `html` event and passes back the
 //! edits the handler made. The parser waits for each answer, as workerd's
 //! does for a handler's promise, so async handlers work too.
+//!
+//! A transform is a session that streams, as production's does: `html.start`
+//! sets it up, each `html.write` feeds one chunk of the body and returns the
+//! rewritten bytes lol_html has produced so far, `html.end` flushes the rest
+//! and `html.close` drops a session the guest gave up on.
 
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::rc::Rc;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, mpsc};
 
 use lol_html::errors::RewritingError;
 use lol_html::html_content::{
@@ -14,14 +22,13 @@ use lol_html::html_content::{
 };
 use lol_html::{
     AsciiCompatibleEncoding, DocumentContentHandlers, ElementContentHandlers, HandlerResult,
-    HtmlRewriter, MemorySettings, Selector, Settings,
+    HtmlRewriter, MemorySettings, OutputSink, Selector, Settings,
 };
 use pywrangler_runtime::{HostReply, Reentry};
 use serde_json::{Value, json};
 
-/// The host op that runs one transform: `args` names the handlers, the
-/// body is the document; the reply body is the rewritten document.
-pub const OP: &str = "html.transform";
+/// The host ops of a transform (all start with `html.`).
+pub const OP_PREFIX: &str = "html.";
 
 /// Input is fed to the parser in slices of this size, so text handlers see
 /// text split into chunks as they do over a network body.
@@ -31,12 +38,36 @@ const FEED: usize = 16 * 1024;
 const PARSING_BUFFER: usize = 1024;
 const MAX_MEMORY: usize = 3 << 20;
 
+/// Most sessions open at once; past it the oldest is dropped (a Worker that
+/// abandons transforms cannot keep threads forever).
+const MAX_SESSIONS: usize = 64;
+
+/// What the host-call thread tells a session's rewriter thread.
+enum Feed {
+    Chunk(Vec<u8>),
+    End,
+}
+
 /// What the rewriter thread tells the host-call thread.
 enum ToHost {
     /// A handler call for the guest (the payload of an `html` event).
     Ask(Value),
-    /// The rewritten document, or (exception type, message).
-    Done(Result<Vec<u8>, (&'static str, String)>),
+    /// The output of one chunk (or of the end), or (exception type, message).
+    Output(Result<Vec<u8>, (&'static str, String)>),
+}
+
+/// The host-call side of one running transform.
+struct Session {
+    feed: mpsc::Sender<Feed>,
+    from_rewriter: mpsc::Receiver<ToHost>,
+    answers: mpsc::Sender<Result<Value, String>>,
+}
+
+static SESSIONS: Mutex<BTreeMap<u64, Session>> = Mutex::new(BTreeMap::new());
+static NEXT_SESSION: AtomicU64 = AtomicU64::new(1);
+
+fn sessions() -> std::sync::MutexGuard<'static, BTreeMap<u64, Session>> {
+    SESSIONS.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The rewriter thread's end of the conversation.
@@ -71,46 +102,103 @@ impl Bridge {
 
 type Ops = Result<Vec<Value>, Box<dyn std::error::Error + Send + Sync>>;
 
-/// Serves [`OP`] for the instance that called it.
-pub fn transform(header: &Value, body: &[u8], guest: &mut Reentry<'_, '_>) -> HostReply {
+/// Serves the `html.*` ops for the instance that called them.
+pub fn host_op(header: &Value, body: Vec<u8>, guest: &mut Reentry<'_, '_>) -> HostReply {
+    let op = header.get("op").and_then(Value::as_str).unwrap_or("");
     let args = header.get("args").cloned().unwrap_or(Value::Null);
-    std::thread::scope(|scope| {
-        let (to_host, from_rewriter) = mpsc::channel();
-        let (to_rewriter, from_host) = mpsc::channel();
-        let worker = scope.spawn(move || {
+    let id = args.get("id").and_then(Value::as_u64).unwrap_or(0);
+    match op.strip_prefix(OP_PREFIX).unwrap_or("") {
+        "start" => match start(args) {
+            Ok(id) => HostReply::ok_with_body(json!({ "id": id }), Vec::new()),
+            Err((kind, message)) => HostReply::error(kind, message),
+        },
+        "write" => pump(id, Feed::Chunk(body), guest),
+        "end" => pump(id, Feed::End, guest),
+        "close" => {
+            sessions().remove(&id);
+            HostReply::ok_with_body(Value::Null, Vec::new())
+        }
+        other => HostReply::error("Error", format!("unknown HTMLRewriter op `html.{other}`")),
+    }
+}
+
+/// Sets up a session: checks the selectors, then starts its rewriter thread.
+fn start(args: Value) -> Result<u64, (&'static str, String)> {
+    for spec in args
+        .get("elements")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let selector = spec.get("selector").and_then(Value::as_str).unwrap_or("");
+        selector
+            .parse::<Selector>()
+            .map_err(|e| ("TypeError", format!("Parser error: {e}")))?;
+    }
+    let (feed, feed_rx) = mpsc::channel();
+    let (to_host, from_rewriter) = mpsc::channel();
+    let (answers, answers_rx) = mpsc::channel();
+    std::thread::Builder::new()
+        .name("html-rewriter".into())
+        .spawn(move || {
             let bridge = Bridge {
                 session: args.get("session").cloned().unwrap_or(Value::Null),
                 tx: to_host.clone(),
-                rx: Rc::new(from_host),
+                rx: Rc::new(answers_rx),
             };
-            let _ = to_host.send(ToHost::Done(rewrite(&args, body, &bridge)));
-        });
-        let reply = loop {
-            match from_rewriter.recv() {
-                Ok(ToHost::Ask(mut event)) => {
-                    event["v"] = json!(1);
-                    event["kind"] = json!("html");
-                    let answer = guest
-                        .invoke(&event, &[])
-                        .map(|(reply, _)| reply.get("result").cloned().unwrap_or(Value::Null))
-                        .map_err(|e| e.to_string());
-                    // A closed channel means the rewriter is done; its
-                    // `Done` is read on the next turn.
-                    let _ = to_rewriter.send(answer);
-                }
-                Ok(ToHost::Done(Ok(out))) => break HostReply::ok_with_body(Value::Null, out),
-                Ok(ToHost::Done(Err((kind, message)))) => break HostReply::error(kind, message),
-                Err(_) => {
-                    break HostReply::error("Error", "the HTML rewriter stopped unexpectedly");
-                }
+            rewrite(&args, &feed_rx, &bridge, &to_host);
+        })
+        .map_err(|e| ("Error", format!("cannot start the HTML rewriter: {e}")))?;
+    let id = NEXT_SESSION.fetch_add(1, Ordering::Relaxed);
+    let mut open = sessions();
+    while open.len() >= MAX_SESSIONS {
+        open.pop_first();
+    }
+    open.insert(
+        id,
+        Session {
+            feed,
+            from_rewriter,
+            answers,
+        },
+    );
+    Ok(id)
+}
+
+/// Feeds one chunk (or the end) to a session, delivering the handler calls
+/// it makes to the guest, and replies with the rewritten bytes.
+fn pump(id: u64, feed: Feed, guest: &mut Reentry<'_, '_>) -> HostReply {
+    let ending = matches!(feed, Feed::End);
+    // Taken out while it runs; put back unless it ended or failed.
+    let Some(session) = sessions().remove(&id) else {
+        return HostReply::error("Error", "this HTMLRewriter transform has already ended");
+    };
+    if session.feed.send(feed).is_err() {
+        return HostReply::error("Error", "the HTML rewriter stopped unexpectedly");
+    }
+    loop {
+        match session.from_rewriter.recv() {
+            Ok(ToHost::Ask(mut event)) => {
+                event["v"] = json!(1);
+                event["kind"] = json!("html");
+                let answer = guest
+                    .invoke(&event, &[])
+                    .map(|(reply, _)| reply.get("result").cloned().unwrap_or(Value::Null))
+                    .map_err(|e| e.to_string());
+                // A closed channel means the rewriter is done; its `Output`
+                // is read on the next turn.
+                let _ = session.answers.send(answer);
             }
-        };
-        drop(to_rewriter);
-        if worker.join().is_err() {
-            return HostReply::error("Error", "the HTML rewriter failed");
+            Ok(ToHost::Output(Ok(out))) => {
+                if !ending {
+                    sessions().insert(id, session);
+                }
+                break HostReply::ok_with_body(Value::Null, out);
+            }
+            Ok(ToHost::Output(Err((kind, message)))) => break HostReply::error(kind, message),
+            Err(_) => break HostReply::error("Error", "the HTML rewriter stopped unexpectedly"),
         }
-        reply
-    })
+    }
 }
 
 /// One handler registration from the guest: `{"selector"?, "element",
@@ -119,8 +207,69 @@ fn has(spec: &Value, name: &str) -> bool {
     spec.get(name).and_then(Value::as_bool) == Some(true)
 }
 
-/// Runs lol_html over `input` with the guest's handlers (on the rewriter thread).
-fn rewrite(args: &Value, input: &[u8], bridge: &Bridge) -> Result<Vec<u8>, (&'static str, String)> {
+/// Runs lol_html with the guest's handlers over the chunks fed to it,
+/// answering each with its output (on the rewriter thread). Ends at the
+/// end of the document, on an error, or when the session is dropped.
+fn rewrite(
+    args: &Value,
+    feed: &mpsc::Receiver<Feed>,
+    bridge: &Bridge,
+    to_host: &mpsc::Sender<ToHost>,
+) {
+    let out = Collected::default();
+    let mut rewriter = match build(args, bridge, out.clone()) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = to_host.send(ToHost::Output(Err(e)));
+            return;
+        }
+    };
+    let fail = |e: RewritingError| match e {
+        RewritingError::ContentHandlerError(e) => ("Error", e.to_string()),
+        other => ("TypeError", format!("Parser error: {other}")),
+    };
+    while let Ok(next) = feed.recv() {
+        let result = match next {
+            Feed::Chunk(chunk) => chunk
+                .chunks(FEED)
+                .try_for_each(|slice| rewriter.write(slice))
+                .map_err(fail),
+            Feed::End => {
+                let result = rewriter.end().map_err(fail);
+                let _ = to_host.send(ToHost::Output(result.map(|()| out.take())));
+                return;
+            }
+        };
+        let failed = result.is_err();
+        let _ = to_host.send(ToHost::Output(result.map(|()| out.take())));
+        if failed {
+            return;
+        }
+    }
+}
+
+/// The rewritten bytes produced since they were last taken.
+#[derive(Clone, Default)]
+struct Collected(Rc<RefCell<Vec<u8>>>);
+
+impl Collected {
+    fn take(&self) -> Vec<u8> {
+        std::mem::take(&mut self.0.borrow_mut())
+    }
+}
+
+impl OutputSink for Collected {
+    fn handle_chunk(&mut self, chunk: &[u8]) {
+        self.0.borrow_mut().extend_from_slice(chunk);
+    }
+}
+
+/// A lol_html rewriter with the guest's handlers.
+fn build(
+    args: &Value,
+    bridge: &Bridge,
+    out: Collected,
+) -> Result<HtmlRewriter<'static, Collected>, (&'static str, String)> {
     let empty = Vec::new();
     let elements = args
         .get("elements")
@@ -187,19 +336,7 @@ fn rewrite(args: &Value, input: &[u8], bridge: &Bridge) -> Result<Vec<u8>, (&'st
         }
         settings = settings.append_document_content_handler(handlers);
     }
-    let mut out = Vec::new();
-    let mut rewriter = HtmlRewriter::new(settings, |chunk: &[u8]| out.extend_from_slice(chunk));
-    let fail = |e: RewritingError| match e {
-        RewritingError::ContentHandlerError(e) => ("Error", e.to_string()),
-        RewritingError::MemoryLimitExceeded(e) => ("TypeError", format!("Parser error: {e}")),
-        RewritingError::ParsingAmbiguity(e) => ("TypeError", format!("Parser error: {e}")),
-        other => ("TypeError", format!("Parser error: {other}")),
-    };
-    for slice in input.chunks(FEED) {
-        rewriter.write(slice).map_err(fail)?;
-    }
-    rewriter.end().map_err(fail)?;
-    Ok(out)
+    Ok(HtmlRewriter::new(settings, out))
 }
 
 /// `(content, html)` of a content op.

@@ -71,8 +71,11 @@ impl HostHandler for Handler {
     ) -> HostReply {
         // SQL run for this call stops when the event's time is up.
         let _deadline = bindings::sql_guard::RequestDeadline::enter(guest.wall_deadline());
-        if header["op"] == super::htmlrewriter::OP {
-            return super::htmlrewriter::transform(&header, &body, guest);
+        if header["op"]
+            .as_str()
+            .is_some_and(|op| op.starts_with(super::htmlrewriter::OP_PREFIX))
+        {
+            return super::htmlrewriter::host_op(&header, body, guest);
         }
         let own = lock(&self.1).clone().is_some_and(|(class, id)| {
             let args = &header["args"];

@@ -24,12 +24,19 @@ const MAX_OPEN_STREAMS: usize = 64;
 /// Largest chunk one `fetch.read` returns.
 const READ_CHUNK: usize = 64 * 1024;
 
+/// A body left on the host for `fetch.read`, with the bytes its
+/// `content-length` says are still to come (when it says).
+struct Streamed {
+    resp: reqwest::blocking::Response,
+    left: Option<u64>,
+}
+
 /// Two clients, since the redirect policy is fixed per client, and the
 /// bodies being streamed.
 pub struct Outbound {
     follow: Client,
     manual: Client,
-    streams: Mutex<BTreeMap<u64, reqwest::blocking::Response>>,
+    streams: Mutex<BTreeMap<u64, Streamed>>,
     next_stream: AtomicU64,
 }
 
@@ -72,25 +79,24 @@ impl Outbound {
         }
     }
 
-    fn lock_streams(
-        &self,
-    ) -> std::sync::MutexGuard<'_, BTreeMap<u64, reqwest::blocking::Response>> {
+    fn lock_streams(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Streamed>> {
         self.streams.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The next chunk (up to 64 KiB) of a streamed body: `{"done"}` + bytes.
+    /// The next chunk (up to 64 KiB) of a streamed body: `{"done"}` + bytes
+    /// (`done` comes with the last bytes when the length was announced).
     fn read(&self, args: &Value) -> OpResult<Reply> {
         let id = args
             .get("id")
             .and_then(Value::as_u64)
             .ok_or_else(|| OpError::invalid("fetch.read needs `id`"))?;
         // Taken out while reading, so other streams are not held up.
-        let mut resp = self
+        let mut body = self
             .lock_streams()
             .remove(&id)
             .ok_or_else(|| OpError::failed("the response body was already read or closed"))?;
         let mut chunk = vec![0u8; READ_CHUNK];
-        let n = resp.read(&mut chunk).map_err(|e| {
+        let n = body.resp.read(&mut chunk).map_err(|e| {
             if is_timeout(&e) {
                 OpError::Timeout("reading the response body timed out".into())
             } else {
@@ -98,9 +104,12 @@ impl Outbound {
             }
         })?;
         chunk.truncate(n);
-        let done = n == 0;
+        if let Some(left) = body.left.as_mut() {
+            *left = left.saturating_sub(n as u64);
+        }
+        let done = n == 0 || body.left == Some(0);
         if !done {
-            self.lock_streams().insert(id, resp);
+            self.lock_streams().insert(id, body);
         }
         Ok(Reply::with_body(json!({ "done": done }), chunk))
     }
@@ -175,12 +184,17 @@ impl Outbound {
             "url": final_url,
         });
         if args.get("stream").and_then(Value::as_bool) == Some(true) {
+            let left = resp.content_length();
+            if left == Some(0) {
+                // Nothing to read: no stream to leave open.
+                return Ok(Reply::value(head));
+            }
             let id = self.next_stream.fetch_add(1, Ordering::Relaxed);
             let mut streams = self.lock_streams();
             while streams.len() >= MAX_OPEN_STREAMS {
                 streams.pop_first();
             }
-            streams.insert(id, resp);
+            streams.insert(id, Streamed { resp, left });
             let mut head = head;
             head["stream"] = json!(id);
             return Ok(Reply::value(head));

@@ -91,6 +91,37 @@ fn a_streamed_fetch_body_is_read_in_chunks_then_gone() {
     server.join().unwrap();
 }
 
+/// With `content-length` known, the last bytes come flagged `done` (one
+/// read for a small body), and an empty body leaves no stream open.
+#[test]
+fn a_streamed_fetch_with_a_length_ends_without_an_extra_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = bindings(dir.path(), &[]);
+    let (addr, server) = upstream(vec![
+        (Duration::ZERO, b"small".to_vec()),
+        (Duration::ZERO, Vec::new()),
+    ]);
+    let fetch = |path: &str| {
+        let url = format!("http://{addr}{path}");
+        call(
+            &b,
+            "fetch",
+            json!({"method": "GET", "url": url, "headers": [], "stream": true}),
+        )
+        .unwrap()
+    };
+    let head = fetch("/small");
+    let r = call(&b, "fetch.read", json!({ "id": head.value["stream"] })).unwrap();
+    assert_eq!(
+        (r.value["done"].as_bool(), r.body.as_slice()),
+        (Some(true), &b"small"[..])
+    );
+    let head = fetch("/empty");
+    assert_eq!(head.value["status"], 200);
+    assert!(head.value.get("stream").is_none(), "{}", head.value);
+    server.join().unwrap();
+}
+
 #[test]
 fn a_fetch_past_its_timeout_is_a_timeout_error() {
     let dir = tempfile::tempdir().unwrap();

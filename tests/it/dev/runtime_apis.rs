@@ -255,9 +255,185 @@ fn html_rewriter_removes_and_injects_tags_in_a_fetched_page() {
     server.join().expect("upstream");
 }
 
+const STREAMING_REWRITER_WORKER: &str = r#"import asyncio
+from urllib.parse import urlparse, parse_qs
+from js import HTMLRewriter
+from workers import WorkerEntrypoint, fetch
+
+
+class Mark:
+    def element(self, el):
+        el.setAttribute("data-seen", "sync")
+
+
+class Later:
+    async def element(self, el):
+        await asyncio.sleep(0)
+        el.append("<i>async</i>", html=True)
+
+
+class Boom:
+    def element(self, el):
+        raise ValueError("handler failed mid-stream")
+
+
+class Default(WorkerEntrypoint):
+    async def fetch(self, request):
+        q = {k: v[0] for k, v in parse_qs(urlparse(request.url).query).items()}
+        page = await fetch(q["url"])
+        return HTMLRewriter.new().on("h1", Mark()).on("p", Later()).on("blink", Boom()).transform(page)
+"#;
+
+const FIRST_HALF: &str = "<html><head><title>t</title></head><body><h1>first</h1><p>one</p>";
+
+/// An upstream that sends [`FIRST_HALF`], then waits (bounded) for the test
+/// to say the client has seen rewritten bytes before sending `rest`.
+/// Returns whether the signal came before the upstream gave up waiting.
+fn half_then_rest(
+    listener: TcpListener,
+    rest: &'static str,
+    go: std::sync::mpsc::Receiver<()>,
+) -> std::thread::JoinHandle<bool> {
+    std::thread::spawn(move || {
+        let Ok((mut stream, _)) = listener.accept() else {
+            return false;
+        };
+        let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+        let mut line = String::new();
+        while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+            line.clear();
+        }
+        let head = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{FIRST_HALF}",
+            FIRST_HALF.len() + rest.len()
+        );
+        let _ = stream.write_all(head.as_bytes());
+        let _ = stream.flush();
+        let signalled = go.recv_timeout(Duration::from_secs(20)).is_ok();
+        let _ = stream.write_all(rest.as_bytes());
+        signalled
+    })
+}
+
+/// GETs `path` from `dev` over a raw connection: reads until `until` shows
+/// up (then calls `seen`), then to the end. Returns everything received.
+fn get_streamed(dev: &Dev, path: &str, until: &str, seen: impl FnOnce()) -> String {
+    let mut conn = TcpStream::connect(("127.0.0.1", dev.port)).expect("connect");
+    conn.set_read_timeout(Some(Duration::from_secs(60))).ok();
+    write!(
+        conn,
+        "GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let mut seen = Some(seen);
+    loop {
+        let n = conn.read(&mut buf).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+        if seen.is_some() && String::from_utf8_lossy(&got).contains(until) {
+            (seen.take().expect("once"))();
+        }
+    }
+    if let Some(seen) = seen {
+        seen();
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// The body of a chunked HTTP/1.1 response, and whether it ended with the
+/// terminating chunk.
+fn dechunk(raw: &str) -> (String, bool) {
+    let mut rest = raw.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let mut body = String::new();
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 {
+            return (body, true);
+        }
+        let Some(data) = after.get(..n) else {
+            body.push_str(after);
+            break;
+        };
+        body.push_str(data);
+        rest = after.get(n + 2..).unwrap_or("");
+    }
+    (body, false)
+}
+
+/// The rewritten page reaches the client while the upstream is still
+/// sending it: the upstream holds its second half back until the client has
+/// received rewritten bytes of the first (sync and async handlers ran
+/// mid-stream). A handler failing mid-stream ends the body, unterminated,
+/// and the error is logged.
+#[test]
+fn html_rewriter_streams_the_page_as_the_upstream_sends_it() {
+    let dir = project(&[
+        ("wrangler.toml", CLIENTS_CONFIG),
+        ("src/entry.py", STREAMING_REWRITER_WORKER),
+    ]);
+    let dev = Dev::start(dir.path(), &["--no-reload"]);
+    let rewritten_first = "<h1 data-seen=\"sync\">first</h1><p>one<i>async</i></p>";
+
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (go, wait) = std::sync::mpsc::channel();
+    let upstream = half_then_rest(listener, "<p>two</p></body></html>", wait);
+    let raw = get_streamed(
+        &dev,
+        &format!("/?url=http://{addr}/"),
+        rewritten_first,
+        || {
+            let _ = go.send(());
+        },
+    );
+    assert!(
+        upstream.join().expect("upstream"),
+        "the client saw no rewritten bytes before the upstream's body ended:\n{raw}\n{}",
+        dev.log()
+    );
+    let (body, complete) = dechunk(&raw);
+    assert_eq!(
+        (body.as_str(), complete),
+        (
+            "<html><head><title>t</title></head><body><h1 data-seen=\"sync\">first</h1>\
+             <p>one<i>async</i></p><p>two<i>async</i></p></body></html>",
+            true
+        ),
+        "{raw}"
+    );
+
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (go, wait) = std::sync::mpsc::channel();
+    let upstream = half_then_rest(listener, "<blink>x</blink><p>never</p></body></html>", wait);
+    let raw = get_streamed(
+        &dev,
+        &format!("/?url=http://{addr}/"),
+        rewritten_first,
+        || {
+            let _ = go.send(());
+        },
+    );
+    assert!(upstream.join().expect("upstream"), "{raw}\n{}", dev.log());
+    let (body, complete) = dechunk(&raw);
+    assert!(body.contains(rewritten_first), "{raw}");
+    assert!(!body.contains("never") && !complete, "{raw}");
+    let log = dev.wait_for_log("handler failed mid-stream");
+    assert!(
+        log.contains("ValueError: handler failed mid-stream"),
+        "{log}"
+    );
+}
+
 const DJANGO_LIKE_CONFIG: &str = r#"name = "djangoish"
 main = "src/entry.py"
-compatibility_date = "2026-11-01"
+compatibility_date = "2026-08-01"
 compatibility_flags = ["python_workers"]
 
 [[kv_namespaces]]
@@ -298,12 +474,18 @@ class Default(WorkerEntrypoint):
         db.execute("INSERT INTO notes (body) VALUES (?)", ("one",))
         db.execute("INSERT INTO notes (body) VALUES (?)", ("two",))
         rows = db.execute("SELECT id, body FROM notes ORDER BY id")
-        return Response(f"{can_run_sync()} {sqlite3.sqlite_version_info >= (3, 0)} {rows}")
+        # A database file too (WASI has no file locks: SQLite is built without them).
+        with sqlite3.connect("/tmp/notes.db") as f:
+            f.execute("DROP TABLE IF EXISTS t")
+            f.execute("CREATE TABLE t (x TEXT)")
+            f.execute("INSERT INTO t VALUES ('on disk')")
+        on_disk = sqlite3.connect("/tmp/notes.db").execute("SELECT x FROM t").fetchall()
+        return Response(f"{can_run_sync()} {sqlite3.sqlite_version_info >= (3, 0)} {rows} {on_disk}")
 "#;
 
 /// A Django-style database backend: `sqlite3` in the guest plus `run_sync`
-/// blocking on a coroutine that awaits a binding. `sqlite3` exists only in
-/// the 3.14 guest, so this project pins the 3.14 compatibility date.
+/// blocking on a coroutine that awaits a binding. Both guests have
+/// `sqlite3` (this runs on 3.13, and on 3.14 in `scripts/test`'s second pass).
 #[test]
 fn run_sync_and_sqlite3_serve_a_django_style_backend() {
     let dir = project(&[
@@ -313,7 +495,10 @@ fn run_sync_and_sqlite3_serve_a_django_style_backend() {
     let dev = Dev::start(dir.path(), &["--no-reload"]);
     let (s, body) = dev.get("/");
     assert_eq!(s, 200, "{body}\n{}", dev.log());
-    assert_eq!(body, "True True [(1, 'kv:one'), (2, 'kv:two')]");
+    assert_eq!(
+        body,
+        "True True [(1, 'kv:one'), (2, 'kv:two')] [('on disk',)]"
+    );
 }
 
 const KV_CONFIG: &str = r#"name = "synckv"
@@ -476,7 +661,7 @@ class Default(WorkerEntrypoint):
 
 /// A real Django (from PyPI) whose database backend subclasses Django's
 /// `sqlite3` backend and calls a KV binding through `run_sync` on every
-/// write. `sqlite3` exists only in the 3.14 guest: the compat date is pinned.
+/// write, on both guests.
 #[test]
 fn django_with_a_sqlite3_backend_that_uses_run_sync() {
     let dir = project(&[

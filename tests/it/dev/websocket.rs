@@ -297,3 +297,102 @@ fn outbound_websockets_reach_a_loopback_server() {
     );
     server.join().expect("upstream thread");
 }
+
+const ASGI_CONFIG: &str = r#"name = "asgi-ws"
+main = "src/entry.py"
+compatibility_date = "2026-08-01"
+compatibility_flags = ["python_workers"]
+
+[vars]
+GREETING = "hey"
+"#;
+
+const ASGI_PYPROJECT: &str = "[project]\nname = \"w\"\nversion = \"0.1.0\"\nrequires-python = \">=3.12\"\ndependencies = [\"starlette>=0.46\"]\n";
+
+const ASGI_WORKER: &str = r#"from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocketDisconnect
+from workers import asgi
+
+
+async def chat(ws):
+    await ws.accept()
+    await ws.send_text(f"{ws.scope['env'].GREETING} {ws.path_params['name']}")
+    n = 0
+    try:
+        while True:
+            message = await ws.receive()
+            if message["type"] == "websocket.disconnect":
+                raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
+            n += 1
+            if message.get("text") == "bye":
+                await ws.close(4001, f"closed after {n}")
+                return
+            if message.get("text") is not None:
+                await ws.send_text(f"{n}: {message['text'].upper()}")
+            else:
+                await ws.send_bytes(message["bytes"][::-1])
+    except WebSocketDisconnect as e:
+        print(f"app saw disconnect {e.code} {e.reason}")
+
+
+async def crash(ws):
+    await ws.accept()
+    await ws.receive_text()
+    raise RuntimeError("boom in the app")
+
+
+async def home(request):
+    return PlainTextResponse("plain http")
+
+
+app = Starlette(routes=[Route("/", home), WebSocketRoute("/chat/{name}", chat), WebSocketRoute("/crash", crash)])
+Default = asgi.entrypoint(app)
+"#;
+
+/// A real Starlette app (from PyPI) serves WebSockets through
+/// `workers.asgi`: the `websocket` scope with `env`, text and binary
+/// messages, an app-side close with its code, the client's disconnect
+/// reaching the app, and an app that fails (logged).
+#[test]
+fn asgi_websockets_in_a_starlette_app() {
+    let dir = project(&[
+        ("wrangler.toml", ASGI_CONFIG),
+        ("src/entry.py", ASGI_WORKER),
+    ]);
+    crate::support::write_files(dir.path(), &[("pyproject.toml", ASGI_PYPROJECT)]);
+    let dev = Dev::start(dir.path(), &["--no-reload"]);
+    let (s, body) = dev.get("/");
+    assert_eq!((s, body.as_str()), (200, "plain http"), "{}", dev.log());
+
+    let mut ws = connect(&dev, "/chat/ann");
+    assert_eq!(next(&mut ws, &dev), "hey ann");
+    ws.send(Message::text("hello")).expect("send");
+    assert_eq!(next(&mut ws, &dev), "1: HELLO");
+    ws.send(Message::binary(vec![1u8, 2, 3])).expect("send");
+    assert_eq!(next(&mut ws, &dev), "bin:030201");
+    ws.send(Message::text("bye")).expect("send");
+    assert_eq!(next(&mut ws, &dev), "close:4001:closed after 3");
+
+    let mut ws = connect(&dev, "/chat/bob");
+    assert_eq!(next(&mut ws, &dev), "hey bob");
+    ws.close(Some(CloseFrame {
+        code: CloseCode::Away,
+        reason: "leaving".into(),
+    }))
+    .expect("close");
+    let _ = next(&mut ws, &dev);
+    let log = dev.wait_for_log("app saw disconnect 1001 leaving");
+    assert!(log.contains("app saw disconnect 1001 leaving"), "{log}");
+
+    // As in production, an app that fails is logged and its socket stays
+    // open: the SDK's `close(1011)` is refused (workerd takes 1000 or
+    // 3000-4999 only) and swallowed. The client can still close it.
+    let mut ws = connect(&dev, "/crash");
+    ws.send(Message::text("anything")).expect("send");
+    let log = dev.wait_for_log("RuntimeError: boom in the app");
+    assert!(log.contains("RuntimeError: boom in the app"), "{log}");
+    ws.close(None).expect("close");
+    assert!(next(&mut ws, &dev).starts_with("close"), "{}", dev.log());
+}

@@ -1,7 +1,8 @@
 """`HTMLRewriter` (`from js import HTMLRewriter`): the host runs Cloudflare's
 engine (lol_html) over the body and calls back here, as a nested `html`
 event, for each match; the handler's edits travel back as a list of ops.
-`transform()` returns a Response whose body is rewritten when it is read."""
+`transform()` returns a Response whose body is rewritten as it is read:
+streamed to the client chunk by chunk, or joined when the handler reads it."""
 
 import inspect
 import itertools
@@ -296,77 +297,117 @@ class HTMLRewriter:
             raise TypeError("HTMLRewriter cannot transform an error response")
         headers = workers.Headers(response._headers)
         headers.delete("content-length")
-        out = _RewrittenResponse(None, status=response.status, status_text=response.status_text, headers=headers)
+        out = workers.Response(None, status=response.status, status_text=response.status_text, headers=headers)
         out.url = response.url
-        source = response._body
+        source = _source(response)
         if source is None:
             return out
-        response.body_used = True
-        elements = list(self._elements)
-        documents = list(self._documents)
-        encoding = _charset(headers.get("content-type"))
-
-        def run():
-            session = _Session(elements, documents)
-            sid = next(_ids)
-            _sessions[sid] = session
-            spec = {
-                "session": sid,
-                "encoding": encoding,
-                "elements": [
-                    {"selector": sel, **{k: _handler_fn(h, k) is not None for k in ("element", "comments", "text")}}
-                    for sel, h in elements
-                ],
-                "document": [
-                    {k: _handler_fn(h, k) is not None for k in ("doctype", "comments", "text", "end")}
-                    for h in documents
-                ],
-            }
-            try:
-                _, body = host.call("html.transform", spec, source)
-            except JsException:
-                if session.error is not None:
-                    raise session.error from None
-                raise
-            finally:
-                _sessions.pop(sid, None)
-            return body
-
-        out._pending = run
+        transform = _Transform(list(self._elements), list(self._documents), _charset(headers.get("content-type")))
+        # Rewritten as it is read: streamed to the client chunk by chunk when
+        # returned, joined when the handler reads it.
+        if hasattr(source, "__aiter__"):
+            out._stream = transform.run_async(source)
+        else:
+            out._stream = transform.run(source)
         return out
 
 
-def _make_response_class():
-    import workers
-
-    class RewrittenResponse(workers.Response):
-        """A Response whose body is produced by the rewriter on first read."""
-
-        _pending = None
-        _data = None
-
-        @property
-        def _body(self):
-            if self._pending is not None:
-                run, self._pending = self._pending, None
-                self._data = run()
-            return self._data
-
-        @_body.setter
-        def _body(self, value):
-            self._pending = None
-            self._data = value
-
-    return RewrittenResponse
+def _source(response):
+    """The body of `response` as an iterable of chunks (async for a stream
+    an ASGI app is producing), or None without a body."""
+    pulled = response._take_pulled()
+    if pulled is not None:
+        return iter(pulled.read_chunk, None)
+    stream = response._stream
+    if stream is not None:
+        response._stream = None
+        response.body_used = True
+        return stream
+    data = response._body
+    if data is None:
+        return None
+    response.body_used = True
+    return [data]
 
 
-class _LazyClass:
-    cls = None
+class _Transform:
+    """One run of the rewriter over one body: an `html.start` session fed
+    chunk by chunk (`html.write`), its handlers called back as `html` events."""
 
-    def __call__(self, *args, **kwargs):
-        if self.cls is None:
-            self.cls = _make_response_class()
-        return self.cls(*args, **kwargs)
+    def __init__(self, elements, documents, encoding):
+        self.elements = elements
+        self.documents = documents
+        self.encoding = encoding
+        self.session = None
+        self.sid = None
+        self.host_id = None
 
+    def _start(self):
+        self.session = _Session(self.elements, self.documents)
+        self.sid = next(_ids)
+        _sessions[self.sid] = self.session
+        spec = {
+            "session": self.sid,
+            "encoding": self.encoding,
+            "elements": [
+                {"selector": sel, **{k: _handler_fn(h, k) is not None for k in ("element", "comments", "text")}}
+                for sel, h in self.elements
+            ],
+            "document": [
+                {k: _handler_fn(h, k) is not None for k in ("doctype", "comments", "text", "end")}
+                for h in self.documents
+            ],
+        }
+        value, _ = host.call("html.start", spec)
+        self.host_id = value["id"]
 
-_RewrittenResponse = _LazyClass()
+    def _call(self, op, chunk=b""):
+        try:
+            _, body = host.call(op, {"id": self.host_id}, chunk)
+        except JsException:
+            self.host_id = None  # the host dropped the failed session
+            if self.session.error is not None:
+                raise self.session.error from None
+            raise
+        return body or b""
+
+    def _finish(self):
+        if self.host_id is not None:
+            host.call("html.close", {"id": self.host_id})
+            self.host_id = None
+        _sessions.pop(self.sid, None)
+
+    def run(self, chunks):
+        """The rewritten body, chunk by chunk, as the source yields."""
+        try:
+            self._start()
+            for chunk in chunks:
+                if chunk:
+                    out = self._call("html.write", bytes(chunk))
+                    if out:
+                        yield out
+            out = self._call("html.end")
+            self.host_id = None
+            if out:
+                yield out
+        finally:
+            self._finish()
+
+    async def run_async(self, chunks):
+        from workers._http import chunk_bytes
+
+        try:
+            self._start()
+            async for chunk in chunks:
+                if chunk:
+                    out = self._call("html.write", chunk_bytes(chunk))
+                    if out:
+                        yield out
+            out = self._call("html.end")
+            self.host_id = None
+            if out:
+                yield out
+        finally:
+            self._finish()
+            if hasattr(chunks, "aclose"):
+                await chunks.aclose()

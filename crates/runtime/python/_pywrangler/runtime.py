@@ -277,6 +277,10 @@ def _run_event(ctx, make_coro):
         return loop.run(main())
     finally:
         state.contexts.pop()
+        if "_pywrangler_open_bodies" in ctx.__dict__:
+            from workers._http import close_open_bodies
+
+            close_open_bodies(ctx)
 
 
 async def call_relaxed(fn, *args):

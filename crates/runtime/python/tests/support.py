@@ -113,7 +113,7 @@ class FakeHost:
             # The body stays "on the host" in three pieces for fetch.read.
             sid = len(self.fetches)
             self.fetch_streams[sid] = [b"echo:", bytes(body), b":end"]
-            head = {"status": 200, "status_text": "OK", "headers": [["content-type", "text/plain"]], "url": a["url"], "stream": sid}
+            head = {"status": 200, "status_text": "OK", "headers": [["x-echo-method", a["method"]], ["content-type", "text/plain"]], "url": a["url"], "stream": sid}
             return head, b""
         return {"status": 201, "status_text": "Created", "headers": [["x-echo-method", a["method"]], ["content-type", "text/plain"]], "url": a["url"]}, b"echo:" + body
 
@@ -126,6 +126,19 @@ class FakeHost:
 
     def op_fetch_close(self, binding, a, body):
         self.fetch_streams.pop(a["id"], None)
+        return None, b""
+
+    # -- HTMLRewriter: a stand-in for lol_html that upper-cases each chunk
+    def op_html_start(self, binding, a, body):
+        return {"id": 7}, b""
+
+    def op_html_write(self, binding, a, body):
+        return None, body.upper()
+
+    def op_html_end(self, binding, a, body):
+        return None, b"<!--end-->"
+
+    def op_html_close(self, binding, a, body):
         return None, b""
 
     # -- KV

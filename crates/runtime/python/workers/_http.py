@@ -8,6 +8,7 @@ import json as _json
 from http import HTTPStatus
 
 from _pywrangler import host
+from _pywrangler import state as _state
 from _pywrangler.jsobj import JsBuffer, from_json
 
 from ._body import Blob, FormData, encode_body, parse_form
@@ -15,14 +16,43 @@ from ._headers import Headers, iter_pairs, to_http_message
 
 
 class _Body:
-    """Shared body readers (awaitable, like the JavaScript ones)."""
+    """Shared body readers (awaitable, like the JavaScript ones). A body may
+    still be on the host (`_pulled`: a large request body, a fetched
+    response's body), fetched whole on first use, or be a stream of chunks
+    (`_stream`), joined when read here."""
 
-    _body = None
     _headers = None
     body_used = False
+    _pulled = None
+    _body_data = None
+    _stream = None
+
+    @property
+    def _body(self):
+        if self._pulled is not None:
+            pulled, self._pulled = self._pulled, None
+            self._body_data = pulled.read_all() or None
+        return self._body_data
+
+    @_body.setter
+    def _body(self, value):
+        self._pulled = None
+        self._body_data = value
+
+    def _take_pulled(self):
+        """The body still on the host, for a reader that streams it (ASGI,
+        HTMLRewriter), or None; the body counts as used from then on."""
+        pulled, self._pulled = self._pulled, None
+        if pulled is not None:
+            self.body_used = True
+        return pulled
 
     def _read(self):
         self.body_used = True
+        stream = self._stream
+        if stream is not None:
+            self._stream = None
+            self._body = join_stream(stream)
         return self._body or b""
 
     async def text(self):
@@ -116,6 +146,19 @@ async def iter_stream(stream):
             await stream.aclose()
         elif hasattr(stream, "close"):
             stream.close()
+
+
+def join_stream(stream):
+    """All of a streamed body, read in place (an async one through
+    `run_sync`, so only where production could await it too)."""
+    if hasattr(stream, "__aiter__"):
+        from pyodide.ffi import run_sync
+
+        async def join():
+            return b"".join([c async for c in iter_stream(stream)])
+
+        return run_sync(join())
+    return b"".join(chunk_bytes(c) for c in stream)
 
 
 def streamed_response(stream, status, headers):
@@ -242,23 +285,31 @@ def _method(m):
 
 
 class _PulledBody:
-    """A request body still on the host (`dev` leaves large ones on the
-    connection): read chunk by chunk with the `request.read` host call, only
-    if the handler asks for it."""
+    """A body still on the host, read chunk by chunk only if the handler asks
+    for it: a request body (`dev` leaves large ones on the connection; the
+    `request.read` op) or a fetched response's body (`fetch.read`), which
+    production streams too."""
 
-    def __init__(self, id):
+    def __init__(self, id, op="request"):
         self.id = id
+        self.op = op
         self.done = False
 
     def read_chunk(self):
         """The next chunk as bytes, or None at the end."""
         if self.done:
             return None
-        value, chunk = host.call("request.read", {"id": self.id})
+        value, chunk = host.call(f"{self.op}.read", {"id": self.id})
         if (value or {}).get("done"):
             self.done = True
             return chunk or None
         return chunk
+
+    def close(self):
+        """Drop what is left unread (fetched bodies only)."""
+        if not self.done and self.op == "fetch":
+            self.done = True
+            host.call("fetch.close", {"id": self.id})
 
     def read_all(self):
         parts = []
@@ -269,30 +320,6 @@ class _PulledBody:
 
 class Request(_Body):
     """`workers.Request(input, *, headers=, body=, method=, redirect=, cf=)`."""
-
-    _pulled = None
-    _body_data = None
-
-    @property
-    def _body(self):
-        # A body left on the host is fetched on first use, whole.
-        if self._pulled is not None:
-            pulled, self._pulled = self._pulled, None
-            self._body_data = pulled.read_all() or None
-        return self._body_data
-
-    @_body.setter
-    def _body(self, value):
-        self._pulled = None
-        self._body_data = value
-
-    def _take_pulled(self):
-        """The body still on the host, for a reader that streams it (ASGI),
-        or None; the request's body counts as used from then on."""
-        pulled, self._pulled = self._pulled, None
-        if pulled is not None:
-            self.body_used = True
-        return pulled
 
     def __init__(self, input, *, headers=None, body=None, method=None, redirect=None, cf=None, **_ignored):
         if isinstance(input, Request):
@@ -373,8 +400,25 @@ async def fetch(resource, **kwargs):
         return await websocket.fetch_upgrade(req)
     args = req.wire()
     args["redirect"] = req.redirect or "follow"
+    # The body stays on the host until read, so the response is there as
+    # soon as its headers are (a transform can stream it on).
+    args["stream"] = True
     value, body = host.call("fetch", args, req._body or b"")
-    return response_from_host(value, body)
+    r = response_from_host(value, body)
+    stream = (value or {}).get("stream")
+    if stream is not None:
+        r._pulled = _PulledBody(stream, "fetch")
+        ctx = _state.current_context()
+        if ctx is not None:
+            ctx.__dict__.setdefault("_pywrangler_open_bodies", []).append(r._pulled)
+    return r
+
+
+def close_open_bodies(ctx):
+    """End of `ctx`'s event: release fetched bodies nobody read to the end."""
+    bodies = ctx.__dict__.pop("_pywrangler_open_bodies", None)
+    while bodies:
+        bodies.pop().close()
 
 
 __all__ = ["FetchResponse", "Response", "Request", "fetch", "FormData", "Headers"]

@@ -222,8 +222,105 @@ async def fetch(app, req, env, ctx=None, *, options=None):
     return result
 
 
+class _WebSocketSession:
+    """One ASGI WebSocket connection on a `WebSocketPair`, as the SDK's
+    `process_websocket` runs it. The app is a task on the instance's loop that
+    outlives the 101 event; each socket event hands it one message and lets it
+    run until it waits in `receive` again (or ends), so what it sends in reply
+    goes out within that event."""
+
+    def __init__(self, server):
+        self.server = server
+        self.queue = asyncio.Queue()
+        self.waiting = asyncio.Event()  # set while the app waits in `receive`
+        self.app_closed = False
+        self.task = None
+
+    async def receive(self):
+        if self.queue.empty():
+            self.waiting.set()
+        try:
+            return await self.queue.get()
+        finally:
+            self.waiting.clear()
+
+    async def send(self, message):
+        t = message["type"]
+        if t == "websocket.accept":
+            # The server end was accepted before the 101 was returned.
+            return
+        if t == "websocket.send":
+            data, text = message.get("bytes"), message.get("text")
+            if data is not None:
+                self.server.send(bytes(data))
+            if text is not None:
+                self.server.send(text)
+            return
+        if t == "websocket.close":
+            self.app_closed = True
+            self.server.close(message.get("code", 1000), message.get("reason", ""))
+            return
+        logger.warning(" == Not implemented %s", t)
+
+    async def settle(self):
+        """Let the app run until it waits for a message or has ended."""
+        idle = asyncio.ensure_future(self.waiting.wait())
+        try:
+            await asyncio.wait({idle, self.task}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            idle.cancel()
+
+    async def deliver(self, message):
+        self.queue.put_nowait(message)
+        self.waiting.clear()
+        await self.settle()
+
+    async def on_message(self, event):
+        data = event.data
+        if isinstance(data, str):
+            await self.deliver({"type": "websocket.receive", "text": data})
+        else:
+            await self.deliver({"type": "websocket.receive", "bytes": bytes(data.to_bytes())})
+
+    async def on_close(self, event):
+        await self.deliver({"type": "websocket.disconnect", "code": event.code, "reason": event.reason})
+
+    def finished(self, task):
+        failed = not task.cancelled() and task.exception() is not None
+        if failed:
+            logger.error("Unhandled exception in background task", exc_info=task.exception())
+        if not self.app_closed:
+            # The app ended without closing: close rather than leave the
+            # client hanging. (workerd refuses 1011, as `close()` takes 1000
+            # or 3000-4999 only, so a failed app's socket stays open there
+            # and here alike.)
+            try:
+                self.server.close(1011 if failed else 1000, "")
+            except Exception:  # noqa: BLE001 - the peer may have closed already
+                pass
+
+
 async def websocket(app, req, env=None):
-    raise NotImplementedError("ASGI WebSockets are not supported by the local runtime")
+    """Serve a WebSocket upgrade with the ASGI `app` (`websocket` scope):
+    accept a `WebSocketPair`'s server end, run the app on it and return the
+    101 with the client end, as workers-runtime-sdk does."""
+    from _pywrangler.websocket import WebSocketPair
+
+    req = _as_request(req)
+    client, server = WebSocketPair.new().object_values()
+    server.accept()
+    server.binaryType = "arraybuffer"
+    session = _WebSocketSession(server)
+    session.queue.put_nowait({"type": "websocket.connect"})
+    server.onmessage = session.on_message
+    server.onclose = session.on_close
+    scope = request_to_scope(req, env if env is not None else {}, ws=True)
+    session.task = asyncio.ensure_future(app(scope, session.receive, session.send))
+    session.task.add_done_callback(session.finished)
+    # The app handles `websocket.connect` (and sends its greeting) before the
+    # 101 goes out; it keeps running in the socket's later events.
+    await session.settle()
+    return Response(None, status=101, web_socket=client)
 
 
 def entrypoint(app, *, options=None):
@@ -231,6 +328,8 @@ def entrypoint(app, *, options=None):
 
     class Default(WorkerEntrypoint):
         async def fetch(self, request):
+            if (request.headers.get("upgrade") or "").lower() == "websocket":
+                return await websocket(app, request, self.env)
             return await fetch(app, request, self.env, self.ctx, options=options)
 
     return Default

@@ -104,6 +104,10 @@ def make_binding(name, raw):
         from .workflows import Workflow
 
         return Workflow(name, raw.get("name") or name)
+    if t == "worker_loader":
+        from .worker_loader import WorkerLoader
+
+        return WorkerLoader(name)
     if t == "remote_only":
         return RemoteOnlyBinding(name, raw.get("what") or "binding")
     return UnsupportedBinding(name, t)

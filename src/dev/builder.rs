@@ -156,9 +156,21 @@ pub fn build(
         snapshot.kind(),
         snapshot.stats().cache_hit
     ));
-    Ok(Generation::new(
-        Arc::new(settings),
-        Arc::new(bindings),
-        snapshot,
-    ))
+    let has_loader = settings.env.as_object().is_some_and(|env| {
+        env.values()
+            .any(|b| b["type"] == super::worker_loader::BINDING_TYPE)
+    });
+    let loaders = has_loader.then(|| {
+        super::worker_loader::WorkerLoaders::new(
+            runtime.clone(),
+            settings.paths.snapshot_cache.join("worker-loader"),
+            settings.cpu_limit,
+            settings.wall_limit,
+        )
+    });
+    let generation = Generation::new(Arc::new(settings), Arc::new(bindings), snapshot);
+    if let Some(loaders) = loaders {
+        generation.set_worker_loaders(loaders);
+    }
+    Ok(generation)
 }

@@ -16,6 +16,7 @@ pub mod server;
 pub mod settings;
 pub mod stream;
 pub mod websocket;
+pub mod worker_loader;
 pub mod workflows;
 
 use std::net::SocketAddr;

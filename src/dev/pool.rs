@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
 use std::thread::ThreadId;
 use std::time::Duration;
 
@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use super::bindings::{self, LocalBindings, OpError, OpResult, Reply, RpcCall, WorkerDispatch};
 use super::settings::WorkerSettings;
 use super::websocket::{Caller, Sockets};
+use super::worker_loader::WorkerLoaders;
 
 /// Most request instances alive at once per generation.
 pub const MAX_REQUEST_INSTANCES: usize = 8;
@@ -56,7 +57,13 @@ impl std::fmt::Display for EventError {
 
 /// Bridges the runtime's `HostHandler` to the local bindings (and, for
 /// `ws.*` ops, to the generation's WebSockets, naming the calling instance).
-struct Handler(Arc<LocalBindings>, Serving, Arc<Sockets>, u64);
+struct Handler(
+    Arc<LocalBindings>,
+    Serving,
+    Arc<Sockets>,
+    u64,
+    Option<Arc<WorkerLoaders>>,
+);
 
 impl HostHandler for Handler {
     /// A Durable Object calling itself through its own stub runs as a nested
@@ -140,6 +147,14 @@ impl Handler {
                 Err(e) => HostReply::error(e.py_type(), e.to_string()),
             };
         }
+        if let Some(loaders) = &self.4
+            && header
+                .get("op")
+                .and_then(Value::as_str)
+                .is_some_and(|op| op.starts_with(super::worker_loader::OP_PREFIX))
+        {
+            return loaders.host_op(&header, body);
+        }
         if let Some(op @ ("response.start" | "response.write")) =
             header.get("op").and_then(Value::as_str)
         {
@@ -174,6 +189,8 @@ pub struct Generation {
     pinned: Mutex<HashMap<u64, Arc<Mutex<Option<Pooled>>>>>,
     pinned_changed: Condvar,
     next_instance: AtomicU64,
+    /// Dynamic workers (`worker_loaders[]`), when the Worker declares a loader.
+    loaders: OnceLock<Arc<WorkerLoaders>>,
 }
 
 /// The single instance of one Durable Object.
@@ -203,12 +220,18 @@ impl Generation {
             pinned: Mutex::new(HashMap::new()),
             pinned_changed: Condvar::new(),
             next_instance: AtomicU64::new(1),
+            loaders: OnceLock::new(),
         });
         bindings.set_dispatch(Arc::new(Dispatch(Arc::downgrade(&generation))));
         generation
             .sockets
             .set_generation(Arc::downgrade(&generation));
         generation
+    }
+
+    /// Serve `loader.*` ops with `loaders` (set before the first request).
+    pub fn set_worker_loaders(&self, loaders: WorkerLoaders) {
+        let _ = self.loaders.set(Arc::new(loaders));
     }
 
     /// Stop reusing instances (a newer generation took over); in-flight
@@ -231,6 +254,7 @@ impl Generation {
             serving.clone(),
             self.sockets.clone(),
             iid,
+            self.loaders.get().cloned(),
         )));
         options.env = self.settings.env.clone();
         options.cpu_limit = self.settings.cpu_limit;
@@ -499,7 +523,7 @@ impl WorkerDispatch for Dispatch {
 }
 
 /// The `rpc` event envelope for `call`.
-fn rpc_envelope(call: &RpcCall) -> Value {
+pub(super) fn rpc_envelope(call: &RpcCall) -> Value {
     let mut header = json!({
         "v": 1, "kind": "rpc", "class": call.class, "id": call.id,
         "method": call.method, "args": call.args,
@@ -511,7 +535,7 @@ fn rpc_envelope(call: &RpcCall) -> Value {
 }
 
 /// The binding reply for an `rpc` event's reply: fetch-shaped or `{result}`.
-fn rpc_reply(is_fetch: bool, reply: &Value, body: Vec<u8>) -> Reply {
+pub(super) fn rpc_reply(is_fetch: bool, reply: &Value, body: Vec<u8>) -> Reply {
     if is_fetch {
         let mut value = json!({"status": reply.get("status").cloned().unwrap_or(json!(200)),
                    "headers": reply.get("headers").cloned().unwrap_or(json!([]))});

@@ -251,6 +251,7 @@ fn other_bindings(
             }),
             K::AnalyticsEngine => json!({"type": "analytics_engine"}),
             K::Pipeline => json!({"type": "pipelines"}),
+            K::WorkerLoader => json!({"type": "worker_loader"}),
             K::Assets => continue,
             // Workflows of this worker run locally (`workflow_bindings`).
             K::Workflow if env.contains_key(name) => continue,

@@ -388,9 +388,26 @@ class WorkerVersionMetadata:
     tag: str
     timestamp: str
 
+class WorkerCode(TypedDict, total=False):
+    """The code of a dynamic worker (`mainModule` and `modules` are required)."""
+
+    compatibilityDate: str
+    compatibilityFlags: Sequence[str]
+    mainModule: str
+    modules: dict[str, str | dict[str, Any]]
+    env: dict[str, Any]
+    globalOutbound: Fetcher | None
+
+class WorkerStub:
+    """A dynamic worker; `getEntrypoint()` is its default entrypoint."""
+
+    def getEntrypoint(self, name: str | None = None, options: dict[str, Any] | None = None, /) -> Fetcher: ...
+
 class WorkerLoader:
-    def get(self, name: str, get_code: Callable[[], Any], /) -> Any: ...
-    def load(self, code: dict[str, Any], /) -> Any: ...
+    """Worker loader: dynamic workers built from code."""
+
+    def get(self, name: str, get_code: Callable[[], WorkerCode | Awaitable[WorkerCode]], /) -> WorkerStub: ...
+    def load(self, code: WorkerCode, /) -> WorkerStub: ...
 
 class Ai:
     """Workers AI: runs on Cloudflare only."""

@@ -14,6 +14,7 @@ mod native;
 mod runtime_apis;
 mod server_hardening;
 mod websocket;
+mod worker_loader;
 
 /// A running `pywrangler-rs dev`; killed on drop.
 struct Dev {

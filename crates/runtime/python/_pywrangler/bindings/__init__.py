@@ -105,8 +105,14 @@ def _workflow(name, raw):
     return Workflow(name, raw.get("name") or name)
 
 
+def _worker_loader(name, raw):
+    from ..worker_loader import WorkerLoader
+
+    return WorkerLoader(name)
+
+
 # `env` entry type -> the function that makes its proxy.
-_TYPES = {"workflow": _workflow}
+_TYPES = {"workflow": _workflow, "worker_loader": _worker_loader}
 for _module in (
     vars,
     kv,

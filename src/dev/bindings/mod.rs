@@ -15,6 +15,7 @@ pub mod r2_multipart;
 pub mod r2_store;
 pub mod ratelimit;
 pub mod secrets_store;
+pub mod send_email;
 pub mod sql_guard;
 pub mod sqlite;
 pub mod workflows;
@@ -108,6 +109,10 @@ pub struct BindingsConfig {
     pub workflows: Vec<workflows::WorkflowConfig>,
     /// Static assets (served before the Worker, and by `assets.binding`).
     pub assets: Option<Arc<crate::assets::AssetsOptions>>,
+    /// `send_email` bindings, and where sent messages are written
+    /// (`.wrangler/tmp/email`; None: beside the state directory).
+    pub send_email: Vec<send_email::SendEmailConfig>,
+    pub email_dir: Option<PathBuf>,
 }
 
 /// Calls back into the worker (Durable Object RPC, service bindings), supplied
@@ -166,6 +171,7 @@ pub struct LocalBindings {
     durable: durable::DurableStorage,
     queues: Arc<queue::QueueStore>,
     workflows: HashMap<String, Arc<workflows::WorkflowStore>>,
+    email: send_email::EmailOutbox,
     outbound: OnceLock<OpResult<outbound::Outbound>>,
     dispatch: OnceLock<Arc<dyn WorkerDispatch>>,
 }
@@ -277,7 +283,15 @@ impl LocalBindings {
             &root.join("queues").join("queues.sqlite"),
             clock,
         )?);
+        let email = send_email::EmailOutbox::new(
+            config.email_dir.clone().unwrap_or_else(|| {
+                let state = &config.state_dir;
+                state.parent().unwrap_or(state).join("tmp").join("email")
+            }),
+            config.send_email.clone(),
+        );
         Ok(LocalBindings {
+            email,
             config,
             kv,
             d1,
@@ -407,6 +421,7 @@ impl LocalBindings {
                 .ok_or_else(|| no_binding("rate limit", binding))?
                 .handle(rest, args),
             "do" => self.durable_op(rest, args, body),
+            "send_email" => self.email.handle(binding, rest, args, body),
             "workflow" => {
                 // Binding ops name the binding; the engine's step ops (made
                 // from inside `run()`) name the workflow.

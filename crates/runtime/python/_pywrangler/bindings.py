@@ -104,6 +104,10 @@ def make_binding(name, raw):
         from .workflows import Workflow
 
         return Workflow(name, raw.get("name") or name)
+    if t == "send_email":
+        from .send_email import SendEmail
+
+        return SendEmail(name)
     if t == "remote_only":
         return RemoteOnlyBinding(name, raw.get("what") or "binding")
     return UnsupportedBinding(name, t)

@@ -15,6 +15,7 @@ mod runtime_apis;
 mod send_email;
 mod server_hardening;
 mod websocket;
+mod workflow_events;
 
 /// A running `pywrangler-rs dev`; killed on drop.
 struct Dev {

@@ -300,8 +300,9 @@ pub fn resolve(project: &Project, flags: &SessionFlags) -> anyhow::Result<Worker
     }
     b.email_dir = Some(crate::dev::bindings::send_email::default_root(&paths.root));
     workflow_bindings(cfg, &mut b, &mut env);
-    let local_only = other_bindings(cfg, &flags.hyperdrive_local, &mut env)?;
+    let mut local_only = other_bindings(cfg, &flags.hyperdrive_local, &mut env)?;
     if let Some(assets) = crate::assets::AssetsOptions::from_project(project)? {
+        local_only.extend(crate::assets::rules::warnings(&assets.dir));
         if let Some(name) = &assets.binding {
             env.insert(name.clone(), json!({"type": "assets"}));
         }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::support;
 
+mod asset_rules;
 mod native;
 mod runtime_apis;
 mod send_email;

@@ -338,6 +338,7 @@ pub fn default_root(project_root: &Path) -> PathBuf {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -22,6 +22,8 @@ const MAX_STEP_NAME: usize = 256;
 
 /// A `steps` row: state, value, error, attempts, wake-up time.
 type StepRow = (String, Option<String>, Option<String>, i64, Option<i64>);
+/// A wait's `steps` row: state, value (the event), error, deadline.
+type WaitRow = (String, Option<String>, Option<String>, Option<i64>);
 
 /// One configured workflow: its binding(s) share it by `name`.
 #[derive(Debug, Clone, PartialEq)]
@@ -504,7 +506,7 @@ impl WorkflowStore {
         if !self.running(&conn, instance)? {
             return Ok(json!({ "done": false, "aborted": true, "until": now }));
         }
-        let stored: Option<(String, Option<String>, Option<String>, Option<i64>)> = conn
+        let stored: Option<WaitRow> = conn
             .query_row(
                 "SELECT state, value, error, until FROM steps WHERE instance = ?1 AND key = ?2",
                 params![instance, key],

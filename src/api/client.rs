@@ -7,7 +7,7 @@
 //! "timeout" within about a minute. Server text is redacted and its control
 //! bytes escaped before anything can print it.
 
-use std::cell::Cell;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
@@ -46,8 +46,9 @@ pub struct Client {
     http: reqwest::Client,
     rt: tokio::runtime::Runtime,
     timeouts: Timeouts,
-    /// Time spent so far on failed attempts and backoff (the retry budget's meter).
-    lost: Cell<Duration>,
+    /// Time spent so far on failed attempts and backoff (the retry budget's
+    /// meter), shared by the threads that send through this client at once.
+    lost: Mutex<Duration>,
 }
 
 impl Client {
@@ -79,7 +80,7 @@ impl Client {
             http,
             rt,
             timeouts,
-            lost: Cell::new(Duration::ZERO),
+            lost: Mutex::new(Duration::ZERO),
         })
     }
 
@@ -196,10 +197,11 @@ impl Client {
                     (failure.is_transient().then_some(Duration::ZERO), err)
                 }
             };
-            self.lost.set(self.lost.get() + started.elapsed());
+            self.add_lost(started.elapsed());
             match retry {
                 Some(after)
-                    if attempt < MAX_ATTEMPTS && self.lost.get() < self.timeouts.retry_budget =>
+                    if attempt < MAX_ATTEMPTS
+                        && self.add_lost(Duration::ZERO) < self.timeouts.retry_budget =>
                 {
                     let backoff = BASE_BACKOFF * 2u32.pow(attempt - 1);
                     let wait = backoff.max(after.min(MAX_RETRY_AFTER));
@@ -209,11 +211,18 @@ impl Client {
                         attempt + 1
                     ));
                     std::thread::sleep(wait);
-                    self.lost.set(self.lost.get() + wait);
+                    self.add_lost(wait);
                 }
                 _ => return Err(err),
             }
         }
+    }
+
+    /// Add `d` to the retry budget's meter; returns the new total.
+    fn add_lost(&self, d: Duration) -> Duration {
+        let mut lost = self.lost.lock().unwrap_or_else(|e| e.into_inner());
+        *lost += d;
+        *lost
     }
 
     /// Run one attempt, failing it once it has made no progress for `idle`.

@@ -6,6 +6,7 @@
 
 pub mod manifest;
 pub mod routing;
+pub mod rules;
 pub mod serve;
 
 use std::path::PathBuf;

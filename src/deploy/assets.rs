@@ -151,29 +151,21 @@ pub fn upload(
     printer::info(format!(
         "Found {wanted} new or modified static assets to upload. Proceeding with upload..."
     ));
-    let single = single_mode(upload_jwt);
-    let jobs: Vec<Vec<&ManifestEntry>> = if single {
+    let mode = UploadMode::from_jwt(upload_jwt);
+    let jobs: Vec<Vec<&ManifestEntry>> = if mode.single {
         resolved.into_iter().flatten().map(|e| vec![e]).collect()
     } else {
         resolved
     };
     let path_bulk = format!("/accounts/{account}/workers/assets/upload");
-    // One request at a time: the API client is not shared across threads
-    // (wrangler sends up to 3 buckets, or 50 single files, at once).
-    let mut done = 0;
-    let mut completion: Option<String> = None;
-    for job in &jobs {
-        let result = if single {
-            upload_one(client, upload_jwt, &path_bulk, job[0])?
+    let send = |job: &[&ManifestEntry]| {
+        if mode.single {
+            upload_one(client, upload_jwt, &path_bulk, job[0])
         } else {
-            upload_bucket(client, upload_jwt, &path_bulk, job)?
-        };
-        done += job.len();
-        printer::verbose(format!("Uploaded {done} of {wanted} assets"));
-        if let Some(jwt) = result.get("jwt").and_then(Value::as_str) {
-            completion = Some(jwt.to_string());
+            upload_bucket(client, upload_jwt, &path_bulk, job)
         }
-    }
+    };
+    let completion = upload_concurrently(&jobs, mode.concurrency, wanted, send)?;
     let Some(jwt) = completion else {
         anyhow::bail!(UserError::new(
             "Failed to complete asset upload. Please try again."
@@ -185,6 +177,70 @@ pub fn upload(
         started.elapsed().as_secs_f64()
     ));
     Ok(jwt)
+}
+
+/// Send `jobs` with up to `concurrency` in flight, as wrangler does; returns
+/// the last completion token an answer carried. The first failure stops the
+/// jobs not yet started and is returned once those in flight end.
+fn upload_concurrently<'a, F>(
+    jobs: &[Vec<&'a ManifestEntry>],
+    concurrency: usize,
+    wanted: usize,
+    send: F,
+) -> anyhow::Result<Option<String>>
+where
+    F: Fn(&[&'a ManifestEntry]) -> anyhow::Result<Value> + Sync,
+{
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    // (files uploaded, last completion token, first error)
+    let progress: Mutex<(usize, Option<String>, Option<anyhow::Error>)> =
+        Mutex::new((0, None, None));
+    let workers = concurrency.clamp(1, jobs.len().max(1));
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                while !failed.load(Ordering::SeqCst) {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(job) = jobs.get(i) else { break };
+                    let result = send(job);
+                    let mut p = progress.lock().unwrap_or_else(|e| e.into_inner());
+                    match result {
+                        Ok(v) => {
+                            p.0 += job.len();
+                            printer::verbose(format!("Uploaded {} of {wanted} assets", p.0));
+                            if let Some(jwt) = v.get("jwt").and_then(Value::as_str) {
+                                p.1 = Some(jwt.to_string());
+                            }
+                        }
+                        Err(e) => {
+                            failed.store(true, Ordering::SeqCst);
+                            if p.2.is_none() {
+                                let what = if job.len() == 1 {
+                                    format!("uploading asset {}", job[0].key)
+                                } else {
+                                    format!(
+                                        "uploading a bucket of {} assets ({}, ...)",
+                                        job.len(),
+                                        job[0].key
+                                    )
+                                };
+                                p.2 = Some(e.context(what));
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let (_, completion, error) = progress.into_inner().unwrap_or_else(|e| e.into_inner());
+    match error {
+        Some(e) => Err(e),
+        None => Ok(completion),
+    }
 }
 
 /// One bucket as `multipart/form-data`: a part per file named by its hash,
@@ -237,27 +293,54 @@ fn upload_one(client: &Client, jwt: &str, path: &str, e: &ManifestEntry) -> anyh
     )?)
 }
 
-/// Whether the upload JWT asks for one request per file
-/// (`wrangler_single_asset_uploads` in its payload; not verified, as wrangler).
-fn single_mode(jwt: &str) -> bool {
-    let Some(payload) = jwt.split('.').nth(1) else {
-        return false;
-    };
-    let trimmed = payload.trim_end_matches('=');
-    let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(trimmed)
-        .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(trimmed));
-    decoded
-        .ok()
-        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-        .and_then(|v| {
-            v.get("wrangler_single_asset_uploads")
-                .and_then(Value::as_bool)
-        })
-        == Some(true)
+/// Buckets wrangler uploads at once in bulk mode.
+const BULK_CONCURRENCY: usize = 3;
+/// Files wrangler uploads at once in single-file mode, unless the JWT says.
+const SINGLE_CONCURRENCY: usize = 50;
+
+/// How the upload JWT asks for the files to be sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct UploadMode {
+    /// One request per file (`wrangler_single_asset_uploads`).
+    single: bool,
+    /// Requests in flight at once (`edge_kv_upload_concurrency` in single mode).
+    concurrency: usize,
+}
+
+impl UploadMode {
+    /// Read from the JWT's payload (not verified, as wrangler).
+    fn from_jwt(jwt: &str) -> UploadMode {
+        let payload = jwt.split('.').nth(1).and_then(|p| {
+            let trimmed = p.trim_end_matches('=');
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(trimmed)
+                .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(trimmed))
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        });
+        let payload = payload.unwrap_or(Value::Null);
+        let single = payload
+            .get("wrangler_single_asset_uploads")
+            .and_then(Value::as_bool)
+            == Some(true);
+        let concurrency = if single {
+            payload
+                .get("edge_kv_upload_concurrency")
+                .and_then(Value::as_u64)
+                .filter(|n| *n > 0)
+                .map_or(SINGLE_CONCURRENCY, |n| n.min(1_000) as usize)
+        } else {
+            BULK_CONCURRENCY
+        };
+        UploadMode {
+            single,
+            concurrency,
+        }
+    }
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -268,13 +351,89 @@ mod tests {
 
     #[test]
     fn the_jwt_payload_picks_the_upload_mode() {
-        assert!(single_mode(&jwt(
-            r#"{"wrangler_single_asset_uploads":true}"#
-        )));
-        assert!(!single_mode(&jwt(
-            r#"{"wrangler_single_asset_uploads":false}"#
-        )));
-        assert!(!single_mode(&jwt(r#"{"exp":1}"#)));
-        assert!(!single_mode("not-a-jwt"));
+        let mode = |p: &str| UploadMode::from_jwt(&jwt(p));
+        let single = |concurrency| UploadMode {
+            single: true,
+            concurrency,
+        };
+        let bulk = UploadMode {
+            single: false,
+            concurrency: 3,
+        };
+        assert_eq!(
+            mode(r#"{"wrangler_single_asset_uploads":true}"#),
+            single(50)
+        );
+        assert_eq!(
+            mode(r#"{"wrangler_single_asset_uploads":true,"edge_kv_upload_concurrency":8}"#),
+            single(8)
+        );
+        assert_eq!(mode(r#"{"wrangler_single_asset_uploads":false}"#), bulk);
+        assert_eq!(mode(r#"{"exp":1}"#), bulk);
+        assert_eq!(UploadMode::from_jwt("not-a-jwt"), bulk);
+    }
+
+    fn entries(n: usize) -> Vec<ManifestEntry> {
+        (0..n)
+            .map(|i| ManifestEntry {
+                key: format!("/f{i}"),
+                hash: format!("{i:032x}"),
+                size: 1,
+                file: std::path::PathBuf::from(format!("f{i}")),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn uploads_run_concurrently_and_keep_the_completion_token() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let files = entries(9);
+        let jobs: Vec<Vec<&ManifestEntry>> = files.chunks(2).map(|c| c.iter().collect()).collect();
+        let (now, most, sent) = (
+            AtomicUsize::new(0),
+            AtomicUsize::new(0),
+            AtomicUsize::new(0),
+        );
+        let barrier = std::sync::Barrier::new(3);
+        let token = upload_concurrently(&jobs, 3, 9, |job| {
+            let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+            most.fetch_max(n, Ordering::SeqCst);
+            // The first three requests meet: all three are in flight at once.
+            if sent.fetch_add(1, Ordering::SeqCst) < 3 {
+                barrier.wait();
+            }
+            now.fetch_sub(1, Ordering::SeqCst);
+            Ok(if job.iter().any(|e| e.key == "/f8") {
+                json!({"jwt": "done"})
+            } else {
+                json!({})
+            })
+        })
+        .unwrap();
+        assert_eq!(token.as_deref(), Some("done"));
+        assert_eq!(most.load(Ordering::SeqCst), 3);
+        assert_eq!(sent.load(Ordering::SeqCst), 5);
+    }
+
+    #[test]
+    fn a_failed_upload_stops_the_rest() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let files = entries(10);
+        let jobs: Vec<Vec<&ManifestEntry>> = files.chunks(1).map(|c| c.iter().collect()).collect();
+        let sent = AtomicUsize::new(0);
+        let err = upload_concurrently(&jobs, 1, 10, |job| {
+            sent.fetch_add(1, Ordering::SeqCst);
+            if job[0].key == "/f2" {
+                anyhow::bail!("HTTP 500");
+            }
+            Ok(json!({}))
+        })
+        .unwrap_err();
+        assert_eq!(format!("{err:#}"), "uploading asset /f2: HTTP 500");
+        assert_eq!(
+            sent.load(Ordering::SeqCst),
+            3,
+            "nothing sent after the failure"
+        );
     }
 }

@@ -63,13 +63,56 @@ pub fn fetch(opts: &AssetsOptions, req: &AssetRequest<'_>) -> AssetReply {
     })
 }
 
-/// The asset worker's answer; `None` when no asset matches.
+/// The asset worker's answer; `None` when no asset matches. `_redirects`
+/// applies first (a 200 rule serves another asset, and 404s if there is
+/// none); `_headers` applies to every answer. Both files are read afresh,
+/// like the assets.
 fn answer(
     opts: &AssetsOptions,
     req: &AssetRequest<'_>,
     not_found: NotFoundHandling,
 ) -> Option<AssetReply> {
+    use crate::assets::rules::{self, RedirectOutcome};
     let (pathname, search) = split_query(req.path_and_query);
+    let (redirects, custom) = rules::load(&opts.dir);
+    let host = (req.header)("host");
+    let finish = |mut reply: AssetReply| {
+        custom.apply(pathname, host.as_deref(), &mut reply.headers);
+        reply
+    };
+    let (target, proxied) = match redirects.apply(pathname, search) {
+        Some(RedirectOutcome::Redirect { status, location }) => {
+            return Some(finish(AssetReply {
+                status,
+                headers: vec![("Location".into(), location)],
+                body: Vec::new(),
+            }));
+        }
+        Some(RedirectOutcome::Proxy(path)) => (path, true),
+        None => (pathname.to_string(), false),
+    };
+    match resolve(opts, req, not_found, &target, search, proxied) {
+        None if proxied => Some(finish(AssetReply {
+            status: 404,
+            headers: Vec::new(),
+            body: Vec::new(),
+        })),
+        reply => reply.map(finish),
+    }
+}
+
+/// The asset at `pathname` under `html_handling` and `not_found`. A
+/// `proxied` lookup (a `_redirects` 200 rule) serves the file an
+/// `html_handling` redirect would lead to instead of redirecting, as the
+/// asset worker skips redirects for proxied paths.
+fn resolve(
+    opts: &AssetsOptions,
+    req: &AssetRequest<'_>,
+    not_found: NotFoundHandling,
+    pathname: &str,
+    search: &str,
+    proxied: bool,
+) -> Option<AssetReply> {
     let disk = match DiskLookup::new(&opts.dir) {
         Ok(d) => d,
         Err(e) => {
@@ -86,6 +129,10 @@ fn answer(
     let intent = match outcome {
         Outcome::NoIntent => return None,
         Outcome::MethodNotAllowed => return Some(text(405, "Method Not Allowed".into())),
+        Outcome::Redirect(location) if proxied => {
+            let (path, _) = split_query(&location);
+            return resolve(opts, req, not_found, path, search, false);
+        }
         Outcome::Redirect(location) => {
             return Some(AssetReply {
                 status: 307,

@@ -188,9 +188,21 @@ pub fn resolve(project: &Project, flags: &SessionFlags) -> anyhow::Result<Worker
             .push((s.binding.clone(), s.store_id.clone(), s.secret_name.clone()));
         env.insert(s.binding.clone(), json!({"type": "secrets_store_secret"}));
     }
+    for e in &cfg.send_email {
+        b.send_email
+            .push(crate::dev::bindings::send_email::SendEmailConfig {
+                binding: e.name.clone(),
+                destination_address: e.destination_address.clone(),
+                allowed_destination_addresses: e.allowed_destination_addresses.clone(),
+                allowed_sender_addresses: e.allowed_sender_addresses.clone(),
+            });
+        env.insert(e.name.clone(), json!({"type": "send_email"}));
+    }
+    b.email_dir = Some(crate::dev::bindings::send_email::default_root(&paths.root));
     workflow_bindings(cfg, &mut b, &mut env);
-    let local_only = other_bindings(cfg, &flags.hyperdrive_local, &mut env)?;
+    let mut local_only = other_bindings(cfg, &flags.hyperdrive_local, &mut env)?;
     if let Some(assets) = crate::assets::AssetsOptions::from_project(project)? {
+        local_only.extend(crate::assets::rules::warnings(&assets.dir));
         if let Some(name) = &assets.binding {
             env.insert(name.clone(), json!({"type": "assets"}));
         }
@@ -238,7 +250,7 @@ fn other_bindings(
             continue;
         }
         let entry = match kind {
-            K::RateLimit | K::SecretsStoreSecret => continue,
+            K::RateLimit | K::SecretsStoreSecret | K::SendEmail => continue,
             K::VersionMetadata => json!({
                 "type": "version_metadata",
                 "id": crate::dev::bindings::sqlite::uuid_v4(),
@@ -329,7 +341,6 @@ fn kind_tag(kind: crate::config::BindingKind) -> &'static str {
     use crate::config::BindingKind as K;
     match kind {
         K::Workflow => "workflow",
-        K::SendEmail => "send_email",
         K::WorkerLoader => "worker_loader",
         _ => "unsafe",
     }

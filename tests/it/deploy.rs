@@ -1576,3 +1576,101 @@ fn assets_config_errors_use_wranglers_messages_with_positions() {
     );
     assert!(cf.calls().is_empty());
 }
+
+/// A project whose assets are `n` small files.
+fn many_assets_project(root: &Path, n: usize) {
+    let mut cfg = basic();
+    cfg["assets"] = json!({"directory": "public"});
+    project(root, &cfg);
+    let dir = root.join("public");
+    std::fs::create_dir_all(&dir).expect("public/");
+    for i in 0..n {
+        std::fs::write(dir.join(format!("f{i}.txt")), format!("file {i}\n")).expect("write");
+    }
+}
+
+/// Buckets go up in parallel, as wrangler sends them (3 at a time), and
+/// every file arrives once.
+#[test]
+fn assets_buckets_are_uploaded_concurrently() {
+    let dir = tempdir();
+    many_assets_project(dir.path(), 12);
+    let cf = FakeCf::start();
+    // Six buckets; each request is held until two are in flight at once, so
+    // a client sending one at a time shows a maximum of 1.
+    cf.hold_uploads_for(2);
+    let run = deploy(dir.path(), &cf, &[]);
+    run.expect_code(0);
+    assert!(
+        cf.max_uploads_in_flight() > 1,
+        "buckets were sent one at a time"
+    );
+    assert!(
+        cf.max_uploads_in_flight() <= 3,
+        "more than wrangler's 3 at once"
+    );
+    let mut got: Vec<Vec<u8>> = cf
+        .uploaded_assets()
+        .into_iter()
+        .map(|a| a.content)
+        .collect();
+    got.sort();
+    let mut want: Vec<Vec<u8>> = (0..12)
+        .map(|i| format!("file {i}\n").into_bytes())
+        .collect();
+    want.sort();
+    assert_eq!(got, want);
+    assert!(cf.uploads()[0].metadata["assets"]["jwt"].is_string());
+}
+
+/// One bucket failing for good stops the deploy before the script upload.
+#[test]
+fn a_failed_bucket_stops_the_deploy() {
+    let dir = tempdir();
+    many_assets_project(dir.path(), 12);
+    let cf = FakeCf::start();
+    cf.fail(Some("POST"), "/workers/assets/upload", 400, 10500, None);
+    let run = deploy(dir.path(), &cf, &[]);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("uploading a bucket of 2 assets")
+            && run
+                .stderr
+                .contains("/workers/assets/upload failed (HTTP 400)")
+            && run.stderr.contains("[code 10500]"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !cf.call_lines()
+            .iter()
+            .any(|l| l == "PUT /a/workers/scripts/hello"),
+        "{:?}",
+        cf.call_lines()
+    );
+}
+
+/// `cargo test --release --test it -- --ignored bench_asset_upload --nocapture`:
+/// deploy 500 small assets (bucket size 10) against the fake API answering each
+/// upload request after 50 ms.
+#[test]
+#[ignore]
+fn bench_asset_upload() {
+    let dir = tempdir();
+    many_assets_project(dir.path(), 500);
+    let mut times = Vec::new();
+    for _ in 0..3 {
+        let cf = FakeCf::start();
+        cf.set_bucket_size(10);
+        cf.set_upload_delay(std::time::Duration::from_millis(50));
+        let started = std::time::Instant::now();
+        deploy(dir.path(), &cf, &[]).expect_code(0);
+        times.push(started.elapsed().as_millis());
+        assert_eq!(cf.uploaded_assets().len(), 500);
+    }
+    times.sort();
+    println!(
+        "deploy, 500 assets in 50 buckets, 50 ms per upload request: median {} ms (min {}, max {})",
+        times[1], times[0], times[2]
+    );
+}

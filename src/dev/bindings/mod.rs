@@ -9,6 +9,7 @@ pub mod miniflare;
 pub mod outbound;
 pub mod ratelimit;
 pub mod secrets_store;
+pub mod send_email;
 pub mod sql_guard;
 pub mod sqlite;
 pub mod workflows;
@@ -106,6 +107,10 @@ pub struct BindingsConfig {
     pub workflows: Vec<workflows::WorkflowConfig>,
     /// Static assets (served before the Worker, and by `assets.binding`).
     pub assets: Option<Arc<crate::assets::AssetsOptions>>,
+    /// `send_email` bindings, and where sent messages are written
+    /// (`.wrangler/tmp/email`; None: beside the state directory).
+    pub send_email: Vec<send_email::SendEmailConfig>,
+    pub email_dir: Option<PathBuf>,
 }
 
 /// One `host_call` as a binding kind's handler sees it.
@@ -183,6 +188,7 @@ pub struct LocalBindings {
     pub(crate) durable: kinds::durable::DurableStorage,
     pub(crate) queues: Arc<kinds::queue::QueueStore>,
     workflows: HashMap<String, Arc<workflows::WorkflowStore>>,
+    email: send_email::EmailOutbox,
     outbound: OnceLock<OpResult<outbound::Outbound>>,
     dispatch: OnceLock<Arc<dyn WorkerDispatch>>,
 }
@@ -259,7 +265,15 @@ impl LocalBindings {
         }
         let durable = kinds::durable::open_local(&config, &root, sql_limit);
         let queues = Arc::new(kinds::queue::open_local(&root, clock)?);
+        let email = send_email::EmailOutbox::new(
+            config.email_dir.clone().unwrap_or_else(|| {
+                let state = &config.state_dir;
+                state.parent().unwrap_or(state).join("tmp").join("email")
+            }),
+            config.send_email.clone(),
+        );
         Ok(LocalBindings {
+            email,
             config,
             kv,
             d1,
@@ -354,6 +368,7 @@ impl LocalBindings {
                 .get(binding)
                 .ok_or_else(|| no_binding("rate limit", binding))?
                 .handle(rest, args),
+            "send_email" => self.email.handle(binding, rest, args, body),
             "workflow" => {
                 // Binding ops name the binding; the engine's step ops (made
                 // from inside `run()`) name the workflow.

@@ -22,6 +22,8 @@ const MAX_STEP_NAME: usize = 256;
 
 /// A `steps` row: state, value, error, attempts, wake-up time.
 type StepRow = (String, Option<String>, Option<String>, i64, Option<i64>);
+/// A wait's `steps` row: state, value (the event), error, deadline.
+type WaitRow = (String, Option<String>, Option<String>, Option<i64>);
 
 /// One configured workflow: its binding(s) share it by `name`.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,7 +102,15 @@ impl WorkflowStore {
                 until INTEGER,
                 seq INTEGER NOT NULL,
                 PRIMARY KEY (instance, key)
-            );",
+            );
+            CREATE TABLE IF NOT EXISTS events (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                instance TEXT NOT NULL,
+                type TEXT NOT NULL,
+                payload TEXT NOT NULL,
+                timestamp INTEGER NOT NULL
+            );
+            CREATE INDEX IF NOT EXISTS events_by_type ON events (instance, type, seq);",
         )?;
         Ok(WorkflowStore {
             conn: Mutex::new(conn),
@@ -164,6 +174,11 @@ impl WorkflowStore {
             }
             "step.fail" => self.step_fail(args)?,
             "sleep" => self.sleep(args)?,
+            "sendEvent" => {
+                self.send_event(args)?;
+                Value::Null
+            }
+            "wait" => self.wait_for_event(args)?,
             other => return Err(OpError::UnknownOp(format!("workflow.{other}"))),
         };
         Ok(Reply::value(value))
@@ -336,6 +351,10 @@ impl WorkflowStore {
             )?,
             RunOutcome::Aborted => 0,
         };
+        if let RunOutcome::Suspended { sleeping: true, .. } = outcome {
+            // An event sent while this run was on its way to the wait.
+            wake_if_event_waiting(&conn, id, (self.clock)())?;
+        }
         Ok(())
     }
 
@@ -448,6 +467,118 @@ impl WorkflowStore {
         Ok(json!({ "retry_at": until }))
     }
 
+    /// `instance.send_event(type, payload)`: queue the event (per type,
+    /// first in first out) and wake the instance if it waits for it.
+    fn send_event(&self, args: &Value) -> OpResult<()> {
+        let id = id_arg(args)?;
+        self.require(id)?;
+        let kind = args
+            .get("type")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| OpError::invalid("sendEvent needs an event `type`"))?;
+        let payload = args.get("payload").cloned().unwrap_or(Value::Null);
+        let now = (self.clock)();
+        let conn = self.lock();
+        conn.execute(
+            "INSERT INTO events (instance, type, payload, timestamp) VALUES (?1, ?2, ?3, ?4)",
+            params![id, kind, payload.to_string(), now],
+        )?;
+        wake_if_event_waiting(&conn, id, now)
+    }
+
+    /// `step.wait_for_event`: `{key, name, type, timeout_ms}`. The first call
+    /// records the wait and its deadline; each call consumes the oldest
+    /// queued event of the type. Returns `{done, value}` (the event
+    /// `{payload, type, timestamp}`), `{error}` once timed out (kept, so a
+    /// replay raises it again), or `{done: false, until}`.
+    fn wait_for_event(&self, args: &Value) -> OpResult<Value> {
+        let (instance, key) = step_ids(args)?;
+        let name = args.get("name").and_then(Value::as_str).unwrap_or("");
+        check_step_name(name)?;
+        let kind = args
+            .get("type")
+            .and_then(Value::as_str)
+            .ok_or_else(|| OpError::invalid("wait needs an event `type`"))?;
+        let timeout = number(args.get("timeout_ms")).unwrap_or(24 * 3600 * 1000);
+        let now = (self.clock)();
+        let conn = self.lock();
+        if !self.running(&conn, instance)? {
+            return Ok(json!({ "done": false, "aborted": true, "until": now }));
+        }
+        let stored: Option<WaitRow> = conn
+            .query_row(
+                "SELECT state, value, error, until FROM steps WHERE instance = ?1 AND key = ?2",
+                params![instance, key],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?;
+        let until = match stored {
+            // `received`, not `done`: an event is no step output in `status()`.
+            Some((state, value, _, _)) if state == "received" => {
+                return Ok(json!({ "done": true, "value": value.as_deref().map(parse) }));
+            }
+            Some((state, _, error, _)) if state == "failed" => {
+                return Ok(json!({ "done": false, "error": error.as_deref().map(parse) }));
+            }
+            Some((_, _, _, Some(until))) => until,
+            _ => {
+                let count: i64 = conn.query_row(
+                    "SELECT count(*) FROM steps WHERE instance = ?1",
+                    [instance],
+                    |r| r.get(0),
+                )?;
+                if count as u64 >= self.step_limit {
+                    return Err(OpError::failed(format!(
+                        "The limit of {} steps has been reached. This limit can be changed in your worker configuration.",
+                        self.step_limit
+                    )));
+                }
+                let until = now + timeout.max(0);
+                conn.execute(
+                    "INSERT INTO steps (instance, key, name, state, value, until, seq)
+                     VALUES (?1, ?2, ?3, 'waiting', ?4, ?5,
+                             (SELECT coalesce(max(seq), 0) + 1 FROM steps WHERE instance = ?1))",
+                    params![instance, key, name, kind, until],
+                )?;
+                until
+            }
+        };
+        let event: Option<(i64, String, i64)> = conn
+            .query_row(
+                "SELECT seq, payload, timestamp FROM events
+                 WHERE instance = ?1 AND type = ?2 ORDER BY seq LIMIT 1",
+                params![instance, kind],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        if let Some((seq, payload, timestamp)) = event {
+            let value = json!({ "payload": parse(&payload), "type": kind, "timestamp": timestamp });
+            let tx = conn.unchecked_transaction()?;
+            tx.execute("DELETE FROM events WHERE seq = ?1", [seq])?;
+            tx.execute(
+                "UPDATE steps SET state = 'received', value = ?3, until = NULL
+                 WHERE instance = ?1 AND key = ?2",
+                params![instance, key, value.to_string()],
+            )?;
+            tx.commit()?;
+            return Ok(json!({ "done": true, "value": value }));
+        }
+        if until <= now {
+            let error = json!({
+                "name": "WorkflowTimeoutError",
+                "message": format!("Execution timed out after {timeout}ms"),
+            });
+            conn.execute(
+                "UPDATE steps SET state = 'failed', value = NULL, error = ?3, until = NULL
+                 WHERE instance = ?1 AND key = ?2",
+                params![instance, key, error.to_string()],
+            )?;
+            return Ok(json!({ "done": false, "error": error }));
+        }
+        Ok(json!({ "done": false, "until": until }))
+    }
+
     /// `sleep`: `{ms}` or `{until}`; the first call records the wake-up
     /// time. Returns `{done, until}`.
     fn sleep(&self, args: &Value) -> OpResult<Value> {
@@ -502,6 +633,20 @@ impl WorkflowStore {
         }
         Ok(json!({ "done": false, "until": until }))
     }
+}
+
+/// Wake a `waiting` instance now if one of its pending waits has an event
+/// queued (a waiting step keeps its event type in `value`).
+fn wake_if_event_waiting(conn: &Connection, id: &str, now: i64) -> OpResult<()> {
+    conn.execute(
+        "UPDATE instances SET wake_at = ?2
+         WHERE id = ?1 AND status = 'waiting'
+           AND EXISTS (SELECT 1 FROM steps s JOIN events e
+                         ON e.instance = s.instance AND e.type = s.value
+                       WHERE s.instance = ?1 AND s.state = 'waiting')",
+        params![id, now],
+    )?;
+    Ok(())
 }
 
 fn number(v: Option<&Value>) -> Option<i64> {
@@ -736,5 +881,142 @@ mod tests {
             )
             .unwrap_err();
         assert!(e.to_string().contains("The limit of 1 steps"), "{e}");
+    }
+
+    #[test]
+    fn wait_for_event_consumes_queued_events_per_type_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = Arc::new(AtomicI64::new(1_000));
+        let s = store(dir.path(), now.clone());
+        op(&s, "create", json!({"id": "e"}));
+        // Sent before the wait: queued.
+        op(
+            &s,
+            "sendEvent",
+            json!({"id": "e", "type": "go", "payload": {"n": 1}}),
+        );
+        op(
+            &s,
+            "sendEvent",
+            json!({"id": "e", "type": "other", "payload": 0}),
+        );
+        op(
+            &s,
+            "sendEvent",
+            json!({"id": "e", "type": "go", "payload": {"n": 2}}),
+        );
+        s.take_due().unwrap();
+        let wait = |key: &str| {
+            op(
+                &s,
+                "wait",
+                json!({"instance": "e", "key": key, "name": "w", "type": "go", "timeout_ms": 5_000}),
+            )
+        };
+        let first = wait("w-1");
+        assert_eq!(first["done"], true);
+        assert_eq!(first["value"]["payload"], json!({"n": 1}));
+        assert_eq!(first["value"]["type"], "go");
+        assert_eq!(first["value"]["timestamp"], 1_000);
+        assert_eq!(wait("w-2")["value"]["payload"], json!({"n": 2}));
+        // Replays answer from storage, consuming nothing more.
+        assert_eq!(wait("w-1")["value"]["payload"], json!({"n": 1}));
+        assert_eq!(wait("w-3"), json!({"done": false, "until": 6_000}));
+        // Events are no step outputs.
+        let st = op(&s, "status", json!({"id": "e"}));
+        assert_eq!(st["__LOCAL_DEV_STEP_OUTPUTS"], json!([]));
+        let err = s
+            .handle("sendEvent", &json!({"id": "nope", "type": "go"}))
+            .unwrap_err();
+        assert_eq!(err.to_string(), "instance.not_found");
+    }
+
+    #[test]
+    fn a_waiting_instance_wakes_on_its_event_and_times_out_otherwise() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = Arc::new(AtomicI64::new(1_000));
+        let s = store(dir.path(), now.clone());
+        op(&s, "create", json!({"id": "a"}));
+        s.take_due().unwrap();
+        let args =
+            json!({"instance": "a", "key": "k-1", "name": "w", "type": "go", "timeout_ms": 500});
+        assert_eq!(op(&s, "wait", args.clone())["until"], 1_500);
+        s.finish(
+            "a",
+            &RunOutcome::Suspended {
+                until: 1_500,
+                sleeping: true,
+            },
+        )
+        .unwrap();
+        assert_eq!(op(&s, "status", json!({"id": "a"}))["status"], "waiting");
+        assert!(s.take_due().unwrap().is_empty());
+        // An event of another type does not wake it; its own does.
+        op(&s, "sendEvent", json!({"id": "a", "type": "other"}));
+        assert!(s.take_due().unwrap().is_empty());
+        op(
+            &s,
+            "sendEvent",
+            json!({"id": "a", "type": "go", "payload": "yes"}),
+        );
+        assert_eq!(s.take_due().unwrap().len(), 1);
+        assert_eq!(op(&s, "wait", args)["value"]["payload"], "yes");
+
+        // A second instance is never sent its event: it times out at the deadline.
+        op(&s, "create", json!({"id": "b"}));
+        s.take_due().unwrap();
+        let args =
+            json!({"instance": "b", "key": "k-1", "name": "w", "type": "go", "timeout_ms": 500});
+        op(&s, "wait", args.clone());
+        s.finish(
+            "b",
+            &RunOutcome::Suspended {
+                until: 1_500,
+                sleeping: true,
+            },
+        )
+        .unwrap();
+        now.store(1_500, Ordering::SeqCst);
+        assert_eq!(s.take_due().unwrap().len(), 1);
+        let timed_out = op(&s, "wait", args.clone());
+        assert_eq!(
+            timed_out["error"],
+            json!({"name": "WorkflowTimeoutError", "message": "Execution timed out after 500ms"})
+        );
+        // Kept: a replay raises it again even if the event comes later.
+        op(&s, "sendEvent", json!({"id": "b", "type": "go"}));
+        assert_eq!(op(&s, "wait", args)["error"], timed_out["error"]);
+    }
+
+    #[test]
+    fn an_event_sent_while_the_run_heads_for_the_wait_is_not_missed() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = Arc::new(AtomicI64::new(1_000));
+        let s = store(dir.path(), now.clone());
+        op(&s, "create", json!({"id": "r"}));
+        s.take_due().unwrap();
+        let args =
+            json!({"instance": "r", "key": "k-1", "name": "w", "type": "go", "timeout_ms": 60_000});
+        op(&s, "wait", args.clone());
+        // The event arrives before the run has reported its suspension.
+        op(
+            &s,
+            "sendEvent",
+            json!({"id": "r", "type": "go", "payload": 7}),
+        );
+        s.finish(
+            "r",
+            &RunOutcome::Suspended {
+                until: 61_000,
+                sleeping: true,
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            s.take_due().unwrap().len(),
+            1,
+            "woken at once, not at the deadline"
+        );
+        assert_eq!(op(&s, "wait", args)["value"]["payload"], 7);
     }
 }

@@ -202,7 +202,19 @@ struct State {
     extra_binding_types: Vec<String>,
     misbehaviours: Vec<Misbehaviour>,
     echo_token: bool,
+    /// Assets upload requests being answered now, and the most at once.
+    uploads_in_flight: usize,
+    max_uploads_in_flight: usize,
+    /// Hold each upload request until this many were in flight at once
+    /// (at most [`HOLD_LIMIT`]): a client that sends one at a time is seen
+    /// as such, whatever the timing.
+    hold_uploads_for: usize,
+    /// Wait this long before answering each upload request (benchmarks).
+    upload_delay: std::time::Duration,
 }
+
+/// Longest an upload request is held waiting for company.
+const HOLD_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A running fake API; shut down when dropped.
 pub struct FakeCf {
@@ -287,6 +299,26 @@ impl FakeCf {
     /// Files received by assets upload requests, in order.
     pub fn uploaded_assets(&self) -> Vec<AssetPart> {
         self.calls().into_iter().flat_map(|c| c.assets).collect()
+    }
+
+    /// Files per bucket in upload sessions (default 2).
+    pub fn set_bucket_size(&self, n: usize) {
+        self.lock().bucket_size = n;
+    }
+
+    /// Hold upload requests until `n` are in flight at once (see [`State`]).
+    pub fn hold_uploads_for(&self, n: usize) {
+        self.lock().hold_uploads_for = n;
+    }
+
+    /// Delay every upload request's answer by `d`.
+    pub fn set_upload_delay(&self, d: std::time::Duration) {
+        self.lock().upload_delay = d;
+    }
+
+    /// The most assets upload requests that were in flight at once.
+    pub fn max_uploads_in_flight(&self) -> usize {
+        self.lock().max_uploads_in_flight
     }
 
     /// Make upload JWTs ask for single-file uploads.
@@ -421,7 +453,45 @@ fn failure(status: u16, code: i64, message: &str) -> (u16, Value) {
     )
 }
 
+/// Count assets upload requests in flight (holding or delaying them when
+/// asked) around [`handle_request`].
 async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Resp, Infallible> {
+    if !req.uri().path().contains("/workers/assets/upload") {
+        return handle_request(state, req).await;
+    }
+    let (hold, delay) = {
+        let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+        st.uploads_in_flight += 1;
+        st.max_uploads_in_flight = st.max_uploads_in_flight.max(st.uploads_in_flight);
+        (st.hold_uploads_for, st.upload_delay)
+    };
+    let deadline = std::time::Instant::now() + HOLD_LIMIT;
+    while hold > 1 && std::time::Instant::now() < deadline {
+        if state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .max_uploads_in_flight
+            >= hold
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let reply = handle_request(Arc::clone(&state), req).await;
+    state
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .uploads_in_flight -= 1;
+    reply
+}
+
+async fn handle_request(
+    state: Arc<Mutex<State>>,
+    req: Request<Incoming>,
+) -> Result<Resp, Infallible> {
     let method = req.method().to_string();
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
@@ -536,12 +606,12 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Resp
 
     let (status, value) = {
         let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
-        let scripted = st.failures.iter_mut().find(|f| {
+        let scripted = st.failures.iter().position(|f| {
             path.contains(&f.path)
                 && f.method.as_deref().is_none_or(|m| m == method)
                 && f.remaining != Some(0)
         });
-        if assets_upload {
+        if assets_upload && scripted.is_none() {
             // Authenticated by the session's upload JWT alone, as the real API.
             match (bearer.as_deref(), has_api_key) {
                 (Some(jwt), false) if st.asset_sessions.contains_key(jwt) => {
@@ -559,9 +629,10 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Resp
                     "assets upload needs `Authorization: Bearer <upload JWT>` and no API credentials",
                 ),
             }
-        } else if !authorized {
+        } else if !authorized && !assets_upload {
             failure(403, 10000, "Authentication error")
-        } else if let Some(f) = scripted {
+        } else if let Some(i) = scripted {
+            let f = &mut st.failures[i];
             if let Some(n) = f.remaining.as_mut() {
                 *n -= 1;
             }

@@ -137,11 +137,17 @@ class WorkflowInstance:
     async def restart(self):
         self._workflow._call("restart", {"id": self.id})
 
-    async def send_event(self, type=None, payload=None, **kwargs):
-        raise NotImplementedError(
-            "instance.send_event() (with step.wait_for_event) is not emulated by pywrangler-rs dev yet; "
-            "it works once deployed"
-        )
+    async def send_event(self, options=None, /, *, type=None, payload=None):
+        """Queue an event for `step.wait_for_event(..., type)`: a waiting
+        instance resumes; one not waiting yet gets it when it gets there."""
+        if isinstance(options, dict):
+            type = options.get("type", type)
+            payload = options.get("payload", payload)
+        elif options is not None:
+            raise TypeError("send_event() takes type=... and payload=... (or a {'type', 'payload'} dict)")
+        if not isinstance(type, str) or not type:
+            raise TypeError("send_event() needs an event `type` (a non-empty str)")
+        self._workflow._call("sendEvent", {"id": self.id, "type": type, "payload": to_json(payload)})
 
     sendEvent = send_event
 
@@ -402,8 +408,34 @@ class WorkflowStep:
             raise _Suspend(r.get("until"), sleeping=True)
 
     async def wait_for_event(self, name, event_type, /, timeout="24 hours"):
-        raise NotImplementedError(
-            "step.wait_for_event() is not emulated by pywrangler-rs dev yet; it works once deployed"
+        """Wait until `instance.send_event(type=event_type)` (events sent
+        earlier are queued per type, first in first out); raises
+        `WorkflowTimeoutError` after `timeout`. The instance is `waiting`
+        meanwhile and suspended, so the wait survives a `dev` restart."""
+        if not isinstance(name, str):
+            raise TypeError(f"a step name must be a str, got {type(name).__name__}")
+        if not isinstance(event_type, str) or not event_type:
+            raise TypeError("wait_for_event() needs an event type (a non-empty str)")
+        import hashlib
+
+        timeout_ms = duration_ms(timeout or "24 hours", "wait_for_event timeout")
+        counter = "waitForEvent-" + name
+        count = self._counts.get(counter, 0) + 1
+        self._counts[counter] = count
+        key = f"{hashlib.sha1(f'{name}-{count}'.encode('utf-8')).hexdigest()}-{count}"
+        r = self._op("wait", {"key": key, "name": name, "type": event_type, "timeout_ms": timeout_ms})
+        if r.get("aborted"):
+            raise _Suspend(None)
+        if r.get("error") is not None:
+            _raise_stored(r["error"])
+        if not r.get("done"):
+            raise _Suspend(r.get("until"), sleeping=True)
+        event = r.get("value") or {}
+        ts = event.get("timestamp") or 0
+        return JsDict(
+            payload=from_json(event.get("payload")),
+            type=event.get("type"),
+            timestamp=datetime.datetime.fromtimestamp(ts / 1000, tz=datetime.timezone.utc),
         )
 
     waitForEvent = wait_for_event

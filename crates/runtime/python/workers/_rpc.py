@@ -33,8 +33,9 @@ def _wait_until(awaitable):
 
 
 def import_from_javascript(name):
-    """`cloudflare:workers` (env, waitUntil) and `cloudflare:sockets` are the
-    JavaScript modules Python code may import."""
+    """`cloudflare:workers` (env, waitUntil), `cloudflare:email`
+    (`EmailMessage`) and `cloudflare:sockets` are the JavaScript modules
+    Python code may import."""
     if name == "cloudflare:workers":
         mod = types.ModuleType("cloudflare:workers")
         mod.__getattr__ = _cloudflare_workers_attr
@@ -45,6 +46,10 @@ def import_from_javascript(name):
         mod.DurableObject = DurableObject
         mod.WorkflowEntrypoint = WorkflowEntrypoint
         return mod
+    if name == "cloudflare:email":
+        from _pywrangler.send_email import cloudflare_email_module
+
+        return cloudflare_email_module()
     if name == "cloudflare:sockets":
         mod = types.ModuleType("cloudflare:sockets")
 
@@ -54,8 +59,8 @@ def import_from_javascript(name):
         mod.connect = connect
         return mod
     raise ImportError(
-        f"import_from_javascript({name!r}): only 'cloudflare:workers' and "
-        "'cloudflare:sockets' are available"
+        f"import_from_javascript({name!r}): only 'cloudflare:workers', "
+        "'cloudflare:email' and 'cloudflare:sockets' are available"
     )
 
 

@@ -111,8 +111,14 @@ def _worker_loader(name, raw):
     return WorkerLoader(name)
 
 
+def _send_email(name, raw):
+    from ..send_email import SendEmail
+
+    return SendEmail(name)
+
+
 # `env` entry type -> the function that makes its proxy.
-_TYPES = {"workflow": _workflow, "worker_loader": _worker_loader}
+_TYPES = {"workflow": _workflow, "worker_loader": _worker_loader, "send_email": _send_email}
 for _module in (
     vars,
     kv,

@@ -51,6 +51,17 @@ impl ApiError {
     pub fn has_code(&self, code: i64) -> bool {
         self.errors.iter().any(|e| e.code == code)
     }
+
+    /// Whether this call uploaded the Worker itself (`PUT …/workers/scripts/<name>` or a new
+    /// version of it): only there does 10021 mean the Worker failed at startup.
+    fn is_script_upload(&self) -> bool {
+        let segments: Vec<&str> = self.path.trim_matches('/').split('/').collect();
+        match segments.as_slice() {
+            [.., "workers", "scripts", _] => self.method == "PUT",
+            [.., "workers", "scripts", _, "versions"] => self.method == "POST",
+            _ => false,
+        }
+    }
 }
 
 impl crate::diagnostics::Diagnostic for ApiError {
@@ -69,7 +80,7 @@ impl crate::diagnostics::Diagnostic for ApiError {
                     .to_string(),
             );
         }
-        if self.has_code(codes::STARTUP) {
+        if self.has_code(codes::STARTUP) && self.is_script_upload() {
             hints.push(
                 "the Worker failed validation at startup: check top-level imports, that there is a `Default` entrypoint, and that top-level code does no I/O or randomness (startup must stay under 1 s)"
                     .to_string(),
@@ -119,3 +130,56 @@ impl fmt::Display for ApiError {
 }
 
 impl std::error::Error for ApiError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnostics::Diagnostic;
+
+    fn failed(method: &str, path: &str, code: i64) -> ApiError {
+        ApiError {
+            method: method.into(),
+            path: path.into(),
+            status: Some(400),
+            errors: vec![ApiMessage {
+                code,
+                message: "x".into(),
+            }],
+            detail: None,
+            attempts: 1,
+            timed_out: false,
+        }
+    }
+
+    /// An asset upload answered with 10021 once got the "failed validation at startup"
+    /// hint, which sent users to their top-level code.
+    #[test]
+    fn the_startup_hint_is_given_only_for_the_script_upload() {
+        let startup = |e: &ApiError| e.hints().iter().any(|h| h.contains("at startup"));
+        assert!(startup(&failed(
+            "PUT",
+            "/accounts/a/workers/scripts/w",
+            codes::STARTUP
+        )));
+        assert!(startup(&failed(
+            "POST",
+            "/accounts/a/workers/scripts/w/versions",
+            codes::STARTUP
+        )));
+        assert!(!startup(&failed(
+            "POST",
+            "/accounts/a/workers/assets/upload",
+            codes::STARTUP
+        )));
+        assert!(!startup(&failed(
+            "POST",
+            "/accounts/a/workers/scripts/w/assets-upload-session",
+            codes::STARTUP
+        )));
+        assert!(!startup(&failed(
+            "PUT",
+            "/accounts/a/workers/scripts/w",
+            10001
+        )));
+    }
+}

@@ -251,8 +251,11 @@ impl HostHandler for DynamicHandler {
         body: Vec<u8>,
         guest: &mut Reentry<'_, '_>,
     ) -> HostReply {
-        if header["op"] == super::htmlrewriter::OP {
-            return super::htmlrewriter::transform(&header, &body, guest);
+        if header["op"]
+            .as_str()
+            .is_some_and(|op| op.starts_with(super::htmlrewriter::OP_PREFIX))
+        {
+            return super::htmlrewriter::host_op(&header, body, guest);
         }
         self.serve(&header, body, Some(guest.deadline()))
     }

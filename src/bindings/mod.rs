@@ -12,6 +12,7 @@ pub mod queue;
 pub mod r2;
 pub mod service;
 pub mod vars;
+pub mod version_metadata;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -68,7 +69,7 @@ pub struct Stub<'a> {
     pub shapes: &'a mut Shapes,
 }
 
-/// Every unit, in config order (the order `binding_names` lists them).
+/// Every unit (`binding_names` sorts their bindings into config order).
 pub static KINDS: &[Kind] = &[
     vars::KIND,
     kv::KIND,
@@ -77,6 +78,7 @@ pub static KINDS: &[Kind] = &[
     durable::KIND,
     queue::KIND,
     service::KIND,
+    version_metadata::KIND,
 ];
 
 /// The unit that owns `kind`, if it has moved into the registry.

@@ -320,11 +320,6 @@ fn unmoved_kind(cfg: &WranglerConfig, kind: BindingKind, out: &mut Vec<Value>) {
                 out.push(json!({"name": b.binding, "type": "media"}));
             }
         }
-        K::VersionMetadata => {
-            if let Some(v) = &cfg.version_metadata {
-                out.push(json!({"name": v.binding, "type": "version_metadata"}));
-            }
-        }
         K::Assets => {
             if let Some(b) = cfg.assets.as_ref().and_then(|a| a.binding.as_ref()) {
                 out.push(json!({"name": b, "type": "assets"}));

@@ -239,12 +239,6 @@ fn other_bindings(
         }
         let entry = match kind {
             K::RateLimit | K::SecretsStoreSecret => continue,
-            K::VersionMetadata => json!({
-                "type": "version_metadata",
-                "id": crate::dev::bindings::sqlite::uuid_v4(),
-                "tag": "",
-                "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            }),
             K::Hyperdrive => json!({
                 "type": "hyperdrive",
                 "connection_string": hyperdrive_local_string(cfg, hyperdrive_local, name)?,

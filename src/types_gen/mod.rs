@@ -168,7 +168,6 @@ fn other_kind(kind: BindingKind) -> (&'static str, &'static str) {
         K::Hyperdrive => ("Hyperdrive", "hyperdrive"),
         K::SecretsStoreSecret => ("SecretsStoreSecret", "secrets store secret"),
         K::RateLimit => ("RateLimit", "rate limit"),
-        K::VersionMetadata => ("WorkerVersionMetadata", "version metadata"),
         K::WorkerLoader => ("WorkerLoader", "worker loader"),
         K::Pipeline => ("Pipeline", "pipeline"),
         // Cloudflare-only kinds: the note is `BindingKind::cloudflare_only`'s.

@@ -397,17 +397,6 @@ impl WranglerConfig {
         list(out, "send_email", &self.send_email, K::SendEmail, |b| {
             &b.name
         });
-        let ae = &self.analytics_engine_datasets;
-        list(
-            out,
-            "analytics_engine_datasets",
-            ae,
-            K::AnalyticsEngine,
-            |b| &b.binding,
-        );
-        list(out, "hyperdrive", &self.hyperdrive, K::Hyperdrive, |b| {
-            &b.binding
-        });
         let ss = &self.secrets_store_secrets;
         list(
             out,
@@ -419,13 +408,6 @@ impl WranglerConfig {
         list(out, "ratelimits", &self.ratelimits, K::RateLimit, |b| {
             &b.name
         });
-        list(
-            out,
-            "worker_loaders",
-            &self.worker_loaders,
-            K::WorkerLoader,
-            |b| &b.binding,
-        );
         one(out, "ai", self.ai.as_ref(), K::Ai, |b| &b.binding);
         list(out, "vectorize", &self.vectorize, K::Vectorize, |b| {
             &b.binding
@@ -446,9 +428,6 @@ impl WranglerConfig {
         });
         let dn = &self.dispatch_namespaces;
         list(out, "dispatch_namespaces", dn, K::DispatchNamespace, |b| {
-            &b.binding
-        });
-        list(out, "pipelines", &self.pipelines, K::Pipeline, |b| {
             &b.binding
         });
         if let Some(l) = &self.logfwdr {

@@ -5,13 +5,18 @@
 //! `deploy` and `types` go through it instead of matching on kind names.
 //! The guest side of a kind is one module of `_pywrangler/bindings/`.
 
+pub mod analytics_engine;
 pub mod d1;
 pub mod durable;
+pub mod hyperdrive;
 pub mod kv;
+pub mod pipelines;
 pub mod queue;
 pub mod r2;
 pub mod service;
 pub mod vars;
+pub mod version_metadata;
+pub mod worker_loader;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -68,7 +73,7 @@ pub struct Stub<'a> {
     pub shapes: &'a mut Shapes,
 }
 
-/// Every unit, in config order (the order `binding_names` lists them).
+/// Every unit (`binding_names` sorts their bindings into config order).
 pub static KINDS: &[Kind] = &[
     vars::KIND,
     kv::KIND,
@@ -77,6 +82,11 @@ pub static KINDS: &[Kind] = &[
     durable::KIND,
     queue::KIND,
     service::KIND,
+    analytics_engine::KIND,
+    hyperdrive::KIND,
+    version_metadata::KIND,
+    worker_loader::KIND,
+    pipelines::KIND,
 ];
 
 /// The unit that owns `kind`, if it has moved into the registry.

@@ -278,8 +278,9 @@ pub struct DevSettings {
     pub local_protocol: Option<String>,
 }
 
-/// Which kind of thing a binding name refers to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which kind of thing a binding name refers to. The variants are in config
+/// order (the order [`WranglerConfig::binding_names`] lists them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum BindingKind {
     Var,
     Secret,
@@ -349,14 +350,16 @@ impl BindingKind {
 
 impl WranglerConfig {
     /// Every binding name with its kind and JSON pointer (relative to this
-    /// config), in config order: the registry's kinds (vars, secrets, KV, R2,
-    /// D1, DO, queues, services), then the rest.
+    /// config), in config order: by kind in [`BindingKind`]'s order, each
+    /// kind's bindings in the order written.
     pub fn binding_names(&self) -> Vec<(&str, BindingKind, String)> {
         let mut out = Vec::new();
         for kind in crate::bindings::KINDS {
             (kind.declared)(self, &mut out);
         }
         self.more_binding_names(&mut out);
+        // Stable: a kind's bindings keep their order.
+        out.sort_by_key(|(_, kind, _)| *kind);
         out
     }
 
@@ -394,17 +397,6 @@ impl WranglerConfig {
         list(out, "send_email", &self.send_email, K::SendEmail, |b| {
             &b.name
         });
-        let ae = &self.analytics_engine_datasets;
-        list(
-            out,
-            "analytics_engine_datasets",
-            ae,
-            K::AnalyticsEngine,
-            |b| &b.binding,
-        );
-        list(out, "hyperdrive", &self.hyperdrive, K::Hyperdrive, |b| {
-            &b.binding
-        });
         let ss = &self.secrets_store_secrets;
         list(
             out,
@@ -416,17 +408,6 @@ impl WranglerConfig {
         list(out, "ratelimits", &self.ratelimits, K::RateLimit, |b| {
             &b.name
         });
-        let vm = self.version_metadata.as_ref();
-        one(out, "version_metadata", vm, K::VersionMetadata, |b| {
-            &b.binding
-        });
-        list(
-            out,
-            "worker_loaders",
-            &self.worker_loaders,
-            K::WorkerLoader,
-            |b| &b.binding,
-        );
         one(out, "ai", self.ai.as_ref(), K::Ai, |b| &b.binding);
         list(out, "vectorize", &self.vectorize, K::Vectorize, |b| {
             &b.binding
@@ -447,9 +428,6 @@ impl WranglerConfig {
         });
         let dn = &self.dispatch_namespaces;
         list(out, "dispatch_namespaces", dn, K::DispatchNamespace, |b| {
-            &b.binding
-        });
-        list(out, "pipelines", &self.pipelines, K::Pipeline, |b| {
             &b.binding
         });
         if let Some(l) = &self.logfwdr {

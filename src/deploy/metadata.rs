@@ -176,11 +176,6 @@ fn unmoved_kind(cfg: &WranglerConfig, kind: BindingKind, out: &mut Vec<Value>) {
                 );
             }
         }
-        K::Hyperdrive => {
-            for h in &cfg.hyperdrive {
-                out.push(json!({"name": h.binding, "type": "hyperdrive", "id": h.id}));
-            }
-        }
         K::SecretsStoreSecret => {
             for s in &cfg.secrets_store_secrets {
                 out.push(json!({
@@ -239,13 +234,6 @@ fn unmoved_kind(cfg: &WranglerConfig, kind: BindingKind, out: &mut Vec<Value>) {
                 });
             }
         }
-        K::AnalyticsEngine => {
-            for a in &cfg.analytics_engine_datasets {
-                out.push(compact(
-                    json!({"name": a.binding, "type": "analytics_engine", "dataset": a.dataset}),
-                ));
-            }
-        }
         K::DispatchNamespace => {
             for d in &cfg.dispatch_namespaces {
                 let outbound = d.outbound.as_ref().map(|o| {
@@ -271,21 +259,6 @@ fn unmoved_kind(cfg: &WranglerConfig, kind: BindingKind, out: &mut Vec<Value>) {
                     "type": "mtls_certificate",
                     "certificate_id": m.certificate_id,
                 }));
-            }
-        }
-        K::Pipeline => {
-            for p in &cfg.pipelines {
-                out.push(compact(json!({
-                    "name": p.binding,
-                    "type": "pipelines",
-                    "pipeline": p.pipeline,
-                    "stream": p.stream,
-                })));
-            }
-        }
-        K::WorkerLoader => {
-            for w in &cfg.worker_loaders {
-                out.push(json!({"name": w.binding, "type": "worker_loader"}));
             }
         }
         K::Logfwdr => {
@@ -318,11 +291,6 @@ fn unmoved_kind(cfg: &WranglerConfig, kind: BindingKind, out: &mut Vec<Value>) {
         K::Media => {
             if let Some(b) = &cfg.media {
                 out.push(json!({"name": b.binding, "type": "media"}));
-            }
-        }
-        K::VersionMetadata => {
-            if let Some(v) = &cfg.version_metadata {
-                out.push(json!({"name": v.binding, "type": "version_metadata"}));
             }
         }
         K::Assets => {

@@ -11,7 +11,6 @@ use serde_json::{Value, json};
 
 use super::bindings::{BindingsConfig, LogFilter};
 use crate::config::{Project, ProjectPaths, WranglerConfig};
-use crate::diagnostics::UserError;
 
 /// How one queue is consumed locally.
 #[derive(Debug, Clone, PartialEq)]
@@ -200,7 +199,7 @@ pub fn resolve(project: &Project, flags: &SessionFlags) -> anyhow::Result<Worker
     }
     b.email_dir = Some(crate::dev::bindings::send_email::default_root(&paths.root));
     workflow_bindings(cfg, &mut b, &mut env);
-    let mut local_only = other_bindings(cfg, &flags.hyperdrive_local, &mut env)?;
+    let mut local_only = other_bindings(cfg, &mut env);
     if let Some(assets) = crate::assets::AssetsOptions::from_project(project)? {
         local_only.extend(crate::assets::rules::warnings(&assets.dir));
         if let Some(name) = &assets.binding {
@@ -237,11 +236,7 @@ pub fn resolve(project: &Project, flags: &SessionFlags) -> anyhow::Result<Worker
 }
 
 /// `env` entries of the binding kinds not yet in [`crate::bindings::KINDS`]; returns warnings for those that cannot work locally.
-fn other_bindings(
-    cfg: &WranglerConfig,
-    hyperdrive_local: &BTreeMap<String, String>,
-    env: &mut BTreeMap<String, Value>,
-) -> anyhow::Result<Vec<String>> {
+fn other_bindings(cfg: &WranglerConfig, env: &mut BTreeMap<String, Value>) -> Vec<String> {
     use crate::config::BindingKind as K;
     let mut remote_only = Vec::new();
     let mut not_emulated = Vec::new();
@@ -251,19 +246,6 @@ fn other_bindings(
         }
         let entry = match kind {
             K::RateLimit | K::SecretsStoreSecret | K::SendEmail => continue,
-            K::VersionMetadata => json!({
-                "type": "version_metadata",
-                "id": crate::dev::bindings::sqlite::uuid_v4(),
-                "tag": "",
-                "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            }),
-            K::Hyperdrive => json!({
-                "type": "hyperdrive",
-                "connection_string": hyperdrive_local_string(cfg, hyperdrive_local, name)?,
-            }),
-            K::AnalyticsEngine => json!({"type": "analytics_engine"}),
-            K::Pipeline => json!({"type": "pipelines"}),
-            K::WorkerLoader => json!({"type": "worker_loader"}),
             K::Assets => continue,
             // Workflows of this worker run locally (`workflow_bindings`).
             K::Workflow if env.contains_key(name) => continue,
@@ -293,7 +275,7 @@ fn other_bindings(
             not_emulated.join(", ")
         ));
     }
-    Ok(warnings)
+    warnings
 }
 
 /// Workflows whose class lives in this worker run on the local engine; those
@@ -341,34 +323,6 @@ fn kind_tag(kind: crate::config::BindingKind) -> &'static str {
     use crate::config::BindingKind as K;
     match kind {
         K::Workflow => "workflow",
-        K::WorkerLoader => "worker_loader",
         _ => "unsafe",
     }
-}
-
-/// Hyperdrive's local database, found as wrangler finds it: the environment
-/// variable first (`from_env`, the deprecated spelling already folded in by
-/// the settings layer), then `localConnectionString`.
-fn hyperdrive_local_string(
-    cfg: &WranglerConfig,
-    from_env: &BTreeMap<String, String>,
-    binding: &str,
-) -> anyhow::Result<String> {
-    let from_env = from_env.get(binding).cloned();
-    let configured = cfg
-        .hyperdrive
-        .iter()
-        .find(|h| h.binding == binding)
-        .and_then(|h| h.local_connection_string.clone());
-    from_env.or(configured).ok_or_else(|| {
-        UserError::usage(format!(
-            "When developing locally, you should use a local Postgres connection string to emulate Hyperdrive functionality. \
-             Please setup Postgres locally and set the value of the 'CLOUDFLARE_HYPERDRIVE_LOCAL_CONNECTION_STRING_{binding}' variable \
-             or \"{binding}\"'s \"localConnectionString\" to the Postgres connection string."
-        ))
-        .hint(format!(
-            "e.g. add \"localConnectionString\": \"postgres://user:password@127.0.0.1:5432/db\" to the `hyperdrive` entry `{binding}`"
-        ))
-        .into()
-    })
 }

@@ -164,13 +164,8 @@ fn other_kind(kind: BindingKind) -> (&'static str, &'static str) {
         K::Workflow => ("Workflow", "workflow"),
         K::Assets => ("Fetcher", "static assets"),
         K::SendEmail => ("SendEmail", "send_email"),
-        K::AnalyticsEngine => ("AnalyticsEngineDataset", "analytics engine dataset"),
-        K::Hyperdrive => ("Hyperdrive", "hyperdrive"),
         K::SecretsStoreSecret => ("SecretsStoreSecret", "secrets store secret"),
         K::RateLimit => ("RateLimit", "rate limit"),
-        K::VersionMetadata => ("WorkerVersionMetadata", "version metadata"),
-        K::WorkerLoader => ("WorkerLoader", "worker loader"),
-        K::Pipeline => ("Pipeline", "pipeline"),
         // Cloudflare-only kinds: the note is `BindingKind::cloudflare_only`'s.
         K::Ai => ("Ai", ""),
         K::Vectorize => ("VectorizeIndex", ""),

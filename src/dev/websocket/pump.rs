@@ -155,12 +155,15 @@ async fn deliver(generation: &Weak<Generation>, id: u64, event: Event) {
     tokio::task::spawn_blocking(move || drain(&g, &owner));
 }
 
-/// Run every queued event of `owner` on its instance.
+/// Run every queued event of `owner` on its instance. A hibernatable
+/// object with a zero hibernation delay runs one event per instance and is
+/// evicted after each, so an event that arrives while the previous one is
+/// still running also gets a rebuilt object, as `0` promises.
 fn drain(g: &std::sync::Arc<Generation>, owner: &Owner) {
     if !g.sockets.has_pending(owner) {
         return;
     }
-    let run = |inst: &mut pywrangler_runtime::Instance| {
+    let run = |inst: &mut pywrangler_runtime::Instance, one: bool| {
         while let Some((header, body)) = g.sockets.pop(owner) {
             if let Err(e) = inst.invoke(&header, &body) {
                 let info =
@@ -170,28 +173,33 @@ fn drain(g: &std::sync::Arc<Generation>, owner: &Owner) {
                     break;
                 }
             }
+            if one {
+                break;
+            }
         }
         g.sockets.forget_finished();
         Ok(())
     };
     let result = match owner {
         Owner::None => Ok(()),
-        Owner::Instance(instance) => g.run_pinned(*instance, "[ws] ", run),
+        Owner::Instance(instance) => g.run_pinned(*instance, "[ws] ", |inst| run(inst, false)),
         Owner::Object {
             class,
             id,
             hibernatable,
-        } => {
+        } => loop {
             let evict = *hibernatable
                 && g.sockets.hibernate_after.is_zero()
                 && !g.sockets.object_has_plain_sockets(class, id);
             let label = format!("[{class}:{}] ", &id[..8.min(id.len())]);
-            let r = g.run_object_then(class, id, &label, evict, run);
+            let r = g.run_object_then(class, id, &label, evict, |inst| run(inst, evict));
             if *hibernatable && !evict {
                 g.schedule_hibernation(class, id);
             }
-            r
-        }
+            if r.is_err() || !evict || !g.sockets.has_pending(owner) {
+                break r;
+            }
+        },
     };
     if let Err(e) = result {
         crate::printer::warn(format!("WebSocket event handler failed: {e}"));

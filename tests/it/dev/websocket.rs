@@ -56,6 +56,8 @@ class Room(DurableObject):
                           "members": len(self.ctx.getWebSockets("everyone"))})
         for peer in self.ctx.getWebSockets("everyone"):
             peer.send(out)
+        if message == "slow":
+            await asyncio.sleep(1.5)  # still running when the client's next message arrives
 
     async def webSocketClose(self, ws, code, reason, wasClean):
         who = ws.deserializeAttachment()["name"]
@@ -237,13 +239,42 @@ fn chat_room_durable_object_survives_hibernation() {
     );
     drop(dev);
 
-    // Without forced eviction the object stays in memory between messages.
-    let dev = Dev::start(dir.path(), &[]);
+    // Without forced eviction the object stays in memory between messages
+    // (a delay no slow machine reaches between two messages).
+    let dev = Dev::start_with_env(
+        dir.path(),
+        &[],
+        &[("PYWRANGLER_DEV_HIBERNATE_AFTER_MS", "600000")],
+    );
     let mut cy = connect(&dev, "/room?name=cy");
     cy.send(Message::text("one")).expect("send");
     assert_eq!(json(&next(&mut cy, &dev))["seen"], 1);
     cy.send(Message::text("two")).expect("send");
     assert_eq!(json(&next(&mut cy, &dev))["seen"], 2);
+}
+
+/// Regression: with a zero hibernation delay a message that arrived while
+/// the previous one was still being handled ran on the same instance (the
+/// event queue was drained in one go), so `seen` was 2, not 1, whenever the
+/// client answered quickly (the chat room test failed 1 run in 4 on a loaded
+/// machine). Every event now gets an object rebuilt from its constructor.
+#[test]
+fn zero_hibernation_delay_rebuilds_the_object_for_a_message_queued_behind_another() {
+    let dir = project(&[("wrangler.toml", CONFIG), ("src/entry.py", WORKER)]);
+    let dev = Dev::start_with_env(
+        dir.path(),
+        &[],
+        &[("PYWRANGLER_DEV_HIBERNATE_AFTER_MS", "0")],
+    );
+    let mut ann = connect(&dev, "/room?name=ann");
+    // The handler broadcasts, then sleeps 1.5 s: "queued" arrives while it
+    // still runs and waits in the object's queue.
+    ann.send(Message::text("slow")).expect("send");
+    assert_eq!(json(&next(&mut ann, &dev))["seen"], 1);
+    ann.send(Message::text("queued")).expect("send");
+    let got = json(&next(&mut ann, &dev));
+    assert_eq!(got["text"], "queued");
+    assert_eq!(got["seen"], 1, "{}", dev.log());
 }
 
 /// A loopback WebSocket server answering each message with "upstream: …"

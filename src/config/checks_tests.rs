@@ -3,7 +3,7 @@
 //! duplicate-name check. Each regression test names the bug it pins.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::*;
 use crate::config::{ConfigError, Project, WranglerFile, load_wrangler};
@@ -490,41 +490,23 @@ fn pyproject_encodings_too() {
 
 /// Regression (issue 10, item 12): loading was quadratic in the number of
 /// vars because the duplicate-name check scanned every earlier name: 60,000
-/// vars took 9.1 s to load (release), 100,000 about 25 s. A wall-clock bound
-/// failed under load, so this compares growth instead: five times the vars
-/// must take well under 25 times as long (linear: about 5×; quadratic: 25×).
+/// vars took 9.1 s to load (release), 100,000 about 25 s. Linear, 100,000
+/// load in 0.3–7.5 s (idle to heavily loaded 2 cores); the 15 s bound catches the
+/// quadratic version and leaves room for busy machines.
 #[test]
 fn a_hundred_thousand_vars_load_in_linear_time() {
-    fn config(n: usize) -> String {
-        let mut text = String::from("{\n");
-        text.push_str(HEAD);
-        text.push_str("  \"vars\": {\n");
-        for i in 0..n {
-            text.push_str(&format!("    \"VAR_{i}\": \"value {i}\",\n"));
-        }
-        text.push_str("  }\n}\n");
-        text
+    let mut text = String::from("{\n");
+    text.push_str(HEAD);
+    text.push_str("  \"vars\": {\n");
+    for i in 0..100_000 {
+        text.push_str(&format!("    \"VAR_{i}\": \"value {i}\",\n"));
     }
-    // The fastest of three loads, so a burst of load on the machine counts once at most.
-    let fastest = |text: &str, n: usize| {
-        (0..3)
-            .map(|_| {
-                let t = Instant::now();
-                let w = load("wrangler.jsonc", text, None).expect("loads");
-                let took = t.elapsed();
-                assert_eq!(w.config.vars.len(), n);
-                took
-            })
-            .min()
-            .expect("three runs")
-    };
-    let small = fastest(&config(20_000), 20_000);
-    let text = config(100_000);
-    let large = fastest(&text, 100_000);
-    assert!(
-        large < small * 12,
-        "20k vars took {small:?}, 100k took {large:?}: growth is not linear"
-    );
+    text.push_str("  }\n}\n");
+    let t = Instant::now();
+    let w = load("wrangler.jsonc", &text, None).expect("loads");
+    let took = t.elapsed();
+    assert_eq!(w.config.vars.len(), 100_000);
+    assert!(took < Duration::from_secs(15), "100k vars took {took:?}");
     // A duplicate among them is still found (JSONC keys are unique, so use a secret).
     let dup = text.replace(
         "  \"vars\": {",

@@ -6,6 +6,7 @@
 //! The guest side of a kind is one module of `_pywrangler/bindings/`.
 
 pub mod analytics_engine;
+pub mod assets;
 pub mod d1;
 pub mod durable;
 pub mod hyperdrive;
@@ -13,17 +14,23 @@ pub mod kv;
 pub mod pipelines;
 pub mod queue;
 pub mod r2;
+pub mod ratelimit;
+pub mod remote;
+pub mod secrets_store;
+pub mod send_email;
 pub mod service;
+pub mod unsafe_;
 pub mod vars;
 pub mod version_metadata;
 pub mod worker_loader;
+pub mod workflows;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde_json::Value;
 
-use crate::config::{BindingKind, WranglerConfig};
+use crate::config::{BindingKind, Project, WranglerConfig};
 use crate::dev::bindings::{BindingsConfig, HostCall, LocalBindings, OpResult, Reply};
 use crate::dev::settings::SessionFlags;
 use crate::types_gen::json_shape::Shapes;
@@ -39,9 +46,10 @@ pub struct Kind {
     pub declared: for<'a> fn(&'a WranglerConfig, &mut Vec<Declared<'a>>),
     /// `dev`: its guest `env` entries and its local store settings.
     pub dev: fn(&mut DevEnv<'_>) -> anyhow::Result<()>,
-    /// `deploy`: its entries of the upload metadata's `bindings`, in
-    /// wrangler's shape (the order across kinds is `deploy::metadata`'s).
-    pub upload: fn(&WranglerConfig, &mut Vec<Value>),
+    /// `deploy`: its entries of the upload metadata's `bindings` of one of
+    /// its kinds, in wrangler's shape (the order across kinds is
+    /// `deploy::metadata`'s).
+    pub upload: fn(&WranglerConfig, BindingKind, &mut Vec<Value>),
     /// `types`: the stub type and comment of one of its bindings.
     pub stub: fn(&mut Stub<'_>, &str, BindingKind) -> (String, String),
     /// The `host_call` ops it answers under `dev`, if any.
@@ -56,6 +64,7 @@ pub struct HostOps {
 
 /// What a kind's `dev` step reads and fills.
 pub struct DevEnv<'a> {
+    pub project: &'a Project,
     pub cfg: &'a WranglerConfig,
     /// Directory of the wrangler config (relative paths start there).
     pub config_dir: &'a Path,
@@ -64,6 +73,40 @@ pub struct DevEnv<'a> {
     pub env: &'a mut BTreeMap<String, Value>,
     /// What `LocalBindings` opens.
     pub local: &'a mut BindingsConfig,
+    /// What `dev` prints at start about the bindings.
+    pub notes: &'a mut DevNotes,
+}
+
+/// What the kinds' `dev` steps report, printed once at start.
+#[derive(Debug, Default)]
+pub struct DevNotes {
+    /// `NAME (service)` of bindings that run only on Cloudflare.
+    pub remote_only: Vec<String>,
+    /// Names of bindings `dev` does not emulate.
+    pub not_emulated: Vec<String>,
+    /// Other warnings (e.g. ignored lines of `_redirects`).
+    pub warnings: Vec<String>,
+}
+
+impl DevNotes {
+    /// The warnings to print, the binding lists first.
+    pub fn into_warnings(self) -> Vec<String> {
+        let mut out = Vec::new();
+        if !self.remote_only.is_empty() {
+            out.push(format!(
+                "these bindings run only on Cloudflare, so calls to them fail under `pywrangler-rs dev`: {}",
+                self.remote_only.join(", ")
+            ));
+        }
+        if !self.not_emulated.is_empty() {
+            out.push(format!(
+                "these bindings are not emulated by `pywrangler-rs dev` yet, so calls to them fail locally: {}",
+                self.not_emulated.join(", ")
+            ));
+        }
+        out.extend(self.warnings);
+        out
+    }
 }
 
 /// What a kind's `types` step reads and fills.
@@ -82,16 +125,49 @@ pub static KINDS: &[Kind] = &[
     durable::KIND,
     queue::KIND,
     service::KIND,
+    workflows::KIND,
+    assets::KIND,
+    send_email::KIND,
     analytics_engine::KIND,
     hyperdrive::KIND,
+    secrets_store::KIND,
+    ratelimit::KIND,
     version_metadata::KIND,
     worker_loader::KIND,
     pipelines::KIND,
+    remote::KIND,
+    unsafe_::KIND,
 ];
 
-/// The unit that owns `kind`, if it has moved into the registry.
+/// The unit that owns `kind` (every kind has one: a unit test checks).
 pub fn of(kind: BindingKind) -> Option<&'static Kind> {
     KINDS.iter().find(|k| k.kinds.contains(&kind))
+}
+
+/// [`Kind::declared`] for a config list: `(name, kind, /key/i)` per entry.
+pub fn declare_list<'a, T>(
+    out: &mut Vec<Declared<'a>>,
+    key: &str,
+    items: &'a [T],
+    kind: BindingKind,
+    name: impl Fn(&'a T) -> &'a str,
+) {
+    for (i, b) in items.iter().enumerate() {
+        out.push((name(b), kind, format!("/{key}/{i}")));
+    }
+}
+
+/// [`Kind::declared`] for a single config object: `(name, kind, /key)`.
+pub fn declare_one<'a, T>(
+    out: &mut Vec<Declared<'a>>,
+    key: &str,
+    item: Option<&'a T>,
+    kind: BindingKind,
+    name: impl Fn(&'a T) -> &'a str,
+) {
+    if let Some(b) = item {
+        out.push((name(b), kind, format!("/{key}")));
+    }
 }
 
 /// The host ops of the family `family` (`kv`, `d1`, …).
@@ -131,5 +207,19 @@ mod tests {
             Some(&[BindingKind::R2Bucket][..])
         );
         assert!(host_ops("kv").is_some() && host_ops("nope").is_none());
+    }
+
+    #[test]
+    fn every_binding_kind_has_a_unit() {
+        // The upload order names each kind once (secrets go with vars), and
+        // `Unsafe` is the last variant.
+        let mut all = crate::deploy::metadata::UPLOAD_ORDER.to_vec();
+        all.push(BindingKind::Secret);
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), BindingKind::Unsafe as usize + 1);
+        for kind in all {
+            assert!(of(kind).is_some(), "{kind:?} has no unit");
+        }
     }
 }

@@ -1,34 +1,12 @@
-//! Config shapes of the binding kinds beyond vars, KV, R2, D1, Durable
-//! Objects, queues and services, with wrangler 4's key names
-//! (`config-schema.json`). Deploy sends each of them; a key of a binding kind
-//! that is not modelled here is an error at deploy, never a silent drop.
+//! Config shapes of the binding kinds whose unit (`src/bindings/<kind>/`)
+//! does not hold its own: shapes several kinds share, the Cloudflare-only and
+//! pass-through kinds, Analytics Engine, Hyperdrive, pipelines and `assets`;
+//! with wrangler 4's key names (`config-schema.json`). Deploy sends each of
+//! them; a key of a binding kind that is not modelled is an error at deploy,
+//! never a silent drop.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-
-/// `workflows[]`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct WorkflowBinding {
-    pub binding: String,
-    /// The workflow's name on Cloudflare.
-    pub name: String,
-    /// The `WorkflowEntrypoint` class exported by the Worker.
-    pub class_name: String,
-    /// Set when the class lives in another Worker.
-    #[serde(default)]
-    pub script_name: Option<String>,
-    #[serde(default)]
-    pub remote: Option<bool>,
-    #[serde(default)]
-    pub limits: Option<WorkflowLimits>,
-}
-
-/// `workflows[].limits`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct WorkflowLimits {
-    pub steps: Option<u64>,
-}
 
 /// `assets`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -72,20 +50,6 @@ pub enum RunWorkerFirst {
     Rules(Vec<String>),
 }
 
-/// `send_email[]` (named by `name`, as in wrangler).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct SendEmail {
-    pub name: String,
-    #[serde(default)]
-    pub destination_address: Option<String>,
-    #[serde(default)]
-    pub allowed_destination_addresses: Option<Vec<String>>,
-    #[serde(default)]
-    pub allowed_sender_addresses: Option<Vec<String>>,
-    #[serde(default)]
-    pub remote: Option<bool>,
-}
-
 /// `analytics_engine_datasets[]`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AnalyticsEngineDataset {
@@ -102,30 +66,6 @@ pub struct Hyperdrive {
     /// The database `dev` connects to instead (wrangler's key spelling).
     #[serde(default, rename = "localConnectionString")]
     pub local_connection_string: Option<String>,
-}
-
-/// `secrets_store_secrets[]`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct SecretsStoreSecret {
-    pub binding: String,
-    pub store_id: String,
-    pub secret_name: String,
-}
-
-/// `ratelimits[]` (named by `name`, as in wrangler).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct RateLimit {
-    pub name: String,
-    pub namespace_id: String,
-    pub simple: RateLimitSimple,
-}
-
-/// `ratelimits[].simple`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct RateLimitSimple {
-    pub limit: u64,
-    /// Seconds: 10 or 60.
-    pub period: u64,
 }
 
 /// A binding that is only a name: `version_metadata`, `worker_loaders[]`.

@@ -14,7 +14,11 @@ pub use crate::bindings::durable::DurableObjects;
 pub use crate::bindings::kv::KvNamespace;
 pub use crate::bindings::queue::Queues;
 pub use crate::bindings::r2::R2Bucket;
+pub use crate::bindings::ratelimit::RateLimit;
+pub use crate::bindings::secrets_store::SecretsStoreSecret;
+pub use crate::bindings::send_email::SendEmail;
 pub use crate::bindings::service::ServiceBinding;
+pub use crate::bindings::workflows::WorkflowBinding;
 
 /// A wrangler config (top level or one environment), after `--env` is applied.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -357,134 +361,9 @@ impl WranglerConfig {
         for kind in crate::bindings::KINDS {
             (kind.declared)(self, &mut out);
         }
-        self.more_binding_names(&mut out);
         // Stable: a kind's bindings keep their order.
         out.sort_by_key(|(_, kind, _)| *kind);
         out
-    }
-
-    /// [`Self::binding_names`] for the kinds not yet in [`crate::bindings::KINDS`].
-    fn more_binding_names<'a>(&'a self, out: &mut Vec<(&'a str, BindingKind, String)>) {
-        fn list<'a, T>(
-            out: &mut Vec<(&'a str, BindingKind, String)>,
-            key: &str,
-            items: &'a [T],
-            kind: BindingKind,
-            name: impl Fn(&'a T) -> &'a str,
-        ) {
-            for (i, b) in items.iter().enumerate() {
-                out.push((name(b), kind, format!("/{key}/{i}")));
-            }
-        }
-        fn one<'a, T>(
-            out: &mut Vec<(&'a str, BindingKind, String)>,
-            key: &str,
-            item: Option<&'a T>,
-            kind: BindingKind,
-            name: impl Fn(&'a T) -> &'a str,
-        ) {
-            if let Some(b) = item {
-                out.push((name(b), kind, format!("/{key}")));
-            }
-        }
-        use BindingKind as K;
-        list(out, "workflows", &self.workflows, K::Workflow, |b| {
-            &b.binding
-        });
-        if let Some(b) = self.assets.as_ref().and_then(|a| a.binding.as_deref()) {
-            out.push((b, K::Assets, "/assets/binding".into()));
-        }
-        list(out, "send_email", &self.send_email, K::SendEmail, |b| {
-            &b.name
-        });
-        let ss = &self.secrets_store_secrets;
-        list(
-            out,
-            "secrets_store_secrets",
-            ss,
-            K::SecretsStoreSecret,
-            |b| &b.binding,
-        );
-        list(out, "ratelimits", &self.ratelimits, K::RateLimit, |b| {
-            &b.name
-        });
-        one(out, "ai", self.ai.as_ref(), K::Ai, |b| &b.binding);
-        list(out, "vectorize", &self.vectorize, K::Vectorize, |b| {
-            &b.binding
-        });
-        one(out, "browser", self.browser.as_ref(), K::Browser, |b| {
-            &b.binding
-        });
-        one(out, "images", self.images.as_ref(), K::Images, |b| {
-            &b.binding
-        });
-        one(out, "media", self.media.as_ref(), K::Media, |b| &b.binding);
-        one(out, "stream", self.stream.as_ref(), K::Stream, |b| {
-            &b.binding
-        });
-        let mtls = &self.mtls_certificates;
-        list(out, "mtls_certificates", mtls, K::MtlsCertificate, |b| {
-            &b.binding
-        });
-        let dn = &self.dispatch_namespaces;
-        list(out, "dispatch_namespaces", dn, K::DispatchNamespace, |b| {
-            &b.binding
-        });
-        if let Some(l) = &self.logfwdr {
-            list(out, "logfwdr/bindings", &l.bindings, K::Logfwdr, |b| {
-                &b.name
-            });
-        }
-        let asn = &self.ai_search_namespaces;
-        list(
-            out,
-            "ai_search_namespaces",
-            asn,
-            K::AiSearchNamespace,
-            |b| &b.binding,
-        );
-        list(out, "ai_search", &self.ai_search, K::AiSearch, |b| {
-            &b.binding
-        });
-        list(
-            out,
-            "agent_memory",
-            &self.agent_memory,
-            K::AgentMemory,
-            |b| &b.binding,
-        );
-        list(out, "artifacts", &self.artifacts, K::Artifacts, |b| {
-            &b.binding
-        });
-        list(out, "flagship", &self.flagship, K::Flagship, |b| &b.binding);
-        list(
-            out,
-            "vpc_services",
-            &self.vpc_services,
-            K::VpcService,
-            |b| &b.binding,
-        );
-        list(
-            out,
-            "vpc_networks",
-            &self.vpc_networks,
-            K::VpcNetwork,
-            |b| &b.binding,
-        );
-        one(
-            out,
-            "websearch",
-            self.websearch.as_ref(),
-            K::WebSearch,
-            |b| &b.binding,
-        );
-        let hw = &self.unsafe_hello_world;
-        list(out, "unsafe_hello_world", hw, K::UnsafeHelloWorld, |b| {
-            &b.binding
-        });
-        if let Some(u) = &self.unsafe_ {
-            list(out, "unsafe/bindings", &u.bindings, K::Unsafe, |b| &b.name);
-        }
     }
 
     /// All routes (`route` and `routes`).

@@ -67,9 +67,8 @@ pub fn build(cfg: &WranglerConfig, main_module: &str, opts: &MetadataOptions) ->
 pub fn bindings(cfg: &WranglerConfig) -> Vec<Value> {
     let mut out = Vec::new();
     for &kind in UPLOAD_ORDER {
-        match crate::bindings::of(kind) {
-            Some(unit) => (unit.upload)(cfg, &mut out),
-            None => unmoved_kind(cfg, kind, &mut out),
+        if let Some(unit) = crate::bindings::of(kind) {
+            (unit.upload)(cfg, kind, &mut out);
         }
     }
     out
@@ -77,7 +76,7 @@ pub fn bindings(cfg: &WranglerConfig) -> Vec<Value> {
 
 /// wrangler's order of the kinds in the upload (`Var` stands for the vars
 /// unit, which sends required secrets, string vars and JSON vars).
-const UPLOAD_ORDER: &[BindingKind] = {
+pub(crate) const UPLOAD_ORDER: &[BindingKind] = {
     use BindingKind as K;
     &[
         K::Var,
@@ -118,199 +117,6 @@ const UPLOAD_ORDER: &[BindingKind] = {
         K::Unsafe,
     ]
 };
-
-/// The upload bindings of a kind not yet in [`crate::bindings::KINDS`].
-fn unmoved_kind(cfg: &WranglerConfig, kind: BindingKind, out: &mut Vec<Value>) {
-    use BindingKind as K;
-    match kind {
-        K::SendEmail => {
-            for e in &cfg.send_email {
-                out.push(compact(json!({
-                    "name": e.name,
-                    "type": "send_email",
-                    "destination_address": e.destination_address,
-                    "allowed_destination_addresses": e.allowed_destination_addresses,
-                    "allowed_sender_addresses": e.allowed_sender_addresses,
-                })));
-            }
-        }
-        K::Workflow => {
-            for w in &cfg.workflows {
-                out.push(compact(json!({
-                    "type": "workflow",
-                    "name": w.binding,
-                    "workflow_name": w.name,
-                    "class_name": w.class_name,
-                    "script_name": w.script_name,
-                })));
-            }
-        }
-        K::Vectorize => {
-            for v in &cfg.vectorize {
-                out.push(
-                    json!({"name": v.binding, "type": "vectorize", "index_name": v.index_name}),
-                );
-            }
-        }
-        K::AiSearchNamespace => {
-            for n in &cfg.ai_search_namespaces {
-                out.push(
-                    json!({"name": n.binding, "type": "ai_search_namespace", "namespace": n.namespace}),
-                );
-            }
-        }
-        K::AiSearch => {
-            for a in &cfg.ai_search {
-                out.push(json!({"name": a.binding, "type": "ai_search", "instance_name": a.instance_name}));
-            }
-        }
-        K::WebSearch => {
-            if let Some(w) = &cfg.websearch {
-                out.push(json!({"name": w.binding, "type": "websearch"}));
-            }
-        }
-        K::AgentMemory => {
-            for n in &cfg.agent_memory {
-                out.push(
-                    json!({"name": n.binding, "type": "agent_memory", "namespace": n.namespace}),
-                );
-            }
-        }
-        K::SecretsStoreSecret => {
-            for s in &cfg.secrets_store_secrets {
-                out.push(json!({
-                    "name": s.binding,
-                    "type": "secrets_store_secret",
-                    "store_id": s.store_id,
-                    "secret_name": s.secret_name,
-                }));
-            }
-        }
-        K::Artifacts => {
-            for n in &cfg.artifacts {
-                out.push(json!({"name": n.binding, "type": "artifacts", "namespace": n.namespace}));
-            }
-        }
-        K::UnsafeHelloWorld => {
-            for h in &cfg.unsafe_hello_world {
-                out.push(compact(json!({
-                    "name": h.binding,
-                    "type": "unsafe_hello_world",
-                    "enable_timer": h.enable_timer,
-                })));
-            }
-        }
-        K::Flagship => {
-            for f in &cfg.flagship {
-                out.push(json!({"name": f.binding, "type": "flagship", "app_id": f.app_id}));
-            }
-        }
-        K::RateLimit => {
-            for r in &cfg.ratelimits {
-                out.push(json!({
-                    "name": r.name,
-                    "type": "ratelimit",
-                    "namespace_id": r.namespace_id,
-                    "simple": {"limit": r.simple.limit, "period": r.simple.period},
-                }));
-            }
-        }
-        K::VpcService => {
-            for v in &cfg.vpc_services {
-                out.push(
-                    json!({"name": v.binding, "type": "vpc_service", "service_id": v.service_id}),
-                );
-            }
-        }
-        K::VpcNetwork => {
-            for v in &cfg.vpc_networks {
-                out.push(match (&v.tunnel_id, &v.network_id) {
-                    (Some(t), _) => {
-                        json!({"name": v.binding, "type": "vpc_network", "tunnel_id": t})
-                    }
-                    (None, n) => {
-                        compact(json!({"name": v.binding, "type": "vpc_network", "network_id": n}))
-                    }
-                });
-            }
-        }
-        K::DispatchNamespace => {
-            for d in &cfg.dispatch_namespaces {
-                let outbound = d.outbound.as_ref().map(|o| {
-                    compact(json!({
-                        "worker": {"service": o.service, "environment": o.environment},
-                        "params": o.parameters.as_ref().map(|ps| {
-                            ps.iter().map(|p| json!({"name": p})).collect::<Vec<_>>()
-                        }),
-                    }))
-                });
-                out.push(compact(json!({
-                    "name": d.binding,
-                    "type": "dispatch_namespace",
-                    "namespace": d.namespace,
-                    "outbound": outbound,
-                })));
-            }
-        }
-        K::MtlsCertificate => {
-            for m in &cfg.mtls_certificates {
-                out.push(json!({
-                    "name": m.binding,
-                    "type": "mtls_certificate",
-                    "certificate_id": m.certificate_id,
-                }));
-            }
-        }
-        K::Logfwdr => {
-            for l in cfg.logfwdr.iter().flat_map(|l| &l.bindings) {
-                out.push(json!({"name": l.name, "type": "logfwdr", "destination": l.destination}));
-            }
-        }
-        K::Browser => {
-            if let Some(b) = &cfg.browser {
-                out.push(json!({"name": b.binding, "type": "browser"}));
-            }
-        }
-        K::Ai => {
-            if let Some(a) = &cfg.ai {
-                out.push(compact(
-                    json!({"name": a.binding, "staging": a.staging, "type": "ai"}),
-                ));
-            }
-        }
-        K::Images => {
-            if let Some(b) = &cfg.images {
-                out.push(json!({"name": b.binding, "type": "images"}));
-            }
-        }
-        K::Stream => {
-            if let Some(b) = &cfg.stream {
-                out.push(json!({"name": b.binding, "type": "stream"}));
-            }
-        }
-        K::Media => {
-            if let Some(b) = &cfg.media {
-                out.push(json!({"name": b.binding, "type": "media"}));
-            }
-        }
-        K::Assets => {
-            if let Some(b) = cfg.assets.as_ref().and_then(|a| a.binding.as_ref()) {
-                out.push(json!({"name": b, "type": "assets"}));
-            }
-        }
-        K::Unsafe => {
-            for u in cfg.unsafe_.iter().flat_map(|u| &u.bindings) {
-                let mut b = Map::new();
-                b.insert("name".into(), u.name.clone().into());
-                b.insert("type".into(), u.kind.clone().into());
-                b.extend(u.rest.clone());
-                out.push(Value::Object(b));
-            }
-        }
-        // The kinds in the registry send their own (see `bindings`).
-        _ => {}
-    }
-}
 
 /// Config migrations as JSON objects (with `tag`, only the keys that are set).
 pub fn migrations(cfg: &WranglerConfig) -> Vec<Value> {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::bindings::{BindingsConfig, LogFilter};
 use crate::config::{Project, ProjectPaths, WranglerConfig};
@@ -156,12 +156,15 @@ pub fn resolve(project: &Project, flags: &SessionFlags) -> anyhow::Result<Worker
         sql_time_limit: flags.sql_time_limit,
         ..BindingsConfig::default()
     };
+    let mut notes = crate::bindings::DevNotes::default();
     let mut dev_env = crate::bindings::DevEnv {
+        project,
         cfg,
         config_dir: &config_dir,
         flags,
         env: &mut env,
         local: &mut b,
+        notes: &mut notes,
     };
     for kind in crate::bindings::KINDS {
         (kind.dev)(&mut dev_env)?;
@@ -171,41 +174,6 @@ pub fn resolve(project: &Project, flags: &SessionFlags) -> anyhow::Result<Worker
         if !durable_classes.contains(class) {
             durable_classes.push(class.clone());
         }
-    }
-    for r in &cfg.ratelimits {
-        b.ratelimits
-            .push(crate::dev::bindings::ratelimit::RateLimitConfig {
-                binding: r.name.clone(),
-                namespace_id: r.namespace_id.clone(),
-                limit: r.simple.limit,
-                period: r.simple.period,
-            });
-        env.insert(r.name.clone(), json!({"type": "ratelimit"}));
-    }
-    for s in &cfg.secrets_store_secrets {
-        b.secrets_store
-            .push((s.binding.clone(), s.store_id.clone(), s.secret_name.clone()));
-        env.insert(s.binding.clone(), json!({"type": "secrets_store_secret"}));
-    }
-    for e in &cfg.send_email {
-        b.send_email
-            .push(crate::dev::bindings::send_email::SendEmailConfig {
-                binding: e.name.clone(),
-                destination_address: e.destination_address.clone(),
-                allowed_destination_addresses: e.allowed_destination_addresses.clone(),
-                allowed_sender_addresses: e.allowed_sender_addresses.clone(),
-            });
-        env.insert(e.name.clone(), json!({"type": "send_email"}));
-    }
-    b.email_dir = Some(crate::dev::bindings::send_email::default_root(&paths.root));
-    workflow_bindings(cfg, &mut b, &mut env);
-    let mut local_only = other_bindings(cfg, &mut env);
-    if let Some(assets) = crate::assets::AssetsOptions::from_project(project)? {
-        local_only.extend(crate::assets::rules::warnings(&assets.dir));
-        if let Some(name) = &assets.binding {
-            env.insert(name.clone(), json!({"type": "assets"}));
-        }
-        b.assets = Some(std::sync::Arc::new(assets));
     }
     let consumers = crate::bindings::queue::consumers(cfg);
     let cpu_ms = cfg.limits.as_ref().and_then(|l| l.cpu_ms).unwrap_or(30_000);
@@ -231,98 +199,106 @@ pub fn resolve(project: &Project, flags: &SessionFlags) -> anyhow::Result<Worker
         cpu_limit,
         wall_limit,
         durable_classes,
-        warnings: project.warnings.iter().cloned().chain(local_only).collect(),
+        warnings: project
+            .warnings
+            .iter()
+            .cloned()
+            .chain(notes.into_warnings())
+            .collect(),
     })
 }
 
-/// `env` entries of the binding kinds not yet in [`crate::bindings::KINDS`]; returns warnings for those that cannot work locally.
-fn other_bindings(cfg: &WranglerConfig, env: &mut BTreeMap<String, Value>) -> Vec<String> {
-    use crate::config::BindingKind as K;
-    let mut remote_only = Vec::new();
-    let mut not_emulated = Vec::new();
-    for (name, kind, _) in cfg.binding_names() {
-        if crate::bindings::of(kind).is_some() {
-            continue;
-        }
-        let entry = match kind {
-            K::RateLimit | K::SecretsStoreSecret | K::SendEmail => continue,
-            K::Assets => continue,
-            // Workflows of this worker run locally (`workflow_bindings`).
-            K::Workflow if env.contains_key(name) => continue,
-            other => match other.cloudflare_only() {
-                Some(what) => {
-                    remote_only.push(format!("{name} ({what})"));
-                    json!({"type": "remote_only", "what": what})
-                }
-                None => {
-                    not_emulated.push(name.to_string());
-                    json!({"type": kind_tag(other)})
-                }
-            },
-        };
-        env.insert(name.to_string(), entry);
-    }
-    let mut warnings = Vec::new();
-    if !remote_only.is_empty() {
-        warnings.push(format!(
-            "these bindings run only on Cloudflare, so calls to them fail under `pywrangler-rs dev`: {}",
-            remote_only.join(", ")
-        ));
-    }
-    if !not_emulated.is_empty() {
-        warnings.push(format!(
-            "these bindings are not emulated by `pywrangler-rs dev` yet, so calls to them fail locally: {}",
-            not_emulated.join(", ")
-        ));
-    }
-    warnings
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Workflows whose class lives in this worker run on the local engine; those
-/// of other workers are left to [`other_bindings`] (not emulated).
-fn workflow_bindings(
-    cfg: &WranglerConfig,
-    b: &mut BindingsConfig,
-    env: &mut BTreeMap<String, Value>,
-) {
-    let flag = |f: &str| cfg.compatibility_flags.iter().any(|x| x == f);
-    let implicit = !flag("no_python_workflows_implicit_dependencies")
-        && (flag("python_workflows_implicit_dependencies")
-            || cfg
-                .compatibility_date
-                .as_deref()
-                .is_some_and(|d| d >= "2026-02-25"));
-    for w in &cfg.workflows {
-        if w.script_name
-            .as_ref()
-            .is_some_and(|s| Some(s) != cfg.name.as_ref())
-        {
-            continue;
+    fn flags(cwd: &Path) -> SessionFlags {
+        SessionFlags {
+            cwd: cwd.to_path_buf(),
+            config: None,
+            env: None,
+            vars: Vec::new(),
+            persist_to: None,
+            log_level: LogFilter::Log,
+            max_request_body: 100 << 20,
+            sql_time_limit: None,
+            wall_limit: None,
+            hyperdrive_local: BTreeMap::new(),
+            sync: crate::sync::SyncOptions::default(),
         }
-        b.workflows
-            .push(super::bindings::workflows::WorkflowConfig {
-                binding: w.binding.clone(),
-                name: w.name.clone(),
-                class_name: w.class_name.clone(),
-                step_limit: w
-                    .limits
-                    .as_ref()
-                    .and_then(|l| l.steps)
-                    .unwrap_or(super::bindings::workflows::DEFAULT_STEP_LIMIT),
-                implicit_dependencies: implicit,
-            });
-        env.insert(
-            w.binding.clone(),
-            json!({"type": "workflow", "name": w.name, "class_name": w.class_name}),
+    }
+
+    /// Every kind's unit fills `env` and the local settings, and the kinds
+    /// `dev` cannot run are named once each in the start-up warnings.
+    #[test]
+    fn each_kind_gets_its_env_entry_and_the_unrunnable_ones_are_listed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("src")).expect("src");
+        std::fs::create_dir_all(root.join("public")).expect("public");
+        std::fs::write(root.join("src/entry.py"), "").expect("entry");
+        std::fs::write(
+            root.join("pyproject.toml"),
+            "[project]\nname = \"w\"\nversion = \"0.1.0\"\ndependencies = []\n",
+        )
+        .expect("pyproject");
+        std::fs::write(
+            root.join("wrangler.jsonc"),
+            r#"{
+              "name": "w", "main": "src/entry.py", "compatibility_date": "2025-11-01",
+              "compatibility_flags": ["python_workers"],
+              "workflows": [
+                {"binding": "MINE", "name": "mine", "class_name": "Mine"},
+                {"binding": "THEIRS", "name": "theirs", "class_name": "T", "script_name": "other"}
+              ],
+              "assets": {"directory": "public", "binding": "ASSETS"},
+              "send_email": [{"name": "MAIL"}],
+              "ratelimits": [{"name": "RL", "namespace_id": "1", "simple": {"limit": 5, "period": 60}}],
+              "secrets_store_secrets": [{"binding": "KEY", "store_id": "s", "secret_name": "k"}],
+              "ai": {"binding": "AI"},
+              "browser": {"binding": "BROWSER"},
+              "unsafe": {"bindings": [{"name": "RAW", "type": "something"}]}
+            }"#,
+        )
+        .expect("config");
+        let project = Project::load(root, None, None).expect("loads");
+        let s = resolve(&project, &flags(root)).expect("settings");
+        let ty = |name: &str| s.env[name]["type"].as_str().map(str::to_string);
+        for (name, kind) in [
+            ("MINE", "workflow"),
+            ("THEIRS", "workflow"),
+            ("ASSETS", "assets"),
+            ("MAIL", "send_email"),
+            ("RL", "ratelimit"),
+            ("KEY", "secrets_store_secret"),
+            ("AI", "remote_only"),
+            ("BROWSER", "remote_only"),
+            ("RAW", "unsafe"),
+        ] {
+            assert_eq!(ty(name).as_deref(), Some(kind), "{name}: {}", s.env);
+        }
+        assert_eq!(s.env["MINE"]["class_name"], "Mine");
+        assert_eq!(s.env["BROWSER"]["what"], "Browser Rendering");
+        let b = &s.bindings;
+        assert_eq!(b.workflows.len(), 1, "only this worker's workflow runs");
+        assert_eq!(b.ratelimits[0].limit, 5);
+        assert_eq!(b.secrets_store[0].2, "k");
+        assert_eq!(b.send_email[0].binding, "MAIL");
+        assert!(b.assets.is_some());
+        assert_eq!(
+            b.email_dir.as_deref(),
+            Some(root.join(".wrangler/tmp/email").as_path())
         );
-    }
-}
-
-/// The `type` tag the guest sees for a kind it does not emulate.
-fn kind_tag(kind: crate::config::BindingKind) -> &'static str {
-    use crate::config::BindingKind as K;
-    match kind {
-        K::Workflow => "workflow",
-        _ => "unsafe",
+        let warnings = s.warnings.join("\n");
+        assert!(
+            warnings.contains(
+                "run only on Cloudflare, so calls to them fail under `pywrangler-rs dev`: AI (Workers AI), BROWSER (Browser Rendering)"
+            ),
+            "{warnings}"
+        );
+        assert!(
+            warnings.contains("not emulated by `pywrangler-rs dev` yet, so calls to them fail locally: THEIRS, RAW"),
+            "{warnings}"
+        );
     }
 }

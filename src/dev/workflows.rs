@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::bindings::workflows::{DueInstance, RunOutcome, WorkflowConfig, WorkflowStore};
 use super::builder::Shared;
 use super::pool::Generation;
 use super::server::{event_error_info, report_to_terminal};
+use crate::bindings::workflows::{DueInstance, RunOutcome, WorkflowConfig, WorkflowStore};
 
 const TICK: Duration = Duration::from_millis(100);
 

@@ -24,7 +24,7 @@ pub(crate) mod json_shape;
 
 use std::fmt::Write as _;
 
-use crate::config::{BindingKind, WranglerConfig};
+use crate::config::WranglerConfig;
 
 use json_shape::Shapes;
 
@@ -93,23 +93,15 @@ pub fn render(input: &TypesInput<'_>) -> Rendered {
     };
 
     for (name, kind, _) in cfg.binding_names() {
-        let (ty, note) = match crate::bindings::of(kind) {
-            Some(unit) => {
-                let mut stub = crate::bindings::Stub {
-                    cfg,
-                    shapes: &mut shapes,
-                };
-                (unit.stub)(&mut stub, name, kind)
-            }
-            None => {
-                let (ty, note) = other_kind(kind);
-                let note = match kind.cloudflare_only() {
-                    Some(service) => format!("{service} (Cloudflare only)"),
-                    None => note.to_string(),
-                };
-                (ty.into(), note)
-            }
+        // Every kind has a unit (`bindings::tests`).
+        let Some(unit) = crate::bindings::of(kind) else {
+            continue;
         };
+        let mut stub = crate::bindings::Stub {
+            cfg,
+            shapes: &mut shapes,
+        };
+        let (ty, note) = (unit.stub)(&mut stub, name, kind);
         add(name, ty, note, &mut skipped);
     }
     let mut dev_secrets = input.dev_var_secrets.clone();
@@ -154,36 +146,6 @@ pub fn render(input: &TypesInput<'_>) -> Rendered {
         stub: out,
         bindings: attrs.len(),
         skipped,
-    }
-}
-
-/// Stub type and comment of the kinds not yet in [`crate::bindings::KINDS`].
-fn other_kind(kind: BindingKind) -> (&'static str, &'static str) {
-    use BindingKind as K;
-    match kind {
-        K::Workflow => ("Workflow", "workflow"),
-        K::Assets => ("Fetcher", "static assets"),
-        K::SendEmail => ("SendEmail", "send_email"),
-        K::SecretsStoreSecret => ("SecretsStoreSecret", "secrets store secret"),
-        K::RateLimit => ("RateLimit", "rate limit"),
-        // Cloudflare-only kinds: the note is `BindingKind::cloudflare_only`'s.
-        K::Ai => ("Ai", ""),
-        K::Vectorize => ("VectorizeIndex", ""),
-        K::Browser | K::MtlsCertificate | K::VpcService | K::VpcNetwork => ("Fetcher", ""),
-        K::DispatchNamespace => ("DispatchNamespace", ""),
-        K::Images
-        | K::Media
-        | K::Stream
-        | K::AiSearchNamespace
-        | K::AiSearch
-        | K::AgentMemory
-        | K::Artifacts
-        | K::Flagship
-        | K::WebSearch
-        | K::Logfwdr => ("CloudflareBinding", ""),
-        K::UnsafeHelloWorld | K::Unsafe => ("Any", "unsafe binding"),
-        // The kinds in the registry declare their own stubs.
-        _ => ("Any", "binding"),
     }
 }
 

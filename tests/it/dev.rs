@@ -548,14 +548,10 @@ fn hot_reload_and_broken_edit() {
     assert_eq!(dev.get("/").1, "Hello world!");
     let entry = dir.path().join("src/entry.py");
     std::fs::write(&entry, HELLO.replace("Hello world!", "Hello again!")).expect("edit");
-    let edited = Instant::now();
+    // How fast it reloads is `scripts/bench-dev`'s figure (docs/benchmarks.md),
+    // not a timed assertion: a 2 s bound here failed on a loaded machine.
     let (_, body) = dev.wait_for("/", Duration::from_secs(10), |_, b| b == "Hello again!");
     assert_eq!(body, "Hello again!", "{}", dev.log());
-    assert!(
-        edited.elapsed() < Duration::from_secs(2),
-        "reload took {:?}",
-        edited.elapsed()
-    );
 
     // The next build may wait for the background full-snapshot compile of the
     // previous one (seconds; over 10 s on a loaded 2-core machine).

@@ -35,7 +35,7 @@ fn dev(d: &mut DevEnv<'_>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn upload(cfg: &WranglerConfig, out: &mut Vec<Value>) {
+fn upload(cfg: &WranglerConfig, _: BindingKind, out: &mut Vec<Value>) {
     for a in &cfg.analytics_engine_datasets {
         out.push(compact(
             json!({"name": a.binding, "type": "analytics_engine", "dataset": a.dataset}),
@@ -62,7 +62,7 @@ mod tests {
         ]}))
         .expect("config");
         let mut out = Vec::new();
-        upload(&cfg, &mut out);
+        upload(&cfg, KIND.kinds[0], &mut out);
         assert_eq!(
             out,
             [

@@ -79,7 +79,7 @@ fn dev(d: &mut DevEnv<'_>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn upload(cfg: &WranglerConfig, out: &mut Vec<Value>) {
+fn upload(cfg: &WranglerConfig, _: BindingKind, out: &mut Vec<Value>) {
     for d in &cfg.durable_objects.bindings {
         out.push(compact(json!({
             "name": d.name,

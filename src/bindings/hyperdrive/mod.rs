@@ -40,7 +40,7 @@ fn dev(d: &mut DevEnv<'_>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn upload(cfg: &WranglerConfig, out: &mut Vec<Value>) {
+fn upload(cfg: &WranglerConfig, _: BindingKind, out: &mut Vec<Value>) {
     for h in &cfg.hyperdrive {
         out.push(json!({"name": h.binding, "type": "hyperdrive", "id": h.id}));
     }
@@ -113,7 +113,7 @@ mod tests {
     #[test]
     fn upload_sends_the_config_id() {
         let mut out = Vec::new();
-        upload(&config(), &mut out);
+        upload(&config(), KIND.kinds[0], &mut out);
         assert_eq!(
             out,
             [

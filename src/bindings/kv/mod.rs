@@ -68,7 +68,7 @@ fn dev(d: &mut DevEnv<'_>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn upload(cfg: &WranglerConfig, out: &mut Vec<Value>) {
+fn upload(cfg: &WranglerConfig, _: BindingKind, out: &mut Vec<Value>) {
     for kv in &cfg.kv_namespaces {
         out.push(match &kv.id {
             Some(id) => json!({"name": kv.binding, "type": "kv_namespace", "namespace_id": id}),

@@ -35,7 +35,7 @@ fn dev(d: &mut DevEnv<'_>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn upload(cfg: &WranglerConfig, out: &mut Vec<Value>) {
+fn upload(cfg: &WranglerConfig, _: BindingKind, out: &mut Vec<Value>) {
     for p in &cfg.pipelines {
         out.push(compact(json!({
             "name": p.binding,
@@ -62,7 +62,7 @@ mod tests {
         ]}))
         .expect("config");
         let mut out = Vec::new();
-        upload(&cfg, &mut out);
+        upload(&cfg, KIND.kinds[0], &mut out);
         assert_eq!(
             out,
             [

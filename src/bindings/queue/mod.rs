@@ -117,7 +117,7 @@ pub(crate) fn consumers(cfg: &WranglerConfig) -> Vec<Consumer> {
         .collect()
 }
 
-fn upload(cfg: &WranglerConfig, out: &mut Vec<Value>) {
+fn upload(cfg: &WranglerConfig, _: BindingKind, out: &mut Vec<Value>) {
     for q in &cfg.queues.producers {
         out.push(compact(json!({
             "type": "queue",

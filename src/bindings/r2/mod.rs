@@ -70,7 +70,7 @@ fn dev(d: &mut DevEnv<'_>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn upload(cfg: &WranglerConfig, out: &mut Vec<Value>) {
+fn upload(cfg: &WranglerConfig, _: BindingKind, out: &mut Vec<Value>) {
     for r in &cfg.r2_buckets {
         out.push(match &r.bucket_name {
             Some(bucket) => compact(json!({

@@ -63,7 +63,7 @@ fn dev(d: &mut DevEnv<'_>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn upload(cfg: &WranglerConfig, out: &mut Vec<Value>) {
+fn upload(cfg: &WranglerConfig, _: BindingKind, out: &mut Vec<Value>) {
     for s in &cfg.services {
         out.push(compact(json!({
             "name": s.binding,

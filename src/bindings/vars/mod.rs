@@ -87,7 +87,7 @@ fn read_dot_env(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
 
 /// Required secrets not in the upload are inherited from the deployed
 /// Worker; then string vars, then JSON vars (wrangler's order).
-fn upload(cfg: &WranglerConfig, out: &mut Vec<Value>) {
+fn upload(cfg: &WranglerConfig, _: BindingKind, out: &mut Vec<Value>) {
     if let Some(s) = &cfg.secrets {
         for name in &s.required {
             if !cfg.vars.contains_key(name) {

@@ -41,7 +41,7 @@ fn dev(d: &mut DevEnv<'_>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn upload(cfg: &WranglerConfig, out: &mut Vec<Value>) {
+fn upload(cfg: &WranglerConfig, _: BindingKind, out: &mut Vec<Value>) {
     if let Some(v) = &cfg.version_metadata {
         out.push(json!({"name": v.binding, "type": "version_metadata"}));
     }
@@ -70,10 +70,10 @@ mod tests {
             )]
         );
         let mut out = Vec::new();
-        upload(&cfg, &mut out);
+        upload(&cfg, KIND.kinds[0], &mut out);
         assert_eq!(out, [json!({"name": "VM", "type": "version_metadata"})]);
         let mut out = Vec::new();
-        upload(&WranglerConfig::default(), &mut out);
+        upload(&WranglerConfig::default(), KIND.kinds[0], &mut out);
         assert!(out.is_empty());
     }
 }

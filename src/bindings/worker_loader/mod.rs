@@ -34,7 +34,7 @@ fn dev(d: &mut DevEnv<'_>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn upload(cfg: &WranglerConfig, out: &mut Vec<Value>) {
+fn upload(cfg: &WranglerConfig, _: BindingKind, out: &mut Vec<Value>) {
     for w in &cfg.worker_loaders {
         out.push(json!({"name": w.binding, "type": "worker_loader"}));
     }
@@ -64,7 +64,7 @@ mod tests {
             )
         );
         let mut out = Vec::new();
-        upload(&cfg, &mut out);
+        upload(&cfg, KIND.kinds[0], &mut out);
         assert_eq!(out[0], json!({"name": "A", "type": "worker_loader"}));
     }
 }

@@ -7,12 +7,8 @@
 pub mod error;
 pub mod miniflare;
 pub mod outbound;
-pub mod ratelimit;
-pub mod secrets_store;
-pub mod send_email;
 pub mod sql_guard;
 pub mod sqlite;
-pub mod workflows;
 
 #[cfg(test)]
 mod runtime_api_tests;
@@ -29,7 +25,7 @@ use std::path::Path;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::bindings as kinds;
 
@@ -97,19 +93,19 @@ pub struct BindingsConfig {
     /// Service bindings: binding → (service, entrypoint).
     pub services: Vec<(String, String, Option<String>)>,
     /// Rate limiting bindings.
-    pub ratelimits: Vec<ratelimit::RateLimitConfig>,
+    pub ratelimits: Vec<kinds::ratelimit::RateLimitConfig>,
     /// Secrets Store bindings: binding → (store id, secret name).
     pub secrets_store: Vec<(String, String, String)>,
     /// Longest one D1 query or Durable Object `sql.exec` may run (None:
     /// D1's 30 s, [`sql_guard::DEFAULT_TIME_LIMIT`]).
     pub sql_time_limit: Option<std::time::Duration>,
     /// Workflows run by this worker.
-    pub workflows: Vec<workflows::WorkflowConfig>,
+    pub workflows: Vec<kinds::workflows::WorkflowConfig>,
     /// Static assets (served before the Worker, and by `assets.binding`).
     pub assets: Option<Arc<crate::assets::AssetsOptions>>,
     /// `send_email` bindings, and where sent messages are written
     /// (`.wrangler/tmp/email`; None: beside the state directory).
-    pub send_email: Vec<send_email::SendEmailConfig>,
+    pub send_email: Vec<kinds::send_email::SendEmailConfig>,
     pub email_dir: Option<PathBuf>,
 }
 
@@ -183,12 +179,12 @@ pub struct LocalBindings {
     pub(crate) kv: HashMap<String, kinds::kv::KvStore>,
     pub(crate) d1: HashMap<String, kinds::d1::store::D1Database>,
     pub(crate) r2: HashMap<String, kinds::r2::bucket::R2Bucket>,
-    ratelimits: HashMap<String, ratelimit::RateLimiter>,
-    secrets: HashMap<String, secrets_store::SecretsStoreSecret>,
+    pub(crate) ratelimits: HashMap<String, kinds::ratelimit::RateLimiter>,
+    pub(crate) secrets: HashMap<String, kinds::secrets_store::store::SecretsStoreSecret>,
     pub(crate) durable: kinds::durable::DurableStorage,
     pub(crate) queues: Arc<kinds::queue::QueueStore>,
-    workflows: HashMap<String, Arc<workflows::WorkflowStore>>,
-    email: send_email::EmailOutbox,
+    pub(crate) workflows: HashMap<String, Arc<kinds::workflows::WorkflowStore>>,
+    pub(crate) email: kinds::send_email::EmailOutbox,
     outbound: OnceLock<OpResult<outbound::Outbound>>,
     dispatch: OnceLock<Arc<dyn WorkerDispatch>>,
 }
@@ -241,37 +237,12 @@ impl LocalBindings {
         let kv = kinds::kv::open_local(&config, &root, &clock)?;
         let d1 = kinds::d1::open_local(&config, &root, sql_limit)?;
         let r2 = kinds::r2::open_local(&config, &root, &clock)?;
-        let mut wf = HashMap::new();
-        for w in &config.workflows {
-            if !wf.contains_key(&w.name) {
-                let store =
-                    workflows::WorkflowStore::open(&root, &w.name, w.step_limit, clock.clone())?;
-                wf.insert(w.name.clone(), Arc::new(store));
-            }
-        }
-        let mut secrets = HashMap::new();
-        for (binding, store, name) in &config.secrets_store {
-            secrets.insert(
-                binding.clone(),
-                secrets_store::SecretsStoreSecret::open(&root, store, name, clock.clone())?,
-            );
-        }
-        let mut ratelimits = HashMap::new();
-        for rl in &config.ratelimits {
-            ratelimits.insert(
-                rl.binding.clone(),
-                ratelimit::RateLimiter::open(&root, rl.clone(), clock.clone())?,
-            );
-        }
+        let workflows = kinds::workflows::open_local(&config, &root, &clock)?;
+        let secrets = kinds::secrets_store::open_local(&config, &root, &clock)?;
+        let ratelimits = kinds::ratelimit::open_local(&config, &root, &clock)?;
         let durable = kinds::durable::open_local(&config, &root, sql_limit);
         let queues = Arc::new(kinds::queue::open_local(&root, clock)?);
-        let email = send_email::EmailOutbox::new(
-            config.email_dir.clone().unwrap_or_else(|| {
-                let state = &config.state_dir;
-                state.parent().unwrap_or(state).join("tmp").join("email")
-            }),
-            config.send_email.clone(),
-        );
+        let email = kinds::send_email::open_local(&config);
         Ok(LocalBindings {
             email,
             config,
@@ -282,7 +253,7 @@ impl LocalBindings {
             secrets,
             durable,
             queues,
-            workflows: wf,
+            workflows,
             outbound: OnceLock::new(),
             dispatch: OnceLock::new(),
         })
@@ -299,7 +270,12 @@ impl LocalBindings {
     }
 
     /// Each configured workflow with its store (the workflow engine runs them).
-    pub fn workflows(&self) -> Vec<(workflows::WorkflowConfig, Arc<workflows::WorkflowStore>)> {
+    pub fn workflows(
+        &self,
+    ) -> Vec<(
+        kinds::workflows::WorkflowConfig,
+        Arc<kinds::workflows::WorkflowStore>,
+    )> {
         let mut seen = Vec::new();
         let mut out = Vec::new();
         for w in &self.config.workflows {
@@ -358,38 +334,6 @@ impl LocalBindings {
                     Err(e) => Err(OpError::failed(e.to_string())),
                 }
             }
-            "secrets" => self
-                .secrets
-                .get(binding)
-                .ok_or_else(|| no_binding("secrets store secret", binding))?
-                .handle(rest),
-            "ratelimit" => self
-                .ratelimits
-                .get(binding)
-                .ok_or_else(|| no_binding("rate limit", binding))?
-                .handle(rest, args),
-            "send_email" => self.email.handle(binding, rest, args, body),
-            "workflow" => {
-                // Binding ops name the binding; the engine's step ops (made
-                // from inside `run()`) name the workflow.
-                let name = if binding.is_empty() {
-                    args.get("workflow").and_then(Value::as_str).unwrap_or("")
-                } else {
-                    self.config
-                        .workflows
-                        .iter()
-                        .find(|w| w.binding == binding)
-                        .map(|w| w.name.as_str())
-                        .unwrap_or("")
-                };
-                self.workflows
-                    .get(name)
-                    .ok_or_else(|| {
-                        no_binding("workflow", if binding.is_empty() { name } else { binding })
-                    })?
-                    .handle(rest, args)
-            }
-            "assets" => self.assets_fetch(binding, args),
             _ => match kinds::host_ops(family) {
                 Some(ops) => (ops.call)(
                     self,
@@ -403,56 +347,6 @@ impl LocalBindings {
                 None => Err(OpError::UnknownOp(op.to_string())),
             },
         }
-    }
-
-    /// `env.ASSETS.fetch(...)`: the asset worker's answer, without the router.
-    fn assets_fetch(&self, binding: &str, args: &Value) -> OpResult<Reply> {
-        let opts = self
-            .config
-            .assets
-            .as_ref()
-            .filter(|a| a.binding.as_deref() == Some(binding))
-            .ok_or_else(|| no_binding("assets", binding))?;
-        let request = args.get("request").unwrap_or(&Value::Null);
-        let method = request
-            .get("method")
-            .and_then(Value::as_str)
-            .unwrap_or("GET");
-        let url = request.get("url").and_then(Value::as_str).unwrap_or("/");
-        let headers: Vec<(String, String)> = request
-            .get("headers")
-            .and_then(Value::as_array)
-            .map(|pairs| {
-                pairs
-                    .iter()
-                    .filter_map(|p| {
-                        Some((
-                            p.get(0)?.as_str()?.to_string(),
-                            p.get(1)?.as_str()?.to_string(),
-                        ))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let header = |name: &str| {
-            headers
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v.clone())
-        };
-        let reply = crate::dev::assets::fetch(
-            opts,
-            &crate::dev::assets::AssetRequest {
-                method,
-                path_and_query: crate::dev::assets::path_of_url(url),
-                header: &header,
-            },
-        );
-        let pairs: Vec<Value> = reply.headers.iter().map(|(k, v)| json!([k, v])).collect();
-        Ok(Reply::with_body(
-            json!({"status": reply.status, "headers": pairs, "url": url}),
-            reply.body,
-        ))
     }
 
     /// Run `call` in the worker, one nesting level deeper.
@@ -529,7 +423,7 @@ impl Drop for CallDepth {
     }
 }
 
-fn no_binding(kind: &'static str, name: &str) -> OpError {
+pub(crate) fn no_binding(kind: &'static str, name: &str) -> OpError {
     OpError::NoBinding {
         kind,
         name: name.to_string(),

@@ -38,11 +38,11 @@ pub(crate) fn config(dir: &std::path::Path) -> BindingsConfig {
         services: vec![("OTHER".into(), "elsewhere".into(), None)],
         ratelimits: Vec::new(),
         sql_time_limit: None,
-        workflows: vec![super::workflows::WorkflowConfig {
+        workflows: vec![crate::bindings::workflows::WorkflowConfig {
             binding: "WF".into(),
             name: "my-wf".into(),
             class_name: "Flow".into(),
-            step_limit: super::workflows::DEFAULT_STEP_LIMIT,
+            step_limit: crate::bindings::workflows::DEFAULT_STEP_LIMIT,
             implicit_dependencies: true,
         }],
         ..BindingsConfig::default()

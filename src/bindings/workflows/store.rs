@@ -11,9 +11,9 @@ use std::sync::Mutex;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Value, json};
 
-use super::error::{OpError, OpResult};
-use super::sqlite;
-use super::{Clock, Reply};
+use crate::dev::bindings::sqlite;
+use crate::dev::bindings::{Clock, Reply};
+use crate::dev::bindings::{OpError, OpResult};
 
 /// Workflows' default step limit (`DEFAULT_STEP_LIMIT` in workers-sdk).
 pub const DEFAULT_STEP_LIMIT: u64 = 10_000;
@@ -78,7 +78,7 @@ impl WorkflowStore {
     pub fn open(root: &Path, name: &str, step_limit: u64, clock: Clock) -> OpResult<Self> {
         let path = root
             .join("workflows")
-            .join(format!("{}.sqlite", super::file_name(name)));
+            .join(format!("{}.sqlite", crate::dev::bindings::file_name(name)));
         let conn = sqlite::open(&path)?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS instances (
@@ -186,7 +186,7 @@ impl WorkflowStore {
 
     fn create(&self, args: &Value) -> OpResult<String> {
         let id = match args.get("id") {
-            None | Some(Value::Null) => super::sqlite::uuid_v4(),
+            None | Some(Value::Null) => sqlite::uuid_v4(),
             Some(Value::String(s)) => s.clone(),
             Some(other) => other.to_string(),
         };
@@ -396,20 +396,26 @@ impl WorkflowStore {
                 json!({ "status": "pending", "attempts": attempts, "retry_at": until, "now": (self.clock)() })
             }
             None => {
-                let count: i64 = conn.query_row(
-                    "SELECT count(*) FROM steps WHERE instance = ?1",
-                    [instance],
-                    |r| r.get(0),
-                )?;
-                if count as u64 >= self.step_limit {
-                    return Err(OpError::failed(format!(
-                        "The limit of {} steps has been reached. This limit can be changed in your worker configuration.",
-                        self.step_limit
-                    )));
-                }
+                self.check_step_limit(&conn, instance)?;
                 json!({ "status": "pending", "attempts": 0, "retry_at": null, "now": (self.clock)() })
             }
         })
+    }
+
+    /// Workflows' error once `instance` has as many steps as its limit.
+    fn check_step_limit(&self, conn: &Connection, instance: &str) -> OpResult<()> {
+        let count: i64 = conn.query_row(
+            "SELECT count(*) FROM steps WHERE instance = ?1",
+            [instance],
+            |r| r.get(0),
+        )?;
+        if count as u64 >= self.step_limit {
+            return Err(OpError::failed(format!(
+                "The limit of {} steps has been reached. This limit can be changed in your worker configuration.",
+                self.step_limit
+            )));
+        }
+        Ok(())
     }
 
     fn step_finish(
@@ -523,17 +529,7 @@ impl WorkflowStore {
             }
             Some((_, _, _, Some(until))) => until,
             _ => {
-                let count: i64 = conn.query_row(
-                    "SELECT count(*) FROM steps WHERE instance = ?1",
-                    [instance],
-                    |r| r.get(0),
-                )?;
-                if count as u64 >= self.step_limit {
-                    return Err(OpError::failed(format!(
-                        "The limit of {} steps has been reached. This limit can be changed in your worker configuration.",
-                        self.step_limit
-                    )));
-                }
+                self.check_step_limit(&conn, instance)?;
                 let until = now + timeout.max(0);
                 conn.execute(
                     "INSERT INTO steps (instance, key, name, state, value, until, seq)
@@ -878,6 +874,14 @@ mod tests {
             .handle(
                 "step.get",
                 &json!({"instance": "l", "key": "b-1", "name": "b"}),
+            )
+            .unwrap_err();
+        assert!(e.to_string().contains("The limit of 1 steps"), "{e}");
+        // A `wait_for_event` is a step too.
+        let e = s
+            .handle(
+                "wait",
+                &json!({"instance": "l", "key": "w-1", "name": "w", "type": "go", "timeout_ms": 5_000}),
             )
             .unwrap_err();
         assert!(e.to_string().contains("The limit of 1 steps"), "{e}");

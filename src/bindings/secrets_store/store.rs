@@ -8,9 +8,9 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::error::{OpError, OpResult};
-use super::{Clock, Reply, miniflare};
 use crate::bindings::kv::KvStore;
+use crate::dev::bindings::{Clock, Reply, miniflare};
+use crate::dev::bindings::{OpError, OpResult};
 
 /// One `secrets_store_secrets[]` binding: a secret of a store.
 pub struct SecretsStoreSecret {

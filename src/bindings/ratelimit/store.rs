@@ -10,8 +10,8 @@ use std::sync::Mutex;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Value, json};
 
-use super::error::{OpError, OpResult};
-use super::{Clock, Reply, miniflare, sqlite};
+use crate::dev::bindings::{Clock, Reply, miniflare, sqlite};
+use crate::dev::bindings::{OpError, OpResult};
 
 /// The Durable Object namespace miniflare keeps rate limit counters in.
 pub const NAMESPACE: &str = "miniflare-RateLimiterObject";

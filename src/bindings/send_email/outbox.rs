@@ -11,8 +11,8 @@ use std::sync::OnceLock;
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use super::error::{OpError, OpResult};
-use super::{Reply, sqlite};
+use crate::dev::bindings::{OpError, OpResult};
+use crate::dev::bindings::{Reply, sqlite};
 
 /// One configured `send_email[]` entry.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -63,6 +63,28 @@ fn real_index(root: &Path) -> std::path::PathBuf {
     index
 }
 
+/// Writes a Python 3.14 Worker `name` into `root/app` that serves `entry` and depends on
+/// `dependencies` (TOML array items), and returns its path. The uv project is
+/// `<name>-app`, so that it may depend on a package called `name`.
+fn write_app(root: &Path, name: &str, dependencies: &str, entry: &str) -> std::path::PathBuf {
+    let app = root.join("app");
+    let pyproject = format!(
+        "[project]\nname = \"{name}-app\"\nversion = \"0.1.0\"\nrequires-python = \">=3.12\"\ndependencies = [{dependencies}]\n"
+    );
+    let config = format!(
+        "name = \"{name}\"\nmain = \"src/entry.py\"\ncompatibility_date = \"2026-11-01\"\ncompatibility_flags = [\"python_workers\"]\n"
+    );
+    support::write_files(
+        &app,
+        &[
+            ("pyproject.toml", &pyproject),
+            ("wrangler.toml", &config),
+            ("src/entry.py", entry),
+        ],
+    );
+    app
+}
+
 /// `dev` for `app`, resolving from `index` only.
 fn dev(app: &Path, index: &Path) -> Dev {
     let empty = app.join(".empty");
@@ -120,20 +142,11 @@ class Default(WorkerEntrypoint):
 fn fastapi_on_real_pydantic_core_and_msgpack_runs_natively() {
     let root = support::tempdir();
     let index = real_index(root.path());
-    let app = root.path().join("app");
-    support::write_files(
-        &app,
-        &[
-            (
-                "pyproject.toml",
-                "[project]\nname = \"native\"\nversion = \"0.1.0\"\nrequires-python = \">=3.12\"\ndependencies = [\"fastapi\", \"pydantic>=2.14\", \"msgpack\"]\n",
-            ),
-            (
-                "wrangler.toml",
-                "name = \"native\"\nmain = \"src/entry.py\"\ncompatibility_date = \"2026-11-01\"\ncompatibility_flags = [\"python_workers\"]\n",
-            ),
-            ("src/entry.py", NATIVE_APP),
-        ],
+    let app = write_app(
+        root.path(),
+        "native",
+        r#""fastapi", "pydantic>=2.14", "msgpack""#,
+        NATIVE_APP,
     );
     let server = dev(&app, &index);
     let log = server.log();
@@ -321,23 +334,11 @@ with zipfile.ZipFile(f"{index}/boom-1.0-{tag}.whl", "w") as z:
 fn a_panic_in_native_code_fails_that_request_and_the_next_one_succeeds() {
     let root = support::tempdir();
     let index = boom_index(root.path());
-    let app = root.path().join("app");
-    support::write_files(
-        &app,
-        &[
-            (
-                "pyproject.toml",
-                "[project]\nname = \"boom-app\"\nversion = \"0.1.0\"\nrequires-python = \">=3.12\"\ndependencies = [\"boom\"]\n",
-            ),
-            (
-                "wrangler.toml",
-                "name = \"boom\"\nmain = \"src/entry.py\"\ncompatibility_date = \"2026-11-01\"\ncompatibility_flags = [\"python_workers\"]\n",
-            ),
-            (
-                "src/entry.py",
-                "import importlib\nfrom workers import WorkerEntrypoint, Response\n\nclass Default(WorkerEntrypoint):\n    async def fetch(self, request):\n        if request.url.endswith('/boom'):\n            importlib.import_module('boom')\n        return Response('still here')\n",
-            ),
-        ],
+    let app = write_app(
+        root.path(),
+        "boom",
+        r#""boom""#,
+        "import importlib\nfrom workers import WorkerEntrypoint, Response\n\nclass Default(WorkerEntrypoint):\n    async def fetch(self, request):\n        if request.url.endswith('/boom'):\n            importlib.import_module('boom')\n        return Response('still here')\n",
     );
     let server = dev(&app, &index);
     assert!(

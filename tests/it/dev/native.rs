@@ -229,45 +229,20 @@ fn fastapi_template_runs_on_real_pydantic() {
 /// An Emscripten-style extension module whose `PyInit__boom` does what a Rust panic does
 /// under `catch_unwind`: a legacy `try` around a call to `_Unwind_RaiseException`.
 fn panicking_module() -> Vec<u8> {
+    use pywrangler_wasmlink::{MemInfo, dylink_section, import_side_module_env};
     use wasm_encoder::{
-        BlockType, CodeSection, CustomSection, EntityType, ExportKind, ExportSection, Function,
-        FunctionSection, GlobalType, ImportSection, Instruction as I, MemoryType, Module, RefType,
-        TableType, TagKind, TagType, TypeSection, ValType,
+        BlockType, CodeSection, EntityType, ExportKind, ExportSection, Function, FunctionSection,
+        ImportSection, Instruction as I, Module, TagKind, TagType, TypeSection, ValType,
     };
     let mut m = Module::new();
-    m.section(&CustomSection {
-        name: "dylink.0".into(),
-        data: vec![1u8, 4, 0, 0, 0, 0].into(), // MEM_INFO: no memory, no table
-    });
+    m.section(&dylink_section(MemInfo::default(), &[])); // no data, no table slots
     let mut types = TypeSection::new();
     types.ty().function([], [ValType::I32]);
     types.ty().function([ValType::I32], [ValType::I32]);
     types.ty().function([], []);
     m.section(&types);
     let mut imports = ImportSection::new();
-    let memory = MemoryType {
-        minimum: 0,
-        maximum: None,
-        memory64: false,
-        shared: false,
-        page_size_log2: None,
-    };
-    imports.import("env", "memory", EntityType::Memory(memory));
-    let table = TableType {
-        element_type: RefType::FUNCREF,
-        table64: false,
-        minimum: 0,
-        maximum: None,
-        shared: false,
-    };
-    imports.import("env", "__indirect_function_table", EntityType::Table(table));
-    let base = GlobalType {
-        val_type: ValType::I32,
-        mutable: false,
-        shared: false,
-    };
-    imports.import("env", "__memory_base", EntityType::Global(base));
-    imports.import("env", "__table_base", EntityType::Global(base));
+    import_side_module_env(&mut imports, 0);
     imports.import("env", "_Unwind_RaiseException", EntityType::Function(1));
     let tag = TagType {
         kind: TagKind::Exception,

@@ -96,6 +96,13 @@ impl Dev {
         (status, r.text().expect("body"))
     }
 
+    /// GETs `path`, which must answer 200 with JSON (else the body and the log are shown).
+    fn get_json(&self, path: &str) -> serde_json::Value {
+        let (status, body) = self.get(path);
+        assert_eq!(status, 200, "{path}: {body}\n{}", self.log());
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
+    }
+
     fn log(&self) -> String {
         self.stderr.lock().expect("log").clone()
     }
@@ -166,6 +173,14 @@ fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
     let files: Vec<(&str, &str)> = files.iter().map(|(p, t)| (*p, t.as_str())).collect();
     support::write_files(dir.path(), &files);
     dir
+}
+
+/// Writes a project (see [`project`]) and starts `dev` in it with `extra` flags.
+/// Bound as `let (dir, dev) = serve(..)`, `dev` stops before `dir` is removed.
+fn serve(files: &[(&str, &str)], extra: &[&str]) -> (tempfile::TempDir, Dev) {
+    let dir = project(files);
+    let dev = Dev::start(dir.path(), extra);
+    (dir, dev)
 }
 
 const HELLO_CONFIG: &str = r#"name = "hello"
@@ -331,8 +346,10 @@ fn bindings_project() -> tempfile::TempDir {
 
 #[test]
 fn hello_serves_and_logs_access() {
-    let dir = project(&[("wrangler.toml", HELLO_CONFIG), ("src/entry.py", HELLO)]);
-    let dev = Dev::start(dir.path(), &[]);
+    let (_dir, dev) = serve(
+        &[("wrangler.toml", HELLO_CONFIG), ("src/entry.py", HELLO)],
+        &[],
+    );
     assert_eq!(dev.get("/"), (200, "Hello world!".to_string()));
     let log = dev.wait_for_log("GET / 200");
     assert!(log.contains("GET / 200 OK"), "{log}");
@@ -355,9 +372,7 @@ impl Dev {
 fn bindings_kv_d1_r2_do_vars_and_secrets() {
     let dir = bindings_project();
     let dev = Dev::start(dir.path(), &["--var", "EXTRA:from-cli"]);
-    let (s, body) = dev.get("/vars");
-    assert_eq!(s, 200, "{body}\n{}", dev.log());
-    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let v = dev.get_json("/vars");
     assert_eq!(
         v,
         serde_json::json!({"greeting":"hi","conf":3,"secret":"s3cret","extra":"from-cli"})
@@ -514,8 +529,10 @@ fn passthrough_of_methods_headers_and_binary_bodies() {
 fn exception_page_then_infinite_loop_interrupted() {
     let config =
         BINDINGS_CONFIG.replace("[env.staging]", "[limits]\ncpu_ms = 500\n\n[env.staging]");
-    let dir = project(&[("wrangler.toml", &config), ("src/entry.py", BINDINGS)]);
-    let dev = Dev::start(dir.path(), &[]);
+    let (_dir, dev) = serve(
+        &[("wrangler.toml", &config), ("src/entry.py", BINDINGS)],
+        &[],
+    );
     let (s, body) = dev.get("/boom");
     assert_eq!(s, 500);
     assert!(
@@ -543,8 +560,10 @@ fn exception_page_then_infinite_loop_interrupted() {
 
 #[test]
 fn hot_reload_and_broken_edit() {
-    let dir = project(&[("wrangler.toml", HELLO_CONFIG), ("src/entry.py", HELLO)]);
-    let dev = Dev::start(dir.path(), &[]);
+    let (dir, dev) = serve(
+        &[("wrangler.toml", HELLO_CONFIG), ("src/entry.py", HELLO)],
+        &[],
+    );
     assert_eq!(dev.get("/").1, "Hello world!");
     let entry = dir.path().join("src/entry.py");
     std::fs::write(&entry, HELLO.replace("Hello world!", "Hello again!")).expect("edit");
@@ -566,8 +585,10 @@ fn hot_reload_and_broken_edit() {
 
 #[test]
 fn thousand_concurrent_requests() {
-    let dir = project(&[("wrangler.toml", HELLO_CONFIG), ("src/entry.py", HELLO)]);
-    let dev = Dev::start(dir.path(), &["--log-level", "none", "-q"]);
+    let (_dir, dev) = serve(
+        &[("wrangler.toml", HELLO_CONFIG), ("src/entry.py", HELLO)],
+        &["--log-level", "none", "-q"],
+    );
     let url = dev.url("/");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -885,11 +906,11 @@ class Default(WorkerEntrypoint):
 
 #[test]
 fn r2_multipart_conditional_get_and_kv_limits_persist_across_restart() {
-    let dir = project(&[("wrangler.toml", R2KV_CONFIG), ("src/entry.py", R2KV)]);
-    let dev = Dev::start(dir.path(), &[]);
-    let (s, body) = dev.get("/mpu");
-    assert_eq!(s, 200, "{body}\n{}", dev.log());
-    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let (dir, dev) = serve(
+        &[("wrangler.toml", R2KV_CONFIG), ("src/entry.py", R2KV)],
+        &[],
+    );
+    let v = dev.get_json("/mpu");
     let etag = v["etag"].as_str().expect("etag").to_string();
     assert!(etag.ends_with("-2") && etag.len() == 34, "{etag}");
     assert_eq!(v["size"], serde_json::json!(5 * 1024 * 1024 + 4));
@@ -899,11 +920,7 @@ fn r2_multipart_conditional_get_and_kv_limits_persist_across_restart() {
     );
     assert_eq!(v["listed_ct"], serde_json::json!("application/x-big"));
 
-    let cond = |q: &str| -> serde_json::Value {
-        let (s, body) = dev.get(q);
-        assert_eq!(s, 200, "{body}\n{}", dev.log());
-        serde_json::from_str(&body).expect("json")
-    };
+    let cond = |q: &str| -> serde_json::Value { dev.get_json(q) };
     assert_eq!(
         cond("/cond?etag=nope"),
         serde_json::json!({"type":"R2Object","key":"big.bin","tail":null})
@@ -933,9 +950,7 @@ fn r2_multipart_conditional_get_and_kv_limits_persist_across_restart() {
     // The assembled object and the conditional put survive a restart.
     drop(dev);
     let dev = Dev::start(dir.path(), &[]);
-    let (s, body) = dev.get("/read");
-    assert_eq!(s, 200, "{body}\n{}", dev.log());
-    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let v = dev.get_json("/read");
     assert_eq!(
         v,
         serde_json::json!({"etag": etag, "size": 5 * 1024 * 1024 + 4, "tail": "atail", "once": "first"})
@@ -976,11 +991,13 @@ class Default(WorkerEntrypoint):
 
 #[test]
 fn deep_recursion_raises_python_errors_not_crashes() {
-    let dir = project(&[
-        ("wrangler.toml", RECURSION_CONFIG),
-        ("src/entry.py", RECURSION_WORKER),
-    ]);
-    let dev = Dev::start(dir.path(), &["--no-reload"]);
+    let (_dir, dev) = serve(
+        &[
+            ("wrangler.toml", RECURSION_CONFIG),
+            ("src/entry.py", RECURSION_WORKER),
+        ],
+        &["--no-reload"],
+    );
     // C-level recursion in the guest hits CPython's limit, not a wasm trap.
     let (s, body) = dev.get("/deep-json");
     assert_eq!(s, 500);
@@ -1104,11 +1121,13 @@ fn read_until(s: &mut std::net::TcpStream, buf: &mut Vec<u8>, needle: &str) -> b
 
 #[test]
 fn streamed_responses_reach_the_client_while_the_handler_runs() {
-    let dir = project(&[
-        ("wrangler.toml", HELLO_CONFIG),
-        ("src/entry.py", STREAM_WORKER),
-    ]);
-    let dev = Dev::start(dir.path(), &[]);
+    let (_dir, dev) = serve(
+        &[
+            ("wrangler.toml", HELLO_CONFIG),
+            ("src/entry.py", STREAM_WORKER),
+        ],
+        &[],
+    );
 
     // The upstream answers only after the client has read "first;": a
     // buffered response could never deliver it, so this cannot pass by timing.
@@ -1254,14 +1273,14 @@ class Default(WorkerEntrypoint):
 
 #[test]
 fn durable_object_calls_itself_through_its_own_stub() {
-    let dir = project(&[
-        ("wrangler.toml", SELF_CALL_CONFIG),
-        ("src/entry.py", SELF_CALL_WORKER),
-    ]);
-    let dev = Dev::start(dir.path(), &["--no-reload"]);
-    let (s, body) = dev.get("/twice?room=a&what=x");
-    assert_eq!(s, 200, "{body}\n{}", dev.log());
-    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let (_dir, dev) = serve(
+        &[
+            ("wrangler.toml", SELF_CALL_CONFIG),
+            ("src/entry.py", SELF_CALL_WORKER),
+        ],
+        &["--no-reload"],
+    );
+    let v = dev.get_json("/twice?room=a&what=x");
     // Both nested calls reached the same object: same memory, same storage.
     assert_eq!(v["first"], 1);
     assert_eq!(v["second"], 2);
@@ -1343,11 +1362,8 @@ class Default(WorkerEntrypoint):
             out["rl_bad"] = str(e)
         return Response(json.dumps(out))
 "#;
-    let dir = project(&[("wrangler.jsonc", config), ("src/entry.py", entry)]);
-    let dev = Dev::start(dir.path(), &[]);
-    let (status, body) = dev.get("/");
-    assert_eq!(status, 200, "{body}\n{}", dev.log());
-    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let (dir, dev) = serve(&[("wrangler.jsonc", config), ("src/entry.py", entry)], &[]);
+    let v = dev.get_json("/");
     assert!(
         v["ai"]
             .as_str()
@@ -2029,8 +2045,7 @@ class Default(WorkerEntrypoint):
         let config = format!(
             "name = \"v\"\nmain = \"src/entry.py\"\ncompatibility_date = \"{date}\"\ncompatibility_flags = [\"python_workers\"]\n"
         );
-        let dir = project(&[("wrangler.toml", &config), ("src/entry.py", entry)]);
-        let dev = Dev::start(dir.path(), &[]);
+        let (_dir, dev) = serve(&[("wrangler.toml", &config), ("src/entry.py", entry)], &[]);
         let (status, body) = dev.get("/");
         assert_eq!((status, body.as_str()), (200, want), "{}", dev.log());
         assert!(

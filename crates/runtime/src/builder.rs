@@ -9,10 +9,10 @@ use serde_json::{Value, json};
 use wasmtime::Module;
 use wasmtime_wizer::Wizer;
 
-use crate::cache::{hash_tree, key, prune, write_atomic};
+use crate::cache::{hash_files, hash_tree, key, list_tree, prune, write_atomic};
 use crate::error::{InvokeError, RuntimeError, SnapshotError};
 use crate::layers::Layer;
-use crate::native::{NativePackage, split_native, top_level_names};
+use crate::native::{ExtModule, NativePackage, split_native, top_level_names};
 use crate::runtime::{Inner, Runtime};
 use crate::session::Session;
 use crate::snapshot::{
@@ -105,9 +105,10 @@ pub(crate) fn build(rt: &Runtime, spec: &SnapshotSpec) -> Result<Snapshot, Snaps
     let mounts = mounts_for(rt, spec)?;
     let src = mounts.src.clone();
 
-    let guest = choose_guest(inner, &mounts.python_modules)?;
+    let pm_files = list_tree(&mounts.python_modules, &[])?;
+    let guest = choose_guest(inner, &mounts.python_modules, &pm_files)?;
     let guest_hash = guest.hash.clone();
-    let pm_hash = hash_tree(&mounts.python_modules, false, &[])?;
+    let pm_hash = hash_files(&mounts.python_modules, &pm_files, false)?;
     let src_hash = hash_tree(&src, true, &[])?;
     let native: Vec<&str> = guest.refused.iter().map(|p| p.package.as_str()).collect();
     // Preload only the dependencies the sources import (production's snapshot
@@ -453,12 +454,15 @@ pub(crate) struct GuestChoice {
     pub(crate) refused: Vec<NativePackage>,
 }
 
+/// Chooses the guest for `python_modules`, whose files `files` lists (from
+/// [`crate::cache::list_tree`], so a build that also hashes them walks the tree once).
 pub(crate) fn choose_guest(
     inner: &Inner,
     python_modules: &Path,
+    files: &[PathBuf],
 ) -> Result<GuestChoice, SnapshotError> {
     let python = inner.guest.version();
-    let (natives, mut refused) = split_native(python_modules, python);
+    let (natives, mut refused) = split_native(python_modules, files, python);
     if let (Some(dir), false) = (&inner.guest.link_dir, natives.is_empty()) {
         let linked = crate::link::ensure_linked(
             dir,
@@ -474,6 +478,20 @@ pub(crate) fn choose_guest(
             refused,
         });
     }
+    Ok(GuestChoice {
+        wasm: inner.guest.wasm.clone(),
+        hash: inner.guest_hash()?,
+        refused: refuse_unlinked(natives, refused, python),
+    })
+}
+
+/// What a guest that links no native modules makes of them: `natives` join `refused`, under
+/// their package where it is refused already, else with the reason that this guest links none.
+fn refuse_unlinked(
+    natives: Vec<ExtModule>,
+    mut refused: Vec<NativePackage>,
+    python: &str,
+) -> Vec<NativePackage> {
     for m in natives {
         match refused.iter_mut().find(|p| p.package == m.package) {
             Some(p) => p.files.push(PathBuf::from(&m.rel)),
@@ -486,11 +504,7 @@ pub(crate) fn choose_guest(
             }),
         }
     }
-    Ok(GuestChoice {
-        wasm: inner.guest.wasm.clone(),
-        hash: inner.guest_hash()?,
-        refused,
-    })
+    refused
 }
 
 /// Instruments the guest, loading its compiled form from the runtime cache.
@@ -650,4 +664,136 @@ fn direct_full(
     }
     let snapshot = wizer_snapshot(&wasm, &mut session)?;
     Ok((snapshot, status))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHARED: &str = "it ships shared libraries, which the local guest cannot load";
+
+    /// A `python_modules` with an extension module for 3.14 and one for 3.13 in the same
+    /// package, an abi3 one, a shared library and pure Python.
+    fn python_modules() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (path, text) in [
+            ("fast/__init__.py", "from ._core import *\n"),
+            ("fast/_core.cpython-314-wasm32-emscripten.so", "\0asm314"),
+            ("fast/_old.cpython-313-wasm32-emscripten.so", "\0asm313"),
+            ("msg/_c.abi3.so", "\0asm"),
+            ("blas/libopenblas.so", "\0asm"),
+            ("pure/__init__.py", ""),
+            ("pure/__pycache__/__init__.cpython-314.pyc", ""),
+        ] {
+            let path = dir.path().join(path);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(path, text).expect("write");
+        }
+        dir
+    }
+
+    fn linkable(natives: &[ExtModule]) -> Vec<(&str, &str, &str)> {
+        natives
+            .iter()
+            .map(|m| (m.rel.as_str(), m.package.as_str(), m.init.as_str()))
+            .collect()
+    }
+
+    fn refusals(refused: &[NativePackage]) -> Vec<(&str, Vec<String>, &str)> {
+        refused
+            .iter()
+            .map(|p| {
+                let files = p
+                    .files
+                    .iter()
+                    .map(|f| crate::cache::slash_path(f))
+                    .collect();
+                (
+                    p.package.as_str(),
+                    files,
+                    p.reason.as_deref().unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
+    /// The one listing of `python_modules` that the snapshot key hashes (bytecode and
+    /// `__pycache__` left out) gives the extension modules to link and the refused packages.
+    #[test]
+    fn one_listing_of_python_modules_gives_the_hash_and_the_native_modules() {
+        let dir = python_modules();
+        let pm = dir.path();
+        let files = list_tree(pm, &[]).expect("list");
+        let listed: Vec<String> = files.iter().map(|f| crate::cache::slash_path(f)).collect();
+        assert_eq!(
+            listed,
+            [
+                "blas/libopenblas.so",
+                "fast/__init__.py",
+                "fast/_core.cpython-314-wasm32-emscripten.so",
+                "fast/_old.cpython-313-wasm32-emscripten.so",
+                "msg/_c.abi3.so",
+                "pure/__init__.py",
+            ]
+        );
+        let (natives, refused) = split_native(pm, &files, "3.14");
+        let core = "fast/_core.cpython-314-wasm32-emscripten.so";
+        assert_eq!(
+            linkable(&natives),
+            [
+                (core, "fast", "PyInit__core"),
+                ("msg/_c.abi3.so", "msg", "PyInit__c"),
+            ]
+        );
+        assert_eq!(natives[0].path, pm.join(core));
+        let other = "_old.cpython-313-wasm32-emscripten.so is built for another Python than the guest's 3.14";
+        assert_eq!(
+            refusals(&refused),
+            [
+                ("blas", vec!["blas/libopenblas.so".into()], SHARED),
+                (
+                    "fast",
+                    vec!["fast/_old.cpython-313-wasm32-emscripten.so".into()],
+                    other
+                ),
+            ]
+        );
+    }
+
+    /// A guest that links nothing (3.13) refuses its extension modules too: under their
+    /// package where it is refused already (keeping that reason), else with its own reason.
+    #[test]
+    fn a_guest_that_links_nothing_refuses_every_native_module() {
+        let dir = python_modules();
+        let pm = dir.path();
+        let files = list_tree(pm, &[]).expect("list");
+        let (natives, refused) = split_native(pm, &files, "3.13");
+        let old = "fast/_old.cpython-313-wasm32-emscripten.so";
+        assert_eq!(
+            linkable(&natives),
+            [
+                (old, "fast", "PyInit__old"),
+                ("msg/_c.abi3.so", "msg", "PyInit__c"),
+            ]
+        );
+        let unlinked =
+            "the local Python 3.13 runtime links no native modules (its Python 3.14 runtime does)";
+        let other = "_core.cpython-314-wasm32-emscripten.so is built for another Python than the guest's 3.13";
+        let all = refuse_unlinked(natives, refused, "3.13");
+        assert_eq!(
+            refusals(&all),
+            [
+                ("blas", vec!["blas/libopenblas.so".into()], SHARED),
+                (
+                    "fast",
+                    vec![
+                        "fast/_core.cpython-314-wasm32-emscripten.so".into(),
+                        old.into()
+                    ],
+                    other
+                ),
+                ("msg", vec!["msg/_c.abi3.so".into()], unlinked),
+            ]
+        );
+    }
 }

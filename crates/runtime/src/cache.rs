@@ -58,13 +58,28 @@ pub(crate) fn hash_tree(
     contents: bool,
     extra_skip: &[&str],
 ) -> Result<String, RuntimeError> {
+    hash_files(root, &list_tree(root, extra_skip)?, contents)
+}
+
+/// The files [`hash_tree`] hashes, relative to `root` and sorted, for callers
+/// that look at a tree's files as well as hash it, so the tree is walked once.
+pub(crate) fn list_tree(root: &Path, extra_skip: &[&str]) -> Result<Vec<PathBuf>, RuntimeError> {
     let mut files = Vec::new();
     walk(root, root, extra_skip, &mut files)?;
     files.sort();
+    Ok(files)
+}
+
+/// [`hash_tree`] of the tree whose files [`list_tree`] listed.
+pub(crate) fn hash_files(
+    root: &Path,
+    files: &[PathBuf],
+    contents: bool,
+) -> Result<String, RuntimeError> {
     let mut h = Sha256::new();
     for rel in files {
-        let path = root.join(&rel);
-        h.update(slash_path(&rel).as_bytes());
+        let path = root.join(rel);
+        h.update(slash_path(rel).as_bytes());
         h.update([0]);
         if contents {
             let data = std::fs::read(&path).map_err(io("reading", &path))?;

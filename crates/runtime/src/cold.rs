@@ -17,7 +17,8 @@ impl Runtime {
         options: InstanceOptions,
     ) -> Result<Instance, SnapshotError> {
         let mounts = mounts_for(self, spec)?;
-        let guest = choose_guest(&self.inner, &mounts.python_modules)?;
+        let files = crate::cache::list_tree(&mounts.python_modules, &[])?;
+        let guest = choose_guest(&self.inner, &mounts.python_modules, &files)?;
         let (_, module) = instrumented_guest(&self.inner, &guest)?;
         let (mut session, status) = init_guest(
             self,

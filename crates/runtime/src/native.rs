@@ -48,34 +48,29 @@ impl NativePackage {
 
 /// Lists the packages under `python_modules` that contain `.so` files.
 pub fn scan_native_modules(python_modules: &Path) -> Vec<NativePackage> {
+    let files = crate::cache::list_tree(python_modules, &[]).unwrap_or_default();
+    native_packages(&files)
+}
+
+/// The packages with `.so` files among `files` (relative to `python_modules`, as
+/// [`crate::cache::list_tree`] lists them), each with its native files in order.
+fn native_packages(files: &[PathBuf]) -> Vec<NativePackage> {
     let mut found: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
-    let mut stack = vec![python_modules.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
+    for rel in files {
+        let name = rel
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
+        if !(name.ends_with(".so") || name.contains(".so.")) {
             continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let Ok(ft) = entry.file_type() else { continue };
-            if ft.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if !(name.ends_with(".so") || name.contains(".so.")) {
-                continue;
-            }
-            let Ok(rel) = path.strip_prefix(python_modules) else {
-                continue;
-            };
-            let top = rel
-                .components()
-                .next()
-                .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let package = top.split('.').next().unwrap_or(&top).to_string();
-            found.entry(package).or_default().push(rel.to_path_buf());
         }
+        let top = rel
+            .components()
+            .next()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let package = top.split('.').next().unwrap_or(&top).to_string();
+        found.entry(package).or_default().push(rel.clone());
     }
     found
         .into_iter()
@@ -103,18 +98,20 @@ pub(crate) struct ExtModule {
     pub init: String,
 }
 
-/// Splits `python_modules`' native files into extension modules built for this guest's
+/// Splits the native files among `files` (`python_modules`' files, as
+/// [`crate::cache::list_tree`] lists them) into extension modules built for this guest's
 /// Python (`*.cpython-3XY-wasm32-emscripten.so`, `*.abi3.so`), which a per-project guest can
 /// link, and the packages whose native code cannot run here (other `.so` files: shared
 /// libraries, modules for another Python), with the reason.
 pub(crate) fn split_native(
     python_modules: &Path,
+    files: &[PathBuf],
     python: &str,
 ) -> (Vec<ExtModule>, Vec<NativePackage>) {
     let suffix = format!(".cpython-{}-wasm32-emscripten.so", python.replace('.', ""));
     let mut linkable = Vec::new();
     let mut refused = Vec::new();
-    for mut pkg in scan_native_modules(python_modules) {
+    for mut pkg in native_packages(files) {
         let mut other = Vec::new();
         for rel in std::mem::take(&mut pkg.files) {
             let name = rel

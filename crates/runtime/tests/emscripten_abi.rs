@@ -8,11 +8,12 @@ mod support;
 use std::path::PathBuf;
 
 use pywrangler_runtime::{Request, Runtime, RuntimeConfig, SnapshotSpec};
+use pywrangler_wasmlink::{MemInfo, dylink_section, import_side_module_env};
 use support::*;
 use wasm_encoder::{
-    BlockType, CodeSection, ConstExpr, CustomSection, DataSection, EntityType, ExportKind,
-    ExportSection, Function, FunctionSection, GlobalType, ImportSection, Instruction as I, MemArg,
-    MemoryType, Module, RefType, TableType, TypeSection, ValType,
+    BlockType, CodeSection, ConstExpr, DataSection, EntityType, ExportKind, ExportSection,
+    Function, FunctionSection, ImportSection, Instruction as I, MemArg, Module, TypeSection,
+    ValType,
 };
 
 /// Bytes of data the probe reserves at its `__memory_base`.
@@ -235,15 +236,12 @@ fn probe_module() -> Vec<u8> {
     };
 
     let mut m = Module::new();
-    let mut dylink = vec![1u8];
-    let mem_info = [0x80u8, 0x08, 3, 0, 0]; // memory size 1024 (LEB128), align 2^3, no table
-    assert_eq!(DATA, 1024);
-    dylink.push(mem_info.len() as u8);
-    dylink.extend_from_slice(&mem_info);
-    m.section(&CustomSection {
-        name: "dylink.0".into(),
-        data: dylink.into(),
-    });
+    let mem = MemInfo {
+        memory_size: DATA,
+        memory_align: 3,
+        ..MemInfo::default()
+    };
+    m.section(&dylink_section(mem, &[]));
     let mut types = TypeSection::new();
     for (_, params, results) in IMPORTS {
         types
@@ -255,35 +253,7 @@ fn probe_module() -> Vec<u8> {
     m.section(&types);
 
     let mut imports = ImportSection::new();
-    imports.import(
-        "env",
-        "memory",
-        EntityType::Memory(MemoryType {
-            minimum: 0,
-            maximum: None,
-            memory64: false,
-            shared: false,
-            page_size_log2: None,
-        }),
-    );
-    imports.import(
-        "env",
-        "__indirect_function_table",
-        EntityType::Table(TableType {
-            element_type: RefType::FUNCREF,
-            table64: false,
-            minimum: 0,
-            maximum: None,
-            shared: false,
-        }),
-    );
-    let base = GlobalType {
-        val_type: ValType::I32,
-        mutable: false,
-        shared: false,
-    };
-    imports.import("env", "__memory_base", EntityType::Global(base));
-    imports.import("env", "__table_base", EntityType::Global(base));
+    import_side_module_env(&mut imports, 0);
     for (i, (name, _, _)) in IMPORTS.iter().enumerate() {
         imports.import("env", name, EntityType::Function(i as u32));
     }

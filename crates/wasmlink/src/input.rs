@@ -8,12 +8,16 @@ use wasmparser::{
 
 use crate::LinkError;
 
-/// `dylink.0` memory info: how much memory and table the module needs, and alignments (log2).
+/// `dylink.0` memory info: how much memory and table a side module needs, and their alignments.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct MemInfo {
+pub struct MemInfo {
+    /// Bytes of data, placed at the module's `__memory_base`.
     pub memory_size: u32,
+    /// Their alignment, as a power of two.
     pub memory_align: u32,
+    /// Table slots, placed at the module's `__table_base`.
     pub table_size: u32,
+    /// Their alignment, as a power of two.
     pub table_align: u32,
 }
 

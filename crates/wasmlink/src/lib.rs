@@ -30,6 +30,7 @@ mod imports;
 mod input;
 mod layout;
 mod resolve;
+mod side;
 mod table;
 #[cfg(test)]
 mod tests;
@@ -37,7 +38,8 @@ mod tests;
 use std::fmt;
 
 pub use error::{LinkError, Undefined};
-pub use input::needed_libraries;
+pub use input::{MemInfo, needed_libraries};
+pub use side::{dylink_section, import_side_module_env};
 pub use table::{ExtEntry, ext_table};
 
 /// Changes whenever the same inputs and [`Options`] may give a different output (a fix or a

@@ -2,13 +2,13 @@
 //! the stand-in for a dynamic loader's file system. pywrangler's guest implements `dlopen` and
 //! `dlsym` over it.
 
-use std::borrow::Cow;
-
 use wasm_encoder::{
-    CodeSection, ConstExpr, CustomSection, DataSection, Encode, EntityType, ExportKind,
-    ExportSection, Function, FunctionSection, GlobalType, ImportSection, Instruction, MemoryType,
-    Module, TypeSection, ValType,
+    CodeSection, ConstExpr, DataSection, EntityType, ExportKind, ExportSection, Function,
+    FunctionSection, GlobalType, ImportSection, Instruction, Module, TypeSection, ValType,
 };
+
+use crate::MemInfo;
+use crate::side::{BASE, dylink_section, import_memory};
 
 /// One linked extension module.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,18 +33,11 @@ pub fn ext_table(entries: &[ExtEntry]) -> Vec<u8> {
     }
 
     let mut module = Module::new();
-    let mut dylink = Vec::new();
-    let mut mem_info = Vec::new();
-    for v in [strings.len() as u32, 0, 0, 0] {
-        v.encode(&mut mem_info); // memory size, its alignment, table size, its alignment
-    }
-    dylink.push(1); // WASM_DYLINK_MEM_INFO
-    mem_info.len().encode(&mut dylink);
-    dylink.extend_from_slice(&mem_info);
-    module.section(&CustomSection {
-        name: Cow::Borrowed("dylink.0"),
-        data: Cow::Owned(dylink),
-    });
+    let mem = MemInfo {
+        memory_size: strings.len() as u32,
+        ..MemInfo::default()
+    };
+    module.section(&dylink_section(mem, &[]));
 
     let mut types = TypeSection::new();
     types.ty().function([], [ValType::I32]);
@@ -52,27 +45,12 @@ pub fn ext_table(entries: &[ExtEntry]) -> Vec<u8> {
     module.section(&types);
 
     let mut imports = ImportSection::new();
-    imports.import(
-        "env",
-        "memory",
-        EntityType::Memory(MemoryType {
-            minimum: 0,
-            maximum: None,
-            memory64: false,
-            shared: false,
-            page_size_log2: None,
-        }),
-    );
-    let immutable = GlobalType {
-        val_type: ValType::I32,
-        mutable: false,
-        shared: false,
-    };
-    imports.import("env", "__memory_base", EntityType::Global(immutable));
+    import_memory(&mut imports);
+    imports.import("env", "__memory_base", EntityType::Global(BASE));
     for e in entries {
         let got = GlobalType {
             mutable: true,
-            ..immutable
+            ..BASE
         };
         imports.import("GOT.func", &e.init, EntityType::Global(got));
     }

@@ -3,7 +3,7 @@
 //! asset), custom headers on the built response; invalid lines are warned
 //! about with file:line at start.
 
-use super::{Dev, HELLO_CONFIG, no_redirects, project};
+use super::{HELLO_CONFIG, no_redirects, serve};
 
 const REDIRECTS: &str = "/old /about 301\n/blog/* /posts/:splat\n/app/* /index.html 200\n/gone/* /nothing.html 200\n/broken\n";
 const HEADERS: &str = "/*\n  X-Frame-Options: DENY\n  X-Site: yes\n/about\n  ! X-Frame-Options\n  Cache-Control: no-store\n";
@@ -11,15 +11,17 @@ const HEADERS: &str = "/*\n  X-Frame-Options: DENY\n  X-Site: yes\n/about\n  ! X
 #[test]
 fn redirects_and_headers_files_apply_under_dev() {
     let config = format!("{HELLO_CONFIG}\n[assets]\ndirectory = \"public\"\n");
-    let dir = project(&[
-        ("wrangler.toml", &config),
-        ("src/entry.py", super::ASSETS_WORKER),
-        ("public/index.html", "<h1>home</h1>"),
-        ("public/about.html", "<h1>about</h1>"),
-        ("public/_redirects", REDIRECTS),
-        ("public/_headers", HEADERS),
-    ]);
-    let dev = Dev::start(dir.path(), &["--no-reload"]);
+    let (_dir, dev) = serve(
+        &[
+            ("wrangler.toml", &config),
+            ("src/entry.py", super::ASSETS_WORKER),
+            ("public/index.html", "<h1>home</h1>"),
+            ("public/about.html", "<h1>about</h1>"),
+            ("public/_redirects", REDIRECTS),
+            ("public/_headers", HEADERS),
+        ],
+        &["--no-reload"],
+    );
     let c = no_redirects();
     let get = |path: &str| c.get(dev.url(path)).send().expect("request");
 

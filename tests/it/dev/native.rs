@@ -63,6 +63,28 @@ fn real_index(root: &Path) -> std::path::PathBuf {
     index
 }
 
+/// Writes a Python 3.14 Worker `name` into `root/app` that serves `entry` and depends on
+/// `dependencies` (TOML array items), and returns its path. The uv project is
+/// `<name>-app`, so that it may depend on a package called `name`.
+fn write_app(root: &Path, name: &str, dependencies: &str, entry: &str) -> std::path::PathBuf {
+    let app = root.join("app");
+    let pyproject = format!(
+        "[project]\nname = \"{name}-app\"\nversion = \"0.1.0\"\nrequires-python = \">=3.12\"\ndependencies = [{dependencies}]\n"
+    );
+    let config = format!(
+        "name = \"{name}\"\nmain = \"src/entry.py\"\ncompatibility_date = \"2026-11-01\"\ncompatibility_flags = [\"python_workers\"]\n"
+    );
+    support::write_files(
+        &app,
+        &[
+            ("pyproject.toml", &pyproject),
+            ("wrangler.toml", &config),
+            ("src/entry.py", entry),
+        ],
+    );
+    app
+}
+
 /// `dev` for `app`, resolving from `index` only.
 fn dev(app: &Path, index: &Path) -> Dev {
     let empty = app.join(".empty");
@@ -120,20 +142,11 @@ class Default(WorkerEntrypoint):
 fn fastapi_on_real_pydantic_core_and_msgpack_runs_natively() {
     let root = support::tempdir();
     let index = real_index(root.path());
-    let app = root.path().join("app");
-    support::write_files(
-        &app,
-        &[
-            (
-                "pyproject.toml",
-                "[project]\nname = \"native\"\nversion = \"0.1.0\"\nrequires-python = \">=3.12\"\ndependencies = [\"fastapi\", \"pydantic>=2.14\", \"msgpack\"]\n",
-            ),
-            (
-                "wrangler.toml",
-                "name = \"native\"\nmain = \"src/entry.py\"\ncompatibility_date = \"2026-11-01\"\ncompatibility_flags = [\"python_workers\"]\n",
-            ),
-            ("src/entry.py", NATIVE_APP),
-        ],
+    let app = write_app(
+        root.path(),
+        "native",
+        r#""fastapi", "pydantic>=2.14", "msgpack""#,
+        NATIVE_APP,
     );
     let server = dev(&app, &index);
     let log = server.log();
@@ -216,45 +229,20 @@ fn fastapi_template_runs_on_real_pydantic() {
 /// An Emscripten-style extension module whose `PyInit__boom` does what a Rust panic does
 /// under `catch_unwind`: a legacy `try` around a call to `_Unwind_RaiseException`.
 fn panicking_module() -> Vec<u8> {
+    use pywrangler_wasmlink::{MemInfo, dylink_section, import_side_module_env};
     use wasm_encoder::{
-        BlockType, CodeSection, CustomSection, EntityType, ExportKind, ExportSection, Function,
-        FunctionSection, GlobalType, ImportSection, Instruction as I, MemoryType, Module, RefType,
-        TableType, TagKind, TagType, TypeSection, ValType,
+        BlockType, CodeSection, EntityType, ExportKind, ExportSection, Function, FunctionSection,
+        ImportSection, Instruction as I, Module, TagKind, TagType, TypeSection, ValType,
     };
     let mut m = Module::new();
-    m.section(&CustomSection {
-        name: "dylink.0".into(),
-        data: vec![1u8, 4, 0, 0, 0, 0].into(), // MEM_INFO: no memory, no table
-    });
+    m.section(&dylink_section(MemInfo::default(), &[])); // no data, no table slots
     let mut types = TypeSection::new();
     types.ty().function([], [ValType::I32]);
     types.ty().function([ValType::I32], [ValType::I32]);
     types.ty().function([], []);
     m.section(&types);
     let mut imports = ImportSection::new();
-    let memory = MemoryType {
-        minimum: 0,
-        maximum: None,
-        memory64: false,
-        shared: false,
-        page_size_log2: None,
-    };
-    imports.import("env", "memory", EntityType::Memory(memory));
-    let table = TableType {
-        element_type: RefType::FUNCREF,
-        table64: false,
-        minimum: 0,
-        maximum: None,
-        shared: false,
-    };
-    imports.import("env", "__indirect_function_table", EntityType::Table(table));
-    let base = GlobalType {
-        val_type: ValType::I32,
-        mutable: false,
-        shared: false,
-    };
-    imports.import("env", "__memory_base", EntityType::Global(base));
-    imports.import("env", "__table_base", EntityType::Global(base));
+    import_side_module_env(&mut imports, 0);
     imports.import("env", "_Unwind_RaiseException", EntityType::Function(1));
     let tag = TagType {
         kind: TagKind::Exception,
@@ -321,23 +309,11 @@ with zipfile.ZipFile(f"{index}/boom-1.0-{tag}.whl", "w") as z:
 fn a_panic_in_native_code_fails_that_request_and_the_next_one_succeeds() {
     let root = support::tempdir();
     let index = boom_index(root.path());
-    let app = root.path().join("app");
-    support::write_files(
-        &app,
-        &[
-            (
-                "pyproject.toml",
-                "[project]\nname = \"boom-app\"\nversion = \"0.1.0\"\nrequires-python = \">=3.12\"\ndependencies = [\"boom\"]\n",
-            ),
-            (
-                "wrangler.toml",
-                "name = \"boom\"\nmain = \"src/entry.py\"\ncompatibility_date = \"2026-11-01\"\ncompatibility_flags = [\"python_workers\"]\n",
-            ),
-            (
-                "src/entry.py",
-                "import importlib\nfrom workers import WorkerEntrypoint, Response\n\nclass Default(WorkerEntrypoint):\n    async def fetch(self, request):\n        if request.url.endswith('/boom'):\n            importlib.import_module('boom')\n        return Response('still here')\n",
-            ),
-        ],
+    let app = write_app(
+        root.path(),
+        "boom",
+        r#""boom""#,
+        "import importlib\nfrom workers import WorkerEntrypoint, Response\n\nclass Default(WorkerEntrypoint):\n    async def fetch(self, request):\n        if request.url.endswith('/boom'):\n            importlib.import_module('boom')\n        return Response('still here')\n",
     );
     let server = dev(&app, &index);
     assert!(

@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
-use super::{Dev, project};
+use super::{Dev, project, serve};
 
 /// Serves `requests` connections with `answer(method, path, headers)` →
 /// (status line, content type, body, delay before answering).
@@ -373,11 +373,13 @@ fn dechunk(raw: &str) -> (String, bool) {
 /// and the error is logged.
 #[test]
 fn html_rewriter_streams_the_page_as_the_upstream_sends_it() {
-    let dir = project(&[
-        ("wrangler.toml", CLIENTS_CONFIG),
-        ("src/entry.py", STREAMING_REWRITER_WORKER),
-    ]);
-    let dev = Dev::start(dir.path(), &["--no-reload"]);
+    let (_dir, dev) = serve(
+        &[
+            ("wrangler.toml", CLIENTS_CONFIG),
+            ("src/entry.py", STREAMING_REWRITER_WORKER),
+        ],
+        &["--no-reload"],
+    );
     let rewritten_first = "<h1 data-seen=\"sync\">first</h1><p>one<i>async</i></p>";
 
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -488,11 +490,13 @@ class Default(WorkerEntrypoint):
 /// `sqlite3` (this runs on 3.13, and on 3.14 in `scripts/test`'s second pass).
 #[test]
 fn run_sync_and_sqlite3_serve_a_django_style_backend() {
-    let dir = project(&[
-        ("wrangler.toml", DJANGO_LIKE_CONFIG),
-        ("src/entry.py", DJANGO_LIKE_WORKER),
-    ]);
-    let dev = Dev::start(dir.path(), &["--no-reload"]);
+    let (_dir, dev) = serve(
+        &[
+            ("wrangler.toml", DJANGO_LIKE_CONFIG),
+            ("src/entry.py", DJANGO_LIKE_WORKER),
+        ],
+        &["--no-reload"],
+    );
     let (s, body) = dev.get("/");
     assert_eq!(s, 200, "{body}\n{}", dev.log());
     assert_eq!(
@@ -566,11 +570,11 @@ class Default(WorkerEntrypoint):
 /// declared key-value backed.
 #[test]
 fn durable_object_sync_kv_get_put_list() {
-    let dir = project(&[("wrangler.toml", KV_CONFIG), ("src/entry.py", KV_WORKER)]);
-    let dev = Dev::start(dir.path(), &["--no-reload"]);
-    let (s, body) = dev.get("/");
-    assert_eq!(s, 200, "{body}\n{}", dev.log());
-    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let (_dir, dev) = serve(
+        &[("wrangler.toml", KV_CONFIG), ("src/entry.py", KV_WORKER)],
+        &["--no-reload"],
+    );
+    let v = dev.get_json("/");
     assert_eq!(v["get"], serde_json::json!({"n": 2}));
     assert_eq!(v["missing"], serde_json::Value::Null);
     assert_eq!(v["deleted"], serde_json::json!([true, false]));
@@ -583,7 +587,7 @@ fn durable_object_sync_kv_get_put_list() {
         v["stale"]
             .as_str()
             .is_some_and(|s| s.contains("iterator was invalidated")),
-        "{body}"
+        "{v}"
     );
     let (_, body) = dev.get("/old");
     assert!(

@@ -2,7 +2,7 @@
 //! files under `.wrangler/tmp/email/`, their paths logged, the allow-lists
 //! enforced with miniflare's error texts.
 
-use super::{Dev, project};
+use super::serve;
 
 const CONFIG: &str = r#"{
   "name": "mail",
@@ -79,11 +79,8 @@ fn files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn send_email_writes_messages_to_files_and_enforces_the_allow_lists() {
-    let dir = project(&[("wrangler.jsonc", CONFIG), ("src/entry.py", ENTRY)]);
-    let dev = Dev::start(dir.path(), &[]);
-    let (status, body) = dev.get("/");
-    assert_eq!(status, 200, "{body}\n{}", dev.log());
-    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let (dir, dev) = serve(&[("wrangler.jsonc", CONFIG), ("src/entry.py", ENTRY)], &[]);
+    let v = dev.get_json("/");
     assert_eq!(v["raw"], "<raw-1@example.com>", "{v}");
     let built = v["builder"].as_str().expect("builder id");
     assert!(

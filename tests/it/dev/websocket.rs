@@ -11,7 +11,7 @@ use tungstenite::protocol::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::{Message, WebSocket};
 
-use super::{Dev, project};
+use super::{Dev, project, serve};
 
 const CONFIG: &str = r#"name = "ws"
 main = "src/entry.py"
@@ -167,8 +167,7 @@ fn json(text: &str) -> serde_json::Value {
 
 #[test]
 fn websocket_pair_echoes_in_a_plain_worker() {
-    let dir = project(&[("wrangler.toml", CONFIG), ("src/entry.py", WORKER)]);
-    let dev = Dev::start(dir.path(), &[]);
+    let (_dir, dev) = serve(&[("wrangler.toml", CONFIG), ("src/entry.py", WORKER)], &[]);
     // Without an upgrade the same path is a plain request.
     let (s, body) = dev.get("/echo");
     assert_eq!((s, body.as_str()), (426, "expected a WebSocket"));
@@ -310,8 +309,7 @@ fn upstream(conns: usize) -> (u16, std::thread::JoinHandle<()>) {
 #[test]
 fn outbound_websockets_reach_a_loopback_server() {
     let (port, server) = upstream(2);
-    let dir = project(&[("wrangler.toml", CONFIG), ("src/entry.py", WORKER)]);
-    let dev = Dev::start(dir.path(), &[]);
+    let (_dir, dev) = serve(&[("wrangler.toml", CONFIG), ("src/entry.py", WORKER)], &[]);
     let (s, body) = dev.get(&format!("/out?url=ws://127.0.0.1:{port}/"));
     assert_eq!(
         (s, body.as_str()),

@@ -2,7 +2,7 @@
 //! from code strings with `env.LOADER.get`/`load`, as Cloudflare's dynamic
 //! workers documentation shows, and gets their answers back.
 
-use super::{Dev, project};
+use super::serve;
 
 const CONFIG: &str = r#"name = "loader-parent"
 main = "src/entry.py"
@@ -102,8 +102,10 @@ class Default(WorkerEntrypoint):
 /// exception with the reason; a JavaScript main module says it cannot run.
 #[test]
 fn worker_loader_runs_dynamic_python_workers_from_code() {
-    let dir = project(&[("wrangler.toml", CONFIG), ("src/entry.py", PARENT)]);
-    let dev = Dev::start(dir.path(), &["--no-reload"]);
+    let (_dir, dev) = serve(
+        &[("wrangler.toml", CONFIG), ("src/entry.py", PARENT)],
+        &["--no-reload"],
+    );
     let get = |path: &str| {
         let (status, body) = dev.get(path);
         assert_eq!(status, 200, "{path}: {body}\n{}", dev.log());

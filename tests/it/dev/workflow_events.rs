@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use super::{Dev, project};
+use super::{Dev, serve};
 
 const CONFIG: &str = r#"name = "events"
 main = "src/entry.py"
@@ -69,8 +69,7 @@ fn status_of(dev: &Dev, id: &str, want: &str) -> serde_json::Value {
 
 #[test]
 fn wait_for_event_resumes_on_send_event_times_out_and_survives_a_restart() {
-    let dir = project(&[("wrangler.toml", CONFIG), ("src/entry.py", WORKER)]);
-    let dev = Dev::start(dir.path(), &[]);
+    let (dir, dev) = serve(&[("wrangler.toml", CONFIG), ("src/entry.py", WORKER)], &[]);
 
     // Waits, is sent its events one at a time (another type is ignored).
     assert_eq!(dev.get("/create?id=one").1, "one");

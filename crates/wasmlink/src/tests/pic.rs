@@ -2,10 +2,9 @@
 //! output (with a `dylink.0` section), and a wasmtime runner for the linked result.
 
 use wasm_encoder::{
-    CodeSection, ConstExpr, CustomSection, DataSection, ElementSection, Elements, Encode,
-    EntityType, ExportKind, ExportSection, Function, FunctionSection, GlobalSection, GlobalType,
-    ImportSection, Instruction as I, MemArg, MemoryType, NameMap, NameSection, RefType,
-    StartSection, TableType, TypeSection, ValType,
+    CodeSection, ConstExpr, DataSection, ElementSection, Elements, Encode, EntityType, ExportKind,
+    ExportSection, Function, FunctionSection, GlobalSection, GlobalType, ImportSection,
+    Instruction as I, MemArg, NameMap, NameSection, StartSection, TypeSection, ValType,
 };
 
 use crate::Input;
@@ -70,30 +69,8 @@ impl Pic {
             tags: false,
             tag_import: false,
         };
-        p.imports.import(
-            "env",
-            "memory",
-            MemoryType {
-                minimum: 0,
-                maximum: None,
-                memory64: false,
-                shared: false,
-                page_size_log2: None,
-            },
-        );
-        p.imports.import(
-            "env",
-            "__indirect_function_table",
-            TableType {
-                element_type: RefType::FUNCREF,
-                table64: false,
-                minimum: u64::from(mem[2]),
-                maximum: None,
-                shared: false,
-            },
-        );
-        assert_eq!(p.import_global("env", "__memory_base", false), MB);
-        assert_eq!(p.import_global("env", "__table_base", false), TB);
+        crate::import_side_module_env(&mut p.imports, mem[2]);
+        p.ngi = 2; // __memory_base (MB) and __table_base (TB)
         p
     }
 
@@ -213,13 +190,7 @@ impl Pic {
     }
 
     pub(super) fn finish(self) -> Input {
-        let mut dylink = Vec::new();
-        let mut mem_info = Vec::new();
-        for v in self.mem {
-            v.encode(&mut mem_info);
-        }
-        dylink.push(1u8);
-        mem_info.encode(&mut dylink);
+        let mut more = Vec::new();
         if !self.weak.is_empty() {
             let mut info = Vec::new();
             (self.weak.len() as u32).encode(&mut info);
@@ -228,14 +199,18 @@ impl Pic {
                 f.encode(&mut info);
                 1u32.encode(&mut info);
             }
-            dylink.push(4u8);
-            info.encode(&mut dylink);
+            more.push(4u8); // WASM_DYLINK_IMPORT_INFO
+            info.encode(&mut more);
         }
+        let [memory_size, memory_align, table_size, table_align] = self.mem;
+        let mem = crate::MemInfo {
+            memory_size,
+            memory_align,
+            table_size,
+            table_align,
+        };
         let mut m = wasm_encoder::Module::new();
-        m.section(&CustomSection {
-            name: "dylink.0".into(),
-            data: dylink.into(),
-        });
+        m.section(&crate::dylink_section(mem, &more));
         m.section(&self.types);
         let mut imports = self.imports;
         if self.tag_import {

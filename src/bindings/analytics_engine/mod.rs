@@ -18,13 +18,13 @@ pub const KIND: Kind = Kind {
 };
 
 fn declared<'a>(cfg: &'a WranglerConfig, out: &mut Vec<Declared<'a>>) {
-    for (i, b) in cfg.analytics_engine_datasets.iter().enumerate() {
-        out.push((
-            b.binding.as_str(),
-            BindingKind::AnalyticsEngine,
-            format!("/analytics_engine_datasets/{i}"),
-        ));
-    }
+    super::declare_list(
+        out,
+        "analytics_engine_datasets",
+        &cfg.analytics_engine_datasets,
+        BindingKind::AnalyticsEngine,
+        |b| &b.binding,
+    );
 }
 
 fn dev(d: &mut DevEnv<'_>) -> anyhow::Result<()> {

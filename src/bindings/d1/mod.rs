@@ -54,13 +54,13 @@ pub const KIND: Kind = Kind {
 };
 
 fn declared<'a>(cfg: &'a WranglerConfig, out: &mut Vec<Declared<'a>>) {
-    for (i, b) in cfg.d1_databases.iter().enumerate() {
-        out.push((
-            b.binding.as_str(),
-            BindingKind::D1Database,
-            format!("/d1_databases/{i}"),
-        ));
-    }
+    super::declare_list(
+        out,
+        "d1_databases",
+        &cfg.d1_databases,
+        BindingKind::D1Database,
+        |b| &b.binding,
+    );
 }
 
 fn dev(d: &mut DevEnv<'_>) -> anyhow::Result<()> {

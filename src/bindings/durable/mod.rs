@@ -54,10 +54,9 @@ pub const KIND: Kind = Kind {
 };
 
 fn declared<'a>(cfg: &'a WranglerConfig, out: &mut Vec<Declared<'a>>) {
-    for (i, b) in cfg.durable_objects.bindings.iter().enumerate() {
-        let p = format!("/durable_objects/bindings/{i}");
-        out.push((b.name.as_str(), BindingKind::DurableObject, p));
-    }
+    let bindings = &cfg.durable_objects.bindings;
+    let kind = BindingKind::DurableObject;
+    super::declare_list(out, "durable_objects/bindings", bindings, kind, |b| &b.name);
 }
 
 fn dev(d: &mut DevEnv<'_>) -> anyhow::Result<()> {

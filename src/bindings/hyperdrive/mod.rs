@@ -20,13 +20,13 @@ pub const KIND: Kind = Kind {
 };
 
 fn declared<'a>(cfg: &'a WranglerConfig, out: &mut Vec<Declared<'a>>) {
-    for (i, b) in cfg.hyperdrive.iter().enumerate() {
-        out.push((
-            b.binding.as_str(),
-            BindingKind::Hyperdrive,
-            format!("/hyperdrive/{i}"),
-        ));
-    }
+    super::declare_list(
+        out,
+        "hyperdrive",
+        &cfg.hyperdrive,
+        BindingKind::Hyperdrive,
+        |b| &b.binding,
+    );
 }
 
 fn dev(d: &mut DevEnv<'_>) -> anyhow::Result<()> {

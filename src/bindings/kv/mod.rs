@@ -45,13 +45,13 @@ pub const KIND: Kind = Kind {
 };
 
 fn declared<'a>(cfg: &'a WranglerConfig, out: &mut Vec<Declared<'a>>) {
-    for (i, b) in cfg.kv_namespaces.iter().enumerate() {
-        out.push((
-            b.binding.as_str(),
-            BindingKind::KvNamespace,
-            format!("/kv_namespaces/{i}"),
-        ));
-    }
+    super::declare_list(
+        out,
+        "kv_namespaces",
+        &cfg.kv_namespaces,
+        BindingKind::KvNamespace,
+        |b| &b.binding,
+    );
 }
 
 fn dev(d: &mut DevEnv<'_>) -> anyhow::Result<()> {

@@ -18,13 +18,13 @@ pub const KIND: Kind = Kind {
 };
 
 fn declared<'a>(cfg: &'a WranglerConfig, out: &mut Vec<Declared<'a>>) {
-    for (i, b) in cfg.pipelines.iter().enumerate() {
-        out.push((
-            b.binding.as_str(),
-            BindingKind::Pipeline,
-            format!("/pipelines/{i}"),
-        ));
-    }
+    super::declare_list(
+        out,
+        "pipelines",
+        &cfg.pipelines,
+        BindingKind::Pipeline,
+        |b| &b.binding,
+    );
 }
 
 fn dev(d: &mut DevEnv<'_>) -> anyhow::Result<()> {

@@ -79,10 +79,9 @@ pub const KIND: Kind = Kind {
 };
 
 fn declared<'a>(cfg: &'a WranglerConfig, out: &mut Vec<Declared<'a>>) {
-    for (i, b) in cfg.queues.producers.iter().enumerate() {
-        let p = format!("/queues/producers/{i}");
-        out.push((b.binding.as_str(), BindingKind::QueueProducer, p));
-    }
+    let producers = &cfg.queues.producers;
+    let kind = BindingKind::QueueProducer;
+    super::declare_list(out, "queues/producers", producers, kind, |b| &b.binding);
 }
 
 fn dev(d: &mut DevEnv<'_>) -> anyhow::Result<()> {

@@ -48,13 +48,13 @@ pub const KIND: Kind = Kind {
 };
 
 fn declared<'a>(cfg: &'a WranglerConfig, out: &mut Vec<Declared<'a>>) {
-    for (i, b) in cfg.r2_buckets.iter().enumerate() {
-        out.push((
-            b.binding.as_str(),
-            BindingKind::R2Bucket,
-            format!("/r2_buckets/{i}"),
-        ));
-    }
+    super::declare_list(
+        out,
+        "r2_buckets",
+        &cfg.r2_buckets,
+        BindingKind::R2Bucket,
+        |b| &b.binding,
+    );
 }
 
 fn dev(d: &mut DevEnv<'_>) -> anyhow::Result<()> {

@@ -41,13 +41,9 @@ pub const KIND: Kind = Kind {
 };
 
 fn declared<'a>(cfg: &'a WranglerConfig, out: &mut Vec<Declared<'a>>) {
-    for (i, b) in cfg.services.iter().enumerate() {
-        out.push((
-            b.binding.as_str(),
-            BindingKind::Service,
-            format!("/services/{i}"),
-        ));
-    }
+    super::declare_list(out, "services", &cfg.services, BindingKind::Service, |b| {
+        &b.binding
+    });
 }
 
 fn dev(d: &mut DevEnv<'_>) -> anyhow::Result<()> {

@@ -17,13 +17,13 @@ pub const KIND: Kind = Kind {
 };
 
 fn declared<'a>(cfg: &'a WranglerConfig, out: &mut Vec<Declared<'a>>) {
-    for (i, b) in cfg.worker_loaders.iter().enumerate() {
-        out.push((
-            b.binding.as_str(),
-            BindingKind::WorkerLoader,
-            format!("/worker_loaders/{i}"),
-        ));
-    }
+    super::declare_list(
+        out,
+        "worker_loaders",
+        &cfg.worker_loaders,
+        BindingKind::WorkerLoader,
+        |b| &b.binding,
+    );
 }
 
 fn dev(d: &mut DevEnv<'_>) -> anyhow::Result<()> {

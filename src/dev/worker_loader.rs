@@ -725,6 +725,35 @@ mod tests {
     }
 
     #[test]
+    fn passed_bindings_flags_and_an_outbound_binding_are_parsed() {
+        let mut c = code("w.py", json!([{"name": "w.py", "type": "py", "text": ""}]));
+        c["compatibilityFlags"] = json!(["python_workers_314"]);
+        c["env"] = json!({"N": 1});
+        c["bindings"] = json!({"STORE": "KV"});
+        c["globalOutbound"] = json!({"binding": "PROXY"});
+        let parsed = Code::parse(&c).expect("parses");
+        assert_eq!(parsed.flags, vec!["python_workers_314".to_string()]);
+        assert_eq!(parsed.bindings["STORE"], "KV");
+        assert!(parsed.env.get("STORE").is_none(), "bindings are not vars");
+        assert_eq!(parsed.outbound, CodeOutbound::Binding("PROXY".into()));
+        c.as_object_mut().expect("object").remove("globalOutbound");
+        assert_eq!(
+            Code::parse(&c).expect("parses").outbound,
+            CodeOutbound::Network
+        );
+    }
+
+    #[test]
+    fn the_compatibility_date_is_required() {
+        let mut c = code("w.py", json!([{"name": "w.py", "type": "py", "text": ""}]));
+        c.as_object_mut()
+            .expect("object")
+            .remove("compatibilityDate");
+        let err = Code::parse(&c).err().expect("refused").to_string();
+        assert!(err.contains("compatibilityDate"), "{err}");
+    }
+
+    #[test]
     fn a_main_module_missing_from_modules_is_named() {
         let c = code(
             "main.py",

@@ -156,9 +156,9 @@ fn worker_loader_runs_dynamic_python_workers_from_code() {
     assert!(get("/get").contains("hits=3"));
 }
 
-/// Config of the tests below: a loader, a KV namespace and service bindings
-/// to this Worker's `Greeter` and `Proxy` entrypoints, to pass to dynamic
-/// workers.
+/// Config of the tests below: a loader, a KV namespace, service bindings to
+/// this Worker's `Greeter` and `Proxy` entrypoints and a Durable Object
+/// namespace, to pass to dynamic workers.
 const PASSING_CONFIG: &str = r#"name = "loader-passing"
 main = "src/entry.py"
 compatibility_date = "2026-08-01"
@@ -180,13 +180,28 @@ entrypoint = "Greeter"
 binding = "PROXY"
 service = "loader-passing"
 entrypoint = "Proxy"
+
+[[durable_objects.bindings]]
+name = "COUNTER"
+class_name = "Counter"
+
+[[migrations]]
+tag = "v1"
+new_sqlite_classes = ["Counter"]
 "#;
 
 /// The parent of the tests below; its `fetch` runs `{body}` (Python, indented
 /// by 8, with `path`, `code(source, **extra)` and `caught(awaitable)`).
 const PASSING_PARENT: &str = r#"import sys
 
-from workers import WorkerEntrypoint, Response
+from workers import DurableObject, WorkerEntrypoint, Response
+
+
+class Counter(DurableObject):
+    async def increment(self):
+        n = (await self.ctx.storage.get("n")) or 0
+        await self.ctx.storage.put("n", n + 1)
+        return n + 1
 
 
 class Greeter(WorkerEntrypoint):
@@ -244,8 +259,9 @@ fn ok_body(dev: &Dev, path: &str) -> String {
 }
 
 /// Bindings passed in `code.env` are the parent's own: the dynamic worker's
-/// `STORE` is the parent's KV namespace (same local store both ways) and its
-/// `SVC` the parent's service binding; plain values stay vars; a value that
+/// `STORE` is the parent's KV namespace (same local store both ways), its
+/// `SVC` the parent's service binding and `OBJECTS` its Durable Object
+/// namespace (the same object); plain values stay vars; a value that
 /// cannot be passed fails with an error naming its key.
 #[test]
 fn worker_loader_passes_parent_bindings_in_code_env() {
@@ -258,14 +274,16 @@ class Default(WorkerEntrypoint):
         await self.env.STORE.put("from-child", "written by the child")
         seen = await self.env.STORE.get("from-parent")
         greeting = await self.env.SVC.greet("child")
-        return Response(f"seen={seen} greeting={greeting} plain={self.env.PLAIN}")
+        n = await self.env.OBJECTS.getByName("shared").increment()
+        return Response(f"seen={seen} greeting={greeting} plain={self.env.PLAIN} n={n}")
 """
         if path == "pass":
             await self.env.KV.put("from-parent", "written by the parent")
-            env = {"STORE": self.env.KV, "SVC": self.env.GREETER, "PLAIN": 3}
+            env = {"STORE": self.env.KV, "SVC": self.env.GREETER, "OBJECTS": self.env.COUNTER, "PLAIN": 3}
             r = await self.env.LOADER.load(code(child, env=env)).getEntrypoint().fetch("http://child/")
             back = await self.env.KV.get("from-child")
-            return Response(f"{await r.text()} | parent reads: {back}")
+            n = await self.env.COUNTER.getByName("shared").increment()
+            return Response(f"{await r.text()} | parent reads: {back} n={n}")
         if path == "object":
             odd = code(child, env={"ODD": object()})
             return Response(await caught(self.env.LOADER.load(odd).getEntrypoint().fetch("http://c/")))
@@ -276,7 +294,7 @@ class Default(WorkerEntrypoint):
     );
     assert_eq!(
         ok_body(&dev, "/pass"),
-        "seen=written by the parent greeting=hello child from the parent plain=3 | parent reads: written by the child"
+        "seen=written by the parent greeting=hello child from the parent plain=3 n=1 | parent reads: written by the child n=2"
     );
     let odd = ok_body(&dev, "/object");
     assert!(

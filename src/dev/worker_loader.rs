@@ -36,6 +36,10 @@ pub const MAX_LOADED: usize = 16;
 /// Idle instances kept per dynamic worker.
 const MAX_IDLE: usize = 2;
 
+/// Unread response bodies kept per dynamic worker whose `globalOutbound` is
+/// a binding (the oldest is dropped first).
+const MAX_UNREAD_BODIES: usize = 64;
+
 /// What workerd's `fetch()` throws in a worker whose `globalOutbound` is null.
 const NO_OUTBOUND: &str = "This worker is not permitted to access the internet via global functions like fetch(). It must use capabilities (such as bindings in 'env') to talk to the outside world.";
 
@@ -188,6 +192,7 @@ impl WorkerLoaders {
                 outbound: OnceLock::new(),
                 bindings: self.bindings.clone(),
                 passed,
+                answered: Mutex::new((1, BTreeMap::new())),
             }),
             idle: Mutex::new(Vec::new()),
             _modules: modules,
@@ -350,6 +355,9 @@ struct DynamicHandler {
     bindings: Arc<LocalBindings>,
     /// Key in its env -> (the parent's binding name, its `env` entry).
     passed: BTreeMap<String, (String, Value)>,
+    /// Bodies of `fetch()`es the `globalOutbound` binding answered, for a
+    /// caller that asked for a stream (`fetch.read`): next id, id -> body.
+    answered: Mutex<(u64, BTreeMap<u64, Vec<u8>>)>,
 }
 
 impl HostHandler for DynamicHandler {
@@ -395,8 +403,8 @@ impl DynamicHandler {
             ("fetch", "") if matches!(self.egress, Egress::Blocked) => {
                 Err(OpError::failed(NO_OUTBOUND))
             }
-            ("fetch", "") if matches!(self.egress, Egress::Binding(..)) => {
-                self.fetch_through_binding(args, body, deadline)
+            ("fetch", rest) if matches!(self.egress, Egress::Binding(..)) => {
+                self.fetch_through_binding(rest, args, body, deadline)
             }
             ("fetch", rest) => match self.outbound.get_or_init(Outbound::new) {
                 Ok(c) => c.handle(rest, args, body, deadline),
@@ -445,9 +453,12 @@ impl DynamicHandler {
     }
 
     /// `fetch()` with `globalOutbound` set to a service binding: the request
-    /// goes to that service's `fetch` instead of the network.
+    /// goes to that service's `fetch` instead of the network. A caller that
+    /// asks for a stream (sync HTTP clients, `workers.fetch`) reads the
+    /// answer's body back with `fetch.read`, in one piece.
     fn fetch_through_binding(
         &self,
+        rest: &str,
         args: &Value,
         body: Vec<u8>,
         deadline: Option<std::time::Instant>,
@@ -455,6 +466,21 @@ impl DynamicHandler {
         let Egress::Binding(name, entry) = &self.egress else {
             return Err(OpError::failed("no globalOutbound binding"));
         };
+        let id = args.get("id").and_then(Value::as_u64).unwrap_or(0);
+        match rest {
+            "" => {}
+            "read" => {
+                let body = lock(&self.answered).1.remove(&id).ok_or_else(|| {
+                    OpError::failed("the response body was already read or closed")
+                })?;
+                return Ok(Reply::with_body(json!({"done": true}), body));
+            }
+            "close" => {
+                lock(&self.answered).1.remove(&id);
+                return Ok(Reply::null());
+            }
+            other => return Err(OpError::UnknownOp(format!("fetch.{other}"))),
+        }
         let request = json!({
             "method": args.get("method").cloned().unwrap_or(json!("GET")),
             "url": args.get("url").cloned().unwrap_or(Value::Null),
@@ -468,7 +494,20 @@ impl DynamicHandler {
                 "method": "fetch", "args": [], "request": request,
             }})
         };
-        self.bindings.call(&header, body, deadline)
+        let Reply { mut value, body } = self.bindings.call(&header, body, deadline)?;
+        if args.get("stream").and_then(Value::as_bool) != Some(true) || body.is_empty() {
+            return Ok(Reply::with_body(value, body));
+        }
+        let mut answered = lock(&self.answered);
+        let id = answered.0;
+        answered.0 += 1;
+        // Bounded like the network's open streams: unread bodies go first.
+        while answered.1.len() >= MAX_UNREAD_BODIES {
+            answered.1.pop_first();
+        }
+        answered.1.insert(id, body);
+        value["stream"] = json!(id);
+        Ok(Reply::value(value))
     }
 }
 

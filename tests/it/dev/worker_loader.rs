@@ -342,7 +342,8 @@ class Who(WorkerEntrypoint):
 
 /// `globalOutbound` set to a service binding: the dynamic worker's `fetch()`
 /// is answered by that service (here the parent's `Proxy` entrypoint), not
-/// the network; a binding that is not a Fetcher is refused by name.
+/// the network, for `workers.fetch` and a sync client (`urllib`) alike; a
+/// binding that is not a Fetcher is refused by name.
 #[test]
 fn worker_loader_global_outbound_service_receives_fetch() {
     let (_dir, dev) = passing_dev(
@@ -351,13 +352,19 @@ from workers import WorkerEntrypoint, Response, fetch
 
 class Default(WorkerEntrypoint):
     async def fetch(self, request):
+        if request.url.endswith("/sync"):
+            import urllib.request
+            with urllib.request.urlopen("http://example.invalid/by-urllib") as r:
+                return Response(f"{r.status} {r.read().decode()}")
         r = await fetch("https://example.invalid/path?q=1", method="POST", body="ping")
         return Response(f"{r.status} {r.headers.get('x-proxy')} {await r.text()}")
 """
         if path == "proxy":
             proxied = code(child, globalOutbound=self.env.PROXY)
-            r = await self.env.LOADER.load(proxied).getEntrypoint().fetch("http://c/")
-            return Response(await r.text())
+            worker = self.env.LOADER.load(proxied).getEntrypoint()
+            r = await worker.fetch("http://c/")
+            sync = await worker.fetch("http://c/sync")
+            return Response(f"{await r.text()} | {await sync.text()}")
         if path == "kv":
             kv = code(child, globalOutbound=self.env.KV)
             return Response(await caught(self.env.LOADER.load(kv).getEntrypoint().fetch("http://c/")))
@@ -365,7 +372,7 @@ class Default(WorkerEntrypoint):
     );
     assert_eq!(
         ok_body(&dev, "/proxy"),
-        "200 parent proxied POST https://example.invalid/path?q=1 body=ping"
+        "200 parent proxied POST https://example.invalid/path?q=1 body=ping | 200 proxied GET http://example.invalid/by-urllib body="
     );
     let kv = ok_body(&dev, "/kv");
     assert!(

@@ -160,15 +160,20 @@ pub fn build(
         env.values()
             .any(|b| b["type"] == super::worker_loader::BINDING_TYPE)
     });
+    let bindings = Arc::new(bindings);
     let loaders = has_loader.then(|| {
         super::worker_loader::WorkerLoaders::new(
             runtime.clone(),
             settings.paths.snapshot_cache.join("worker-loader"),
-            settings.cpu_limit,
-            settings.wall_limit,
+            super::worker_loader::Parent {
+                env: settings.env.clone(),
+                bindings: bindings.clone(),
+                cpu_limit: settings.cpu_limit,
+                wall_limit: settings.wall_limit,
+            },
         )
     });
-    let generation = Generation::new(Arc::new(settings), Arc::new(bindings), snapshot);
+    let generation = Generation::new(Arc::new(settings), bindings, snapshot);
     if let Some(loaders) = loaders {
         generation.set_worker_loaders(loaders);
     }

@@ -334,10 +334,12 @@ def _positional_count(fn):
     return count
 
 
-def _context():
+def _context(props=None):
+    """The handler's ctx; `props` (JSON) becomes `ctx.props`, as the caller's
+    `getEntrypoint(name, {"props": …})` set it."""
     from workers import Context
 
-    return Context()
+    return Context(from_json(props) if props is not None else None)
 
 
 def _request(req, body):
@@ -530,7 +532,7 @@ def _ev_rpc(header, body):
     if not method or not isinstance(method, str):
         raise ValueError("rpc event without a method name")
     args = [from_json(a) for a in header.get("args") or []]
-    ctx = _context()
+    ctx = _context(header.get("props"))
     is_do = class_name in _durable
 
     async def target():

@@ -78,6 +78,52 @@ def _module(name, value):
     return {"name": name, "type": kind, "text": content}
 
 
+def _env_json(env):
+    """`code.env` as `(vars, bindings)`: plain values by key, and for each
+    binding of this Worker's `env` passed in it, the key and the binding's
+    name here (the host gives the dynamic worker that same binding)."""
+    from .bindings import binding_name
+
+    values, passed = {}, {}
+    for k, v in _items(env):
+        k = str(k)
+        name = binding_name(v)
+        if name is not None:
+            passed[k] = name
+            continue
+        try:
+            values[k] = to_json(v)
+        except TypeError as e:
+            raise TypeError(
+                f"code.env[{k!r}]: {e}. A dynamic worker's env takes this Worker's own bindings "
+                "(such as self.env.KV or a service binding) and JSON-representable values"
+            ) from None
+    return values, passed
+
+
+def _outbound_json(outbound):
+    """`code.globalOutbound`: None (no internet) or one of this Worker's bindings."""
+    if outbound is None:
+        return None
+    from .bindings import binding_name
+
+    name = binding_name(outbound)
+    if name is None:
+        raise TypeError(
+            f"code.globalOutbound must be None or a service binding of this Worker "
+            f"(such as self.env.PROXY), not {type(outbound).__name__}"
+        )
+    return {"binding": name}
+
+
+def _strings(value, what):
+    if value is None:
+        return []
+    if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+        raise TypeError(f"{what} must be a list of strings")
+    return list(value)
+
+
 def _code_json(code):
     """The worker code (a dict, or an object as production takes via to_js)."""
     if inspect.isawaitable(code):
@@ -88,28 +134,20 @@ def _code_json(code):
     modules = _field(code, "modules")
     if modules is None:
         raise TypeError("the worker code needs `modules` ({name: source})")
+    date = _field(code, "compatibilityDate")
+    if not isinstance(date, str):
+        raise TypeError('the worker code needs `compatibilityDate` (a "YYYY-MM-DD" string), as on Cloudflare')
     out = {
-        "compatibilityDate": _field(code, "compatibilityDate"),
+        "compatibilityDate": date,
+        "compatibilityFlags": _strings(_field(code, "compatibilityFlags"), "code.compatibilityFlags"),
         "mainModule": main,
         "modules": [_module(str(k), v) for k, v in _items(modules)],
     }
     env = _field(code, "env")
     if env is not None:
-        try:
-            out["env"] = {str(k): to_json(v) for k, v in _items(env)}
-        except TypeError as e:
-            raise TypeError(
-                f"code.env: {e}. Under `pywrangler-rs dev` a dynamic worker's env holds plain "
-                "(JSON-representable) values only; bindings cannot be passed to it locally"
-            ) from None
+        out["env"], out["bindings"] = _env_json(env)
     if _has(code, "globalOutbound"):
-        outbound = _field(code, "globalOutbound")
-        if outbound is not None:
-            raise NotImplementedError(
-                "code.globalOutbound: only None (no internet access) is emulated by `pywrangler-rs dev`; "
-                "leave it out to let the dynamic worker fetch() freely"
-            )
-        out["globalOutbound"] = None
+        out["globalOutbound"] = _outbound_json(_field(code, "globalOutbound"))
     return out
 
 
@@ -160,7 +198,15 @@ class WorkerStub:
         return self._id
 
     def getEntrypoint(self, name=None, options=None):
-        return DynamicFetcher(self, name)
+        props = None
+        if options is not None:
+            props = _field(options, "props")
+        if props is not None:
+            try:
+                props = to_json(props)
+            except TypeError as e:
+                raise TypeError(f"getEntrypoint(options.props): {e}") from None
+        return DynamicFetcher(self, name, props)
 
     get_entrypoint = getEntrypoint
 
@@ -174,13 +220,16 @@ class WorkerStub:
 class DynamicFetcher:
     """An entrypoint of a dynamic worker: `fetch` and RPC methods."""
 
-    def __init__(self, stub, entrypoint):
+    def __init__(self, stub, entrypoint, props=None):
         self._stub = stub
         self._entrypoint = entrypoint
+        self._props = props
 
     async def _call(self, method, args, request=None, body=b""):
         id = await self._stub._ensure()
         a = {"id": id, "entrypoint": self._entrypoint, "method": method, "args": args}
+        if self._props is not None:
+            a["props"] = self._props
         if request is not None:
             a["request"] = request
         return host.call("loader.call", a, body, binding=self._stub._binding)

@@ -72,6 +72,8 @@ class Env:
             )
         value = make_binding(name, raw)
         self._cache[name] = value
+        if raw.get("type") not in _PLAIN:
+            _ORIGINS[id(value)] = (value, name)
         return value
 
     def __getitem__(self, name):
@@ -137,6 +139,23 @@ for _module in (
     remote_only,
 ):
     _TYPES.update(_module.TYPES)
+
+
+# `env` entry types whose value is plain data (a str, a JsDict), not a proxy.
+_PLAIN = ("var", "secret")
+
+# id(proxy) -> (proxy, binding name) for each binding proxy `env` handed out,
+# so a parent can pass `self.env.KV` in a dynamic worker's `code.env`
+# (`worker_loader.py`). The proxy is kept alive by `Env`'s cache anyway.
+_ORIGINS = {}
+
+
+def binding_name(value):
+    """The `env` name of the binding proxy `value`, or None if it is not one."""
+    entry = _ORIGINS.get(id(value))
+    if entry is not None and entry[0] is value:
+        return entry[1]
+    return None
 
 
 def make_binding(name, raw):

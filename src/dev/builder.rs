@@ -170,6 +170,7 @@ pub fn build(
                 bindings: bindings.clone(),
                 cpu_limit: settings.cpu_limit,
                 wall_limit: settings.wall_limit,
+                python: settings.python,
             },
         )
     });

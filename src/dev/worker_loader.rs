@@ -51,6 +51,7 @@ pub struct WorkerLoaders {
     wall_limit: Duration,
     /// The parent Worker's `env` entries, by binding name.
     parent_env: Value,
+    parent_python: PythonVersion,
     /// The parent's local bindings, which serve the bindings it passes on.
     bindings: Arc<LocalBindings>,
     /// Most recently used last.
@@ -80,6 +81,9 @@ pub struct Parent {
     /// Its time limits, which the dynamic workers' instances get too.
     pub cpu_limit: Duration,
     pub wall_limit: Duration,
+    /// The Python version its config selects (a 3.12 project runs on the
+    /// 3.13 guest, and so do its dynamic workers).
+    pub python: PythonVersion,
 }
 
 impl WorkerLoaders {
@@ -92,6 +96,7 @@ impl WorkerLoaders {
             cpu_limit: parent.cpu_limit,
             wall_limit: parent.wall_limit,
             parent_env: parent.env,
+            parent_python: parent.python,
             bindings: parent.bindings,
             loaded: Mutex::new(VecDeque::new()),
             building: Mutex::new(()),
@@ -211,10 +216,10 @@ impl WorkerLoaders {
                 "dynamic worker `{label}`: code.compatibilityDate: {e}"
             ))
         })?;
-        let here = self.runtime.python_version();
-        if wanted.to_string() == here {
+        if wanted == self.parent_python {
             return Ok(());
         }
+        let here = self.parent_python;
         Err(OpError::failed(format!(
             "dynamic worker `{label}`: its compatibilityDate {} and compatibilityFlags {:?} select Python {wanted} on Cloudflare, but this `pywrangler-rs dev` session runs Python {here} (the parent Worker's version) and a dynamic worker runs on the parent's interpreter. Give the dynamic worker a compatibilityDate and flags that select Python {here} (3.14: python_workers_314 or a date from 2026-09-08; 3.13: a date from 2025-09-29 before that), or run the parent on Python {wanted}",
             code.date, code.flags

@@ -2,7 +2,7 @@
 //! from code strings with `env.LOADER.get`/`load`, as Cloudflare's dynamic
 //! workers documentation shows, and gets their answers back.
 
-use super::serve;
+use super::{Dev, serve};
 
 const CONFIG: &str = r#"name = "loader-parent"
 main = "src/entry.py"
@@ -249,9 +249,8 @@ class Default(WorkerEntrypoint):
 /// `dev` on [`PASSING_PARENT`] with `body` as its `fetch`.
 fn passing_dev(body: &str) -> (tempfile::TempDir, Dev) {
     let parent = PASSING_PARENT.replace("{body}", body);
-    let dir = project(&[("wrangler.toml", PASSING_CONFIG), ("src/entry.py", &parent)]);
-    let dev = Dev::start(dir.path(), &["--no-reload"]);
-    (dir, dev)
+    let files = [("wrangler.toml", PASSING_CONFIG), ("src/entry.py", &parent)];
+    serve(&files, &["--no-reload"])
 }
 
 fn ok_body(dev: &Dev, path: &str) -> String {
@@ -428,4 +427,37 @@ class Default(WorkerEntrypoint):
         no_date.starts_with("caught TypeError:") && no_date.contains("compatibilityDate"),
         "{no_date}"
     );
+}
+
+/// Regression: a Python 3.12 project runs on the 3.13 guest, and a dynamic
+/// worker with the parent's own date (which selects 3.12 too) was refused
+/// as "another Python version". It runs, on the parent's interpreter.
+#[test]
+fn a_python_312_parent_loads_a_dynamic_worker_with_its_own_date() {
+    let config = CONFIG.replace("\"2026-08-01\"", "\"2025-06-01\"");
+    let parent = r#"import sys
+from workers import WorkerEntrypoint, Response
+
+CHILD = '''
+import sys
+from workers import WorkerEntrypoint, Response
+
+class Default(WorkerEntrypoint):
+    async def fetch(self, request):
+        return Response(f"child on {sys.version_info.major}.{sys.version_info.minor}")
+'''
+
+class Default(WorkerEntrypoint):
+    async def fetch(self, request):
+        code = {"compatibilityDate": "2025-06-01", "mainModule": "w.py", "modules": {"w.py": CHILD}}
+        r = await self.env.LOADER.load(code).getEntrypoint().fetch("http://child/")
+        return Response(await r.text())
+"#;
+    let (_dir, dev) = serve(
+        &[("wrangler.toml", &config), ("src/entry.py", parent)],
+        &["--no-reload"],
+    );
+    let (status, body) = dev.get("/");
+    assert_eq!(status, 200, "{body}\n{}", dev.log());
+    assert!(body.starts_with("child on 3.1"), "{body}");
 }

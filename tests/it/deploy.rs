@@ -1730,13 +1730,6 @@ fn after_a_gateway_error_buckets_go_up_one_at_a_time() {
     cf.fail(Some("POST"), "/workers/assets/upload", 524, 0, Some(1));
     let run = deploy(dir.path(), &cf, &[]);
     run.expect_code(0);
-    assert!(
-        run.stderr.contains(
-            "The Cloudflare API timed out (HTTP 524): uploading the remaining assets one request at a time."
-        ) && run.stderr.contains(", HTTP 524. Retrying in 0.006 s... 1 of 5 attempts."),
-        "{}",
-        run.stderr
-    );
     let arrivals = cf.upload_arrivals();
     // Six buckets, one retried: seven requests.
     assert_eq!(arrivals.len(), 7, "{arrivals:?}");
@@ -1751,6 +1744,13 @@ fn after_a_gateway_error_buckets_go_up_one_at_a_time() {
     assert!(
         arrivals[4..].iter().all(|&n| n == 1),
         "buckets overlapped after the gateway error: {arrivals:?}"
+    );
+    assert!(
+        run.stderr.contains(
+            "The Cloudflare API timed out (HTTP 524): uploading the remaining assets one request at a time."
+        ) && run.stderr.contains(", HTTP 524. Retrying in 0.006 s... 1 of 5 attempts."),
+        "{}",
+        run.stderr
     );
     let mut got: Vec<Vec<u8>> = cf
         .uploaded_assets()

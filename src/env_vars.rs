@@ -21,6 +21,8 @@ pub const CLOUDFLARE_ACCOUNT_ID: &str = "CLOUDFLARE_ACCOUNT_ID";
 pub const CLOUDFLARE_API_BASE_URL: &str = "CLOUDFLARE_API_BASE_URL";
 /// Seconds an API request may go without progress.
 pub const PYWRANGLER_API_TIMEOUT: &str = "PYWRANGLER_API_TIMEOUT";
+/// First wait before retrying a failed assets upload request, milliseconds.
+pub const PYWRANGLER_ASSETS_RETRY_DELAY_MS: &str = "PYWRANGLER_ASSETS_RETRY_DELAY_MS";
 /// The uv binary to use.
 pub const PYWRANGLER_UV: &str = "PYWRANGLER_UV";
 /// uv's own switch; set to `never` for uv unless the user set it.
@@ -197,6 +199,11 @@ pub const ALL: &[EnvVar] = &[
         PYWRANGLER_API_TIMEOUT,
         Reader::Cli,
         "seconds an API request may go without progress before it times out (default 30; connect ≤ 10 s; retries stop after twice this)",
+    ),
+    var(
+        PYWRANGLER_ASSETS_RETRY_DELAY_MS,
+        Reader::Cli,
+        "first wait before `deploy` retries a failed assets upload request, ms (default 1000, wrangler's; doubles per retry, 5 retries; a 524 gateway timeout adds 5× this, doubling)",
     ),
     var(
         CLOUDFLARE_ENV,

@@ -39,6 +39,15 @@ pub enum RequestBody<'a> {
     Bytes(&'a str, &'a [u8]),
 }
 
+/// How a request is authenticated, and who retries it.
+#[derive(Clone, Copy)]
+enum Auth<'a> {
+    /// The account credentials; the client retries transient failures.
+    Account,
+    /// A bearer token; one attempt, the caller retries.
+    BearerOnce(&'a str),
+}
+
 /// An authenticated API client.
 pub struct Client {
     base: String,
@@ -99,13 +108,15 @@ impl Client {
         headers: &[(&str, &str)],
         body: RequestBody<'_>,
     ) -> Result<Value, ApiError> {
-        self.send_auth(method, path, query, headers, body, None)
+        self.send_auth(method, path, query, headers, body, Auth::Account)
     }
 
-    /// [`send`](Self::send) authenticated with `bearer` instead of the
+    /// One attempt of a request authenticated with `bearer` instead of the
     /// account credentials (the assets upload's session JWT: wrangler sends
-    /// no API token along with it).
-    pub fn send_bearer(
+    /// no API token along with it). No retry here: the assets upload retries
+    /// each bucket itself, with wrangler's schedule (`deploy::assets::queue`),
+    /// and its failures do not use up the retry budget of later requests.
+    pub fn send_bearer_once(
         &self,
         bearer: &str,
         method: Method,
@@ -113,7 +124,7 @@ impl Client {
         query: &[(&str, &str)],
         body: RequestBody<'_>,
     ) -> Result<Value, ApiError> {
-        self.send_auth(method, path, query, &[], body, Some(bearer))
+        self.send_auth(method, path, query, &[], body, Auth::BearerOnce(bearer))
     }
 
     fn send_auth(
@@ -123,8 +134,12 @@ impl Client {
         query: &[(&str, &str)],
         headers: &[(&str, &str)],
         body: RequestBody<'_>,
-        bearer: Option<&str>,
+        auth: Auth<'_>,
     ) -> Result<Value, ApiError> {
+        let max_attempts = match auth {
+            Auth::Account => MAX_ATTEMPTS,
+            Auth::BearerOnce(_) => 1,
+        };
         let url = format!("{}{}", self.base, path);
         let mut attempt = 0;
         loop {
@@ -145,9 +160,9 @@ impl Client {
                     .header("Content-Type", *content_type)
                     .body(data.to_vec()),
             };
-            req = match bearer {
-                Some(token) => req.bearer_auth(token),
-                None => self.creds.apply(req),
+            req = match auth {
+                Auth::BearerOnce(token) => req.bearer_auth(token),
+                Auth::Account => self.creds.apply(req),
             };
             let outcome = self.rt.block_on(self.watch(req, &activity));
             let (retry, err) = match outcome {
@@ -197,10 +212,13 @@ impl Client {
                     (failure.is_transient().then_some(Duration::ZERO), err)
                 }
             };
+            if max_attempts == 1 {
+                return Err(err);
+            }
             self.add_lost(started.elapsed());
             match retry {
                 Some(after)
-                    if attempt < MAX_ATTEMPTS
+                    if attempt < max_attempts
                         && self.add_lost(Duration::ZERO) < self.timeouts.retry_budget =>
                 {
                     let backoff = BASE_BACKOFF * 2u32.pow(attempt - 1);

@@ -30,6 +30,8 @@ pub struct DeployOptions {
     pub limits: validate::Limits,
     /// How to reach the API.
     pub api: api::ApiSettings,
+    /// First wait before retrying a failed assets upload request.
+    pub asset_backoff: std::time::Duration,
 }
 
 /// Deploy `project`; prints the Worker's URLs on stdout.
@@ -126,7 +128,7 @@ pub fn run(project: &Project, opts: &DeployOptions) -> anyhow::Result<()> {
         printer::info("--dry-run: exiting now.");
         return Ok(());
     }
-    upload_and_report(project, &opts.api, &name, meta, &bundle, assets.as_ref())
+    upload_and_report(project, opts, &name, meta, &bundle, assets.as_ref())
 }
 
 /// The upload replaces the Worker's bindings (`bindings_inherit=strict`): a
@@ -223,13 +225,14 @@ fn user_rules(project: &Project) -> anyhow::Result<Vec<Rule>> {
 
 fn upload_and_report(
     project: &Project,
-    settings: &api::ApiSettings,
+    opts: &DeployOptions,
     name: &str,
     mut meta: Value,
     bundle: &bundle::Bundle,
     assets: Option<&assets::PreparedAssets>,
 ) -> anyhow::Result<()> {
     let cfg = &project.config;
+    let settings = &opts.api;
     let creds = settings.credentials.clone()?;
     let client = Client::new(&settings.base_url, creds, settings.timeouts)?;
     let account_id = api::account::resolve(
@@ -239,7 +242,7 @@ fn upload_and_report(
     )?;
     super::preflight::check(&client, &account_id, cfg)?;
     if let Some(a) = assets {
-        let jwt = assets::upload(&client, &account_id, name, a)?;
+        let jwt = assets::upload(&client, &account_id, name, a, opts.asset_backoff)?;
         if let Some(m) = meta.as_object_mut() {
             m.insert("assets".into(), a.metadata(Some(&jwt)));
         }

@@ -2,6 +2,8 @@
 //! limits and how to reach the API (credentials, base URL, timeouts,
 //! account), the last three from the environment.
 
+use std::time::Duration;
+
 use super::SyncSettings;
 use crate::api::{self, ApiSettings, Credentials, Timeouts};
 use crate::cli::DeployArgs;
@@ -51,10 +53,31 @@ impl DeploySettings {
                 message: args.message.clone(),
                 limits,
                 api: api_settings(env)?,
+                asset_backoff: asset_backoff(env.get(env_vars::PYWRANGLER_ASSETS_RETRY_DELAY_MS))?,
             },
             sync: (!args.no_sync).then(|| SyncSettings::implied(project, env)),
         })
     }
+}
+
+/// The first wait before retrying a failed assets upload request:
+/// `PYWRANGLER_ASSETS_RETRY_DELAY_MS`, else wrangler's 1 s.
+fn asset_backoff(setting: Option<&str>) -> Result<Duration, UserError> {
+    let Some(v) = setting.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(crate::deploy::assets::queue::DEFAULT_BACKOFF);
+    };
+    v.parse::<u64>()
+        .ok()
+        .filter(|ms| *ms <= 600_000)
+        .map(Duration::from_millis)
+        .ok_or_else(|| {
+            UserError::usage(format!(
+                "{} must be a whole number of milliseconds up to 600000, not `{}`",
+                env_vars::PYWRANGLER_ASSETS_RETRY_DELAY_MS,
+                crate::printer::escape_control(v)
+            ))
+            .hint("unset it for wrangler's 1000")
+        })
 }
 
 /// The API client's settings, all from the environment.
@@ -77,6 +100,30 @@ fn api_settings(env: &EnvVars) -> anyhow::Result<ApiSettings> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_assets_retry_delay_is_milliseconds() {
+        assert_eq!(
+            asset_backoff(None).expect("default"),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            asset_backoff(Some(" ")).expect("blank"),
+            Duration::from_secs(1)
+        );
+        assert_eq!(asset_backoff(Some("0")).expect("zero"), Duration::ZERO);
+        assert_eq!(
+            asset_backoff(Some("25")).expect("25"),
+            Duration::from_millis(25)
+        );
+        for bad in ["-1", "1.5", "soon", "600001"] {
+            let e = asset_backoff(Some(bad)).expect_err(bad).to_string();
+            assert!(
+                e.contains("PYWRANGLER_ASSETS_RETRY_DELAY_MS must be a whole number"),
+                "{e}"
+            );
+        }
+    }
 
     #[test]
     fn api_settings_from_the_environment() {

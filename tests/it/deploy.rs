@@ -46,9 +46,11 @@ fn basic() -> Value {
     })
 }
 
-/// Run `deploy` with the fake's credentials and base URL.
+/// Run `deploy` with the fake's credentials and base URL (and assets upload
+/// retries after 1 ms instead of wrangler's seconds).
 fn deploy(root: &Path, cf: &FakeCf, args: &[&str]) -> Run {
     let out = cmd(root)
+        .env("PYWRANGLER_ASSETS_RETRY_DELAY_MS", "1")
         .arg("deploy")
         .arg("--skip-validation")
         .arg("--no-sync")
@@ -1623,7 +1625,9 @@ fn assets_buckets_are_uploaded_concurrently() {
     assert!(cf.uploads()[0].metadata["assets"]["jwt"].is_string());
 }
 
-/// One bucket failing for good stops the deploy before the script upload.
+/// One bucket failing for good stops the deploy before the script upload:
+/// like wrangler, every failure (a 400 too) is retried 5 times first, and
+/// the error names the bucket.
 #[test]
 fn a_failed_bucket_stops_the_deploy() {
     let dir = tempdir();
@@ -1633,20 +1637,152 @@ fn a_failed_bucket_stops_the_deploy() {
     let run = deploy(dir.path(), &cf, &[]);
     run.expect_code(1);
     assert!(
-        run.stderr.contains("uploading a bucket of 2 assets")
+        run.stderr.contains("error: bucket ")
+            && run.stderr.contains(" of 6 (2 assets: /f")
             && run
                 .stderr
-                .contains("/workers/assets/upload failed (HTTP 400)")
-            && run.stderr.contains("[code 10500]"),
+                .contains("/workers/assets/upload failed (HTTP 400 after 6 attempts)")
+            && run.stderr.contains("[code 10500]")
+            && run
+                .stderr
+                .contains("Retrying in 0.016 s... 5 of 5 attempts."),
+        "{}",
+        run.stderr
+    );
+    let lines = cf.call_lines();
+    assert!(
+        !lines.iter().any(|l| l == "PUT /a/workers/scripts/hello"),
+        "{lines:?}"
+    );
+    // Three buckets in flight, each tried at most six times; none after.
+    let tries = lines
+        .iter()
+        .filter(|l| *l == "POST /a/workers/assets/upload")
+        .count();
+    assert!((6..=18).contains(&tries), "{lines:?}");
+}
+
+/// Regression: an upload answered with a 5xx more often than the API
+/// client's own retries allowed failed the deploy; wrangler retries each
+/// bucket 5 times (1 s, 2 s, 4 s, ... apart) and goes on.
+#[test]
+fn a_bucket_failing_five_times_is_retried_and_the_deploy_succeeds() {
+    let dir = tempdir();
+    // Two files: one bucket, so every failure hits it.
+    many_assets_project(dir.path(), 2);
+    let cf = FakeCf::start();
+    cf.fail(Some("POST"), "/workers/assets/upload", 504, 10013, Some(5));
+    let run = deploy(dir.path(), &cf, &[]);
+    run.expect_code(0);
+    for n in 1..=5 {
+        let line = format!(
+            ", HTTP 504. Retrying in {}... {n} of 5 attempts.",
+            match n {
+                1 => "0.001 s",
+                2 => "0.002 s",
+                3 => "0.004 s",
+                4 => "0.008 s",
+                _ => "0.016 s",
+            }
+        );
+        assert!(run.stderr.contains(&line), "{line}\n{}", run.stderr);
+    }
+    assert!(
+        run.stderr
+            .contains("warning: Asset upload failed: bucket 1 of 1 (2 assets: /f"),
         "{}",
         run.stderr
     );
     assert!(
-        !cf.call_lines()
-            .iter()
-            .any(|l| l == "PUT /a/workers/scripts/hello"),
-        "{:?}",
-        cf.call_lines()
+        !run.stderr.contains("one request at a time"),
+        "504 is not a gateway error for wrangler: {}",
+        run.stderr
+    );
+    let statuses: Vec<u16> = cf
+        .calls()
+        .iter()
+        .filter(|c| c.path.ends_with("/workers/assets/upload"))
+        .map(|c| c.status)
+        .collect();
+    assert_eq!(statuses, [504, 504, 504, 504, 504, 201], "{statuses:?}");
+    let mut got: Vec<Vec<u8>> = cf
+        .uploaded_assets()
+        .into_iter()
+        .map(|a| a.content)
+        .collect();
+    got.sort();
+    assert_eq!(got, [b"file 0\n".to_vec(), b"file 1\n".to_vec()]);
+    assert!(cf.uploads()[0].metadata["assets"]["jwt"].is_string());
+}
+
+/// Regression: after a gateway timeout (HTTP 524) the upload went on three
+/// buckets at a time; wrangler drops its queue to one at a time. The fake
+/// holds the first three requests together, fails the first with 524 and
+/// keeps the other two open until its retry arrives: every bucket after
+/// that must find itself alone at the fake.
+#[test]
+fn after_a_gateway_error_buckets_go_up_one_at_a_time() {
+    let dir = tempdir();
+    many_assets_project(dir.path(), 12);
+    let cf = FakeCf::start();
+    cf.hold_uploads_for(3);
+    cf.hold_open_for_a_retry();
+    cf.fail(Some("POST"), "/workers/assets/upload", 524, 0, Some(1));
+    let run = deploy(dir.path(), &cf, &[]);
+    run.expect_code(0);
+    let arrivals = cf.upload_arrivals();
+    // Six buckets, one retried: seven requests.
+    assert_eq!(arrivals.len(), 7, "{arrivals:?}");
+    assert_eq!(
+        arrivals[2], 3,
+        "three at once before the error: {arrivals:?}"
+    );
+    assert_eq!(
+        arrivals[3], 3,
+        "the retry beside the two open: {arrivals:?}"
+    );
+    assert!(
+        arrivals[4..].iter().all(|&n| n == 1),
+        "buckets overlapped after the gateway error: {arrivals:?}"
+    );
+    assert!(
+        run.stderr.contains(
+            "The Cloudflare API timed out (HTTP 524): uploading the remaining assets one request at a time."
+        ) && run.stderr.contains(", HTTP 524. Retrying in 0.006 s... 1 of 5 attempts."),
+        "{}",
+        run.stderr
+    );
+    let mut got: Vec<Vec<u8>> = cf
+        .uploaded_assets()
+        .into_iter()
+        .map(|a| a.content)
+        .collect();
+    got.sort();
+    let mut want: Vec<Vec<u8>> = (0..12)
+        .map(|i| format!("file {i}\n").into_bytes())
+        .collect();
+    want.sort();
+    assert_eq!(got, want);
+    assert!(cf.uploads()[0].metadata["assets"]["jwt"].is_string());
+}
+
+/// When the retries are used up and the upload JWT has expired, wrangler's
+/// message says so and that the next run resumes.
+#[test]
+fn an_expired_upload_session_says_the_upload_took_too_long() {
+    let dir = tempdir();
+    many_assets_project(dir.path(), 2);
+    let cf = FakeCf::start();
+    cf.set_upload_jwt_exp(1);
+    cf.fail(Some("POST"), "/workers/assets/upload", 500, 10013, None);
+    let run = deploy(dir.path(), &cf, &[]);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains(
+            "error: Upload took too long.\nAsset upload took too long on bucket 1/1. Please try again.\nAssets already uploaded have been saved, so the next attempt will automatically resume from this point."
+        ) && run.stderr.contains("(HTTP 500 after 6 attempts)"),
+        "{}",
+        run.stderr
     );
 }
 

@@ -211,6 +211,13 @@ struct State {
     hold_uploads_for: usize,
     /// Wait this long before answering each upload request (benchmarks).
     upload_delay: std::time::Duration,
+    /// Uploads in flight when each upload request arrived, in order.
+    upload_arrivals: Vec<usize>,
+    /// Upload JWTs carry this `exp` instead of one far in the future.
+    upload_jwt_exp: Option<u64>,
+    /// Keep the 2nd to `hold_uploads_for`-th upload requests open until one
+    /// more arrives (see [`FakeCf::hold_open_for_a_retry`]).
+    hold_open_for_retry: bool,
 }
 
 /// Longest an upload request is held waiting for company.
@@ -316,9 +323,28 @@ impl FakeCf {
         self.lock().upload_delay = d;
     }
 
+    /// After the first `hold_uploads_for` upload requests have met, answer
+    /// the first of them and keep the others open until one more upload
+    /// request arrives: with a scripted failure of the first, its retry is
+    /// sent while the others are still in flight, whatever the timing.
+    pub fn hold_open_for_a_retry(&self) {
+        self.lock().hold_open_for_retry = true;
+    }
+
+    /// How many uploads were in flight when each upload request arrived
+    /// (itself included), in order of arrival.
+    pub fn upload_arrivals(&self) -> Vec<usize> {
+        self.lock().upload_arrivals.clone()
+    }
+
     /// The most assets upload requests that were in flight at once.
     pub fn max_uploads_in_flight(&self) -> usize {
         self.lock().max_uploads_in_flight
+    }
+
+    /// Make upload JWTs expire at `exp` (seconds since the epoch).
+    pub fn set_upload_jwt_exp(&self, exp: u64) {
+        self.lock().upload_jwt_exp = Some(exp);
     }
 
     /// Make upload JWTs ask for single-file uploads.
@@ -459,11 +485,18 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Resp
     if !req.uri().path().contains("/workers/assets/upload") {
         return handle_request(state, req).await;
     }
-    let (hold, delay) = {
+    let (hold, delay, index, hold_open) = {
         let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
         st.uploads_in_flight += 1;
         st.max_uploads_in_flight = st.max_uploads_in_flight.max(st.uploads_in_flight);
-        (st.hold_uploads_for, st.upload_delay)
+        let n = st.uploads_in_flight;
+        st.upload_arrivals.push(n);
+        (
+            st.hold_uploads_for,
+            st.upload_delay,
+            st.upload_arrivals.len() - 1,
+            st.hold_open_for_retry,
+        )
     };
     let deadline = std::time::Instant::now() + HOLD_LIMIT;
     while hold > 1 && std::time::Instant::now() < deadline {
@@ -475,6 +508,19 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Result<Resp
         {
             break;
         }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    // The first request goes on; the others of its group wait for one more.
+    while hold_open
+        && (1..hold).contains(&index)
+        && std::time::Instant::now() < deadline
+        && state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .upload_arrivals
+            .len()
+            <= hold
+    {
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     if !delay.is_zero() {
@@ -758,10 +804,10 @@ pub fn asset_hash(content: &[u8], path: &str) -> String {
 }
 
 /// An upload JWT whose payload names the session and the upload mode.
-fn upload_jwt(n: usize, single: bool) -> String {
+fn upload_jwt(n: usize, single: bool, exp: Option<u64>) -> String {
     use base64::Engine;
-    let payload =
-        json!({"session": n, "exp": 4102444800u64, "wrangler_single_asset_uploads": single});
+    let exp = exp.unwrap_or(4102444800);
+    let payload = json!({"session": n, "exp": exp, "wrangler_single_asset_uploads": single});
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(payload.to_string());
     format!("eyJhbGciOiJIUzI1NiJ9.{b64}.fake-signature-{n}")
 }
@@ -806,7 +852,7 @@ fn open_asset_session(st: &mut State, body: Option<&Value>) -> (u16, Value) {
         .chunks(st.bucket_size.max(1))
         .map(<[String]>::to_vec)
         .collect();
-    let jwt = upload_jwt(n, st.single_asset_uploads);
+    let jwt = upload_jwt(n, st.single_asset_uploads, st.upload_jwt_exp);
     st.asset_sessions.insert(jwt.clone(), session);
     envelope(200, json!({"jwt": jwt, "buckets": buckets}))
 }

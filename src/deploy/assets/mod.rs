@@ -1,9 +1,12 @@
 //! Static assets at deploy, with wrangler's protocol (`syncAssets`): open an
 //! upload session with the manifest, upload only the buckets of files the
 //! API asks for (authenticated with the session JWT), and attach the
-//! completion token and the asset config to the Worker's metadata.
+//! completion token and the asset config to the Worker's metadata. The
+//! requests go through [`queue`], which retries them as wrangler does.
 
-use std::time::Instant;
+pub mod queue;
+
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use reqwest::Method;
@@ -90,12 +93,14 @@ pub fn prepare(project: &Project) -> anyhow::Result<Option<PreparedAssets>> {
     }))
 }
 
-/// Upload what the API lacks; returns the completion token.
+/// Upload what the API lacks; returns the completion token. `backoff` is
+/// the first wait before retrying a failed request ([`queue::DEFAULT_BACKOFF`]).
 pub fn upload(
     client: &Client,
     account: &str,
     script: &str,
     assets: &PreparedAssets,
+    backoff: Duration,
 ) -> anyhow::Result<String> {
     let started = Instant::now();
     printer::info("Starting asset upload...");
@@ -151,7 +156,8 @@ pub fn upload(
     printer::info(format!(
         "Found {wanted} new or modified static assets to upload. Proceeding with upload..."
     ));
-    let mode = UploadMode::from_jwt(upload_jwt);
+    let payload = jwt_payload(upload_jwt);
+    let mode = UploadMode::from_payload(&payload);
     let jobs: Vec<Vec<&ManifestEntry>> = if mode.single {
         resolved.into_iter().flatten().map(|e| vec![e]).collect()
     } else {
@@ -165,7 +171,16 @@ pub fn upload(
             upload_bucket(client, upload_jwt, &path_bulk, job)
         }
     };
-    let completion = upload_concurrently(&jobs, mode.concurrency, wanted, send)?;
+    let queue = queue::Queue::new(
+        &jobs,
+        queue::QueueOptions {
+            concurrency: mode.concurrency,
+            backoff,
+            single: mode.single,
+            expires: payload.get("exp").and_then(Value::as_u64),
+        },
+    );
+    let completion = queue.run(send)?;
     let Some(jwt) = completion else {
         anyhow::bail!(UserError::new(
             "Failed to complete asset upload. Please try again."
@@ -177,70 +192,6 @@ pub fn upload(
         started.elapsed().as_secs_f64()
     ));
     Ok(jwt)
-}
-
-/// Send `jobs` with up to `concurrency` in flight, as wrangler does; returns
-/// the last completion token an answer carried. The first failure stops the
-/// jobs not yet started and is returned once those in flight end.
-fn upload_concurrently<'a, F>(
-    jobs: &[Vec<&'a ManifestEntry>],
-    concurrency: usize,
-    wanted: usize,
-    send: F,
-) -> anyhow::Result<Option<String>>
-where
-    F: Fn(&[&'a ManifestEntry]) -> anyhow::Result<Value> + Sync,
-{
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-
-    let next = AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
-    // (files uploaded, last completion token, first error)
-    let progress: Mutex<(usize, Option<String>, Option<anyhow::Error>)> =
-        Mutex::new((0, None, None));
-    let workers = concurrency.clamp(1, jobs.len().max(1));
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
-                while !failed.load(Ordering::SeqCst) {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(job) = jobs.get(i) else { break };
-                    let result = send(job);
-                    let mut p = progress.lock().unwrap_or_else(|e| e.into_inner());
-                    match result {
-                        Ok(v) => {
-                            p.0 += job.len();
-                            printer::verbose(format!("Uploaded {} of {wanted} assets", p.0));
-                            if let Some(jwt) = v.get("jwt").and_then(Value::as_str) {
-                                p.1 = Some(jwt.to_string());
-                            }
-                        }
-                        Err(e) => {
-                            failed.store(true, Ordering::SeqCst);
-                            if p.2.is_none() {
-                                let what = if job.len() == 1 {
-                                    format!("uploading asset {}", job[0].key)
-                                } else {
-                                    format!(
-                                        "uploading a bucket of {} assets ({}, ...)",
-                                        job.len(),
-                                        job[0].key
-                                    )
-                                };
-                                p.2 = Some(e.context(what));
-                            }
-                        }
-                    }
-                }
-            });
-        }
-    });
-    let (_, completion, error) = progress.into_inner().unwrap_or_else(|e| e.into_inner());
-    match error {
-        Some(e) => Err(e),
-        None => Ok(completion),
-    }
 }
 
 /// One bucket as `multipart/form-data`: a part per file named by its hash,
@@ -270,7 +221,7 @@ fn upload_bucket(
         }
         form
     };
-    Ok(client.send_bearer(
+    Ok(client.send_bearer_once(
         jwt,
         Method::POST,
         path,
@@ -284,7 +235,7 @@ fn upload_one(client: &Client, jwt: &str, path: &str, e: &ManifestEntry) -> anyh
     let data = std::fs::read(&e.file)
         .map_err(|err| UserError::new(format!("cannot read {}: {err}", e.file.display())))?;
     let ct = manifest::content_type(&e.key).unwrap_or_else(|| "application/null".into());
-    Ok(client.send_bearer(
+    Ok(client.send_bearer_once(
         jwt,
         Method::POST,
         &format!("{path}/{}", e.hash),
@@ -298,6 +249,21 @@ const BULK_CONCURRENCY: usize = 3;
 /// Files wrangler uploads at once in single-file mode, unless the JWT says.
 const SINGLE_CONCURRENCY: usize = 50;
 
+/// The upload JWT's payload (not verified, as wrangler), or `null`.
+fn jwt_payload(jwt: &str) -> Value {
+    jwt.split('.')
+        .nth(1)
+        .and_then(|p| {
+            let trimmed = p.trim_end_matches('=');
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(trimmed)
+                .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(trimmed))
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        })
+        .unwrap_or(Value::Null)
+}
+
 /// How the upload JWT asks for the files to be sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct UploadMode {
@@ -308,17 +274,8 @@ struct UploadMode {
 }
 
 impl UploadMode {
-    /// Read from the JWT's payload (not verified, as wrangler).
-    fn from_jwt(jwt: &str) -> UploadMode {
-        let payload = jwt.split('.').nth(1).and_then(|p| {
-            let trimmed = p.trim_end_matches('=');
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(trimmed)
-                .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(trimmed))
-                .ok()
-                .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-        });
-        let payload = payload.unwrap_or(Value::Null);
+    /// Read from the upload JWT's payload.
+    fn from_payload(payload: &Value) -> UploadMode {
         let single = payload
             .get("wrangler_single_asset_uploads")
             .and_then(Value::as_bool)
@@ -351,7 +308,7 @@ mod tests {
 
     #[test]
     fn the_jwt_payload_picks_the_upload_mode() {
-        let mode = |p: &str| UploadMode::from_jwt(&jwt(p));
+        let mode = |p: &str| UploadMode::from_payload(&jwt_payload(&jwt(p)));
         let single = |concurrency| UploadMode {
             single: true,
             concurrency,
@@ -370,70 +327,7 @@ mod tests {
         );
         assert_eq!(mode(r#"{"wrangler_single_asset_uploads":false}"#), bulk);
         assert_eq!(mode(r#"{"exp":1}"#), bulk);
-        assert_eq!(UploadMode::from_jwt("not-a-jwt"), bulk);
-    }
-
-    fn entries(n: usize) -> Vec<ManifestEntry> {
-        (0..n)
-            .map(|i| ManifestEntry {
-                key: format!("/f{i}"),
-                hash: format!("{i:032x}"),
-                size: 1,
-                file: std::path::PathBuf::from(format!("f{i}")),
-            })
-            .collect()
-    }
-
-    #[test]
-    fn uploads_run_concurrently_and_keep_the_completion_token() {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        let files = entries(9);
-        let jobs: Vec<Vec<&ManifestEntry>> = files.chunks(2).map(|c| c.iter().collect()).collect();
-        let (now, most, sent) = (
-            AtomicUsize::new(0),
-            AtomicUsize::new(0),
-            AtomicUsize::new(0),
-        );
-        let barrier = std::sync::Barrier::new(3);
-        let token = upload_concurrently(&jobs, 3, 9, |job| {
-            let n = now.fetch_add(1, Ordering::SeqCst) + 1;
-            most.fetch_max(n, Ordering::SeqCst);
-            // The first three requests meet: all three are in flight at once.
-            if sent.fetch_add(1, Ordering::SeqCst) < 3 {
-                barrier.wait();
-            }
-            now.fetch_sub(1, Ordering::SeqCst);
-            Ok(if job.iter().any(|e| e.key == "/f8") {
-                json!({"jwt": "done"})
-            } else {
-                json!({})
-            })
-        })
-        .unwrap();
-        assert_eq!(token.as_deref(), Some("done"));
-        assert_eq!(most.load(Ordering::SeqCst), 3);
-        assert_eq!(sent.load(Ordering::SeqCst), 5);
-    }
-
-    #[test]
-    fn a_failed_upload_stops_the_rest() {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        let files = entries(10);
-        let jobs: Vec<Vec<&ManifestEntry>> = files.chunks(1).map(|c| c.iter().collect()).collect();
-        let sent = AtomicUsize::new(0);
-        let err = upload_concurrently(&jobs, 1, 10, |job| {
-            sent.fetch_add(1, Ordering::SeqCst);
-            if job[0].key == "/f2" {
-                anyhow::bail!("HTTP 500");
-            }
-            Ok(json!({}))
-        })
-        .unwrap_err();
-        assert_eq!(format!("{err:#}"), "uploading asset /f2: HTTP 500");
-        assert_eq!(
-            sent.load(Ordering::SeqCst),
-            3,
-            "nothing sent after the failure"
-        );
+        assert_eq!(UploadMode::from_payload(&jwt_payload("not-a-jwt")), bulk);
+        assert_eq!(jwt_payload(&jwt(r#"{"exp":17}"#))["exp"], 17);
     }
 }

@@ -531,6 +531,9 @@ pub(super) fn rpc_envelope(call: &RpcCall) -> Value {
     if let Some(req) = &call.request {
         header["request"] = req.clone();
     }
+    if let Some(props) = &call.props {
+        header["props"] = props.clone();
+    }
     header
 }
 

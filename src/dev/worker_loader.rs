@@ -298,13 +298,11 @@ impl WorkerLoaders {
                 .unwrap_or_default(),
             request: args.get("request").cloned().filter(|r| !r.is_null()),
             body,
+            // `getEntrypoint(name, {props})`: the entrypoint's `ctx.props`.
+            props: args.get("props").cloned().filter(|p| !p.is_null()),
         };
         let _depth = bindings::CallDepth::enter()?;
-        let mut header = super::pool::rpc_envelope(&call);
-        if let Some(props) = args.get("props").filter(|p| !p.is_null()) {
-            // `getEntrypoint(name, {props})`: the entrypoint's `ctx.props`.
-            header["props"] = props.clone();
-        }
+        let header = super::pool::rpc_envelope(&call);
         let (reply, body) = worker
             .run(self, &call.class, |inst| inst.invoke(&header, &call.body))
             .map_err(|e| run_error(&display_id(&worker.id), e))?;

@@ -2104,3 +2104,53 @@ fn dev_port_from_the_config_is_used_unless_the_flag_says_otherwise() {
     let dev = Dev::start(dir.path(), &[]);
     assert_ne!(dev.port, free, "{}", dev.log());
 }
+
+/// Regression: a service binding's `props` (wrangler's `services[].props`)
+/// were sent at deploy but never reached the target entrypoint under `dev`,
+/// whose `ctx.props` stayed empty; they arrive, for `fetch` and RPC alike.
+#[test]
+fn service_binding_props_are_the_entrypoints_ctx_props() {
+    let config = r#"name = "props"
+main = "src/entry.py"
+compatibility_date = "2026-08-01"
+compatibility_flags = ["python_workers"]
+
+[[services]]
+binding = "ADMIN"
+service = "props"
+entrypoint = "Api"
+props = { user = "ada", level = 3 }
+
+[[services]]
+binding = "PLAIN"
+service = "props"
+entrypoint = "Api"
+"#;
+    let worker = r#"from workers import WorkerEntrypoint, Response
+
+
+class Api(WorkerEntrypoint):
+    async def fetch(self, request):
+        return Response(f"fetch user={self.ctx.props.get('user')}")
+
+    async def whoami(self):
+        return f"rpc user={self.ctx.props.get('user')} level={self.ctx.props.get('level')}"
+
+
+class Default(WorkerEntrypoint):
+    async def fetch(self, request):
+        r = await self.env.ADMIN.fetch("http://api/")
+        plain = await self.env.PLAIN.whoami()
+        return Response(f"{await r.text()}; {await self.env.ADMIN.whoami()}; {plain}")
+"#;
+    let (_dir, dev) = serve(
+        &[("wrangler.toml", config), ("src/entry.py", worker)],
+        &["--no-reload"],
+    );
+    let (status, body) = dev.get("/");
+    assert_eq!(status, 200, "{body}\n{}", dev.log());
+    assert_eq!(
+        body,
+        "fetch user=ada; rpc user=ada level=3; rpc user=None level=None"
+    );
+}

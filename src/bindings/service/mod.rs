@@ -46,11 +46,24 @@ fn declared<'a>(cfg: &'a WranglerConfig, out: &mut Vec<Declared<'a>>) {
     });
 }
 
+/// What `dev` serves a service binding with.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ServiceTarget {
+    pub binding: String,
+    pub service: String,
+    pub entrypoint: Option<String>,
+    /// `props`: the target entrypoint's `ctx.props`.
+    pub props: Option<Value>,
+}
+
 fn dev(d: &mut DevEnv<'_>) -> anyhow::Result<()> {
     for s in &d.cfg.services {
-        d.local
-            .services
-            .push((s.binding.clone(), s.service.clone(), s.entrypoint.clone()));
+        d.local.services.push(ServiceTarget {
+            binding: s.binding.clone(),
+            service: s.service.clone(),
+            entrypoint: s.entrypoint.clone(),
+            props: s.props.clone().map(Value::Object),
+        });
         d.env.insert(
             s.binding.clone(),
             json!({"type": "service", "service": s.service, "entrypoint": s.entrypoint}),
@@ -86,14 +99,14 @@ fn stub(s: &mut Stub<'_>, name: &str, _: BindingKind) -> (String, String) {
 
 fn host_call(b: &LocalBindings, c: HostCall<'_>) -> OpResult<Reply> {
     let binding = c.binding;
-    let (service, entrypoint) = b
+    let target = b
         .config
         .services
         .iter()
-        .find(|(name, ..)| name == binding)
-        .map(|(_, s, e)| (s.clone(), e.clone()))
+        .find(|t| t.binding == binding)
         .ok_or_else(|| c.no_binding("service"))?;
-    if service != b.config.worker_name {
+    let service = &target.service;
+    if *service != b.config.worker_name {
         return Err(OpError::failed(format!(
             "Service binding `{binding}` points at worker `{service}`, which is not running locally; only bindings to this worker (`{}`) are served by `pywrangler-rs dev`",
             b.config.worker_name
@@ -104,7 +117,9 @@ fn host_call(b: &LocalBindings, c: HostCall<'_>) -> OpResult<Reply> {
         .get("entrypoint")
         .and_then(Value::as_str)
         .map(str::to_string)
-        .or(entrypoint)
+        .or_else(|| target.entrypoint.clone())
         .unwrap_or_else(|| "Default".to_string());
-    b.rpc(rpc_call(&entrypoint, None, c.args, c.body))
+    let mut call = rpc_call(&entrypoint, None, c.args, c.body);
+    call.props = target.props.clone();
+    b.rpc(call)
 }

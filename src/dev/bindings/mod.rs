@@ -90,8 +90,8 @@ pub struct BindingsConfig {
     pub kv_backed_classes: Vec<String>,
     /// Queue producers: binding → (queue, delivery delay in seconds).
     pub queue_producers: Vec<(String, String, i64)>,
-    /// Service bindings: binding → (service, entrypoint).
-    pub services: Vec<(String, String, Option<String>)>,
+    /// Service bindings.
+    pub services: Vec<kinds::service::ServiceTarget>,
     /// Rate limiting bindings.
     pub ratelimits: Vec<kinds::ratelimit::RateLimitConfig>,
     /// Secrets Store bindings: binding → (store id, secret name).
@@ -151,6 +151,9 @@ pub struct RpcCall {
     pub request: Option<Value>,
     /// For `fetch`: the request body.
     pub body: Vec<u8>,
+    /// The target entrypoint's `ctx.props` (a service binding's `props`,
+    /// or `getEntrypoint(name, {props})`).
+    pub props: Option<Value>,
 }
 
 static LOG_FILTER: OnceLock<LogFilter> = OnceLock::new();
@@ -388,6 +391,7 @@ pub(crate) fn rpc_call(class: &str, id: Option<String>, args: &Value, body: Vec<
             .unwrap_or_default(),
         request: args.get("request").cloned().filter(|r| !r.is_null()),
         body,
+        props: None,
     }
 }
 

@@ -35,7 +35,11 @@ pub(crate) fn config(dir: &std::path::Path) -> BindingsConfig {
         r2: vec![("BUCKET".into(), "b".into())],
         durable_objects: vec![("COUNTER".into(), "Counter".into())],
         queue_producers: vec![("Q".into(), "jobs".into(), 0)],
-        services: vec![("OTHER".into(), "elsewhere".into(), None)],
+        services: vec![crate::bindings::service::ServiceTarget {
+            binding: "OTHER".into(),
+            service: "elsewhere".into(),
+            ..Default::default()
+        }],
         ratelimits: Vec::new(),
         sql_time_limit: None,
         workflows: vec![crate::bindings::workflows::WorkflowConfig {

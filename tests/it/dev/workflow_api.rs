@@ -73,16 +73,27 @@ fn result(dev: &Dev, method: &str, path: &str, body: Option<Value>) -> Value {
 
 /// Poll `instances describe` until the instance has `want` status.
 fn wait_status(dev: &Dev, id: &str, want: &str) -> Value {
+    wait_until(dev, id, want, |r| r["status"] == want)
+}
+
+/// Poll `instances describe` until it waits for its event (a sleep is `waiting` too).
+fn wait_for_event(dev: &Dev, id: &str) -> Value {
+    wait_until(dev, id, "waiting for its event", |r| {
+        r["status"] == "waiting" && r["steps"][2]["type"] == "waitForEvent"
+    })
+}
+
+fn wait_until(dev: &Dev, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
     let path = format!("/workflows/orders/instances/{id}");
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let r = result(dev, "GET", &path, None);
-        if r["status"] == want {
+        if done(&r) {
             return r;
         }
         assert!(
             Instant::now() < deadline,
-            "{id} never became {want}: {r}\n{}",
+            "{id} never became {what}: {r}\n{}",
             dev.log()
         );
         std::thread::sleep(Duration::from_millis(100));
@@ -140,8 +151,7 @@ fn wrangler_workflows_local_commands_drive_the_dev_session() {
         Some(json!({"params": {"n": 1, "wait": true}})),
     );
     let id = waiting["id"].as_str().expect("id").to_string();
-    let r = wait_status(&dev, &id, "waiting");
-    assert_eq!(r["steps"][2]["type"], "waitForEvent", "{r}");
+    let r = wait_for_event(&dev, &id);
     assert_eq!(r["steps"][2]["finished"], false, "{r}");
 
     // `instances list --local` (newest first) and its status filter.
@@ -183,7 +193,7 @@ fn wrangler_workflows_local_commands_drive_the_dev_session() {
     set_status(&dev, &id, "pause");
     wait_status(&dev, &id, "paused");
     set_status(&dev, &id, "resume");
-    wait_status(&dev, &id, "waiting");
+    wait_for_event(&dev, &id);
     let sent = result(
         &dev,
         "POST",
@@ -208,7 +218,7 @@ fn wrangler_workflows_local_commands_drive_the_dev_session() {
         "/workflows/orders/instances",
         Some(json!({"id": "doomed", "params": {"wait": true}})),
     );
-    wait_status(&dev, "doomed", "waiting");
+    wait_for_event(&dev, "doomed");
     set_status(&dev, "doomed", "terminate");
     wait_status(&dev, "doomed", "terminated");
     // A finished instance cannot be paused: the store's error, as a failure.

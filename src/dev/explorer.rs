@@ -168,6 +168,7 @@ impl Api<'_> {
             },
             (Method::GET, ["instances"]) => list_instances(store, query),
             (Method::POST, ["instances"]) => trigger(store, body),
+            (Method::POST, ["instances", "batch", "delete"]) => delete_batch(store, body),
             (Method::GET, ["instances", id]) => describe_instance(store, id),
             (Method::DELETE, ["instances", id]) => match store.delete(id) {
                 Ok(true) => ok(json!({"success": true})),
@@ -329,6 +330,39 @@ fn change_status(store: &WorkflowStore, id: &str, body: &[u8]) -> Answer {
         Ok(_) => ok(json!({"success": true})),
         Err(e) => failed(&e, id),
     }
+}
+
+/// `POST …/instances/batch/delete` with `{instances: [id, …]}` (1 to 100):
+/// `{deleted: [{id}], errors: [{id, code, message}]}`, one entry per id given.
+fn delete_batch(store: &WorkflowStore, body: &[u8]) -> Answer {
+    let body = serde_json::from_slice::<Value>(body).unwrap_or(Value::Null);
+    let Some(ids) = body.get("instances").and_then(Value::as_array) else {
+        return invalid("instances: Required");
+    };
+    if ids.is_empty() || ids.len() > 100 {
+        return invalid("instances: Array must contain between 1 and 100 element(s)");
+    }
+    let mut deleted = Vec::new();
+    let mut errors = Vec::new();
+    for id in ids {
+        let Some(id) = id.as_str() else {
+            return invalid("instances: Expected string");
+        };
+        match store.delete(id) {
+            Ok(true) => deleted.push(json!({"id": id})),
+            // Already deleted by an earlier duplicate of the same id.
+            Ok(false) if deleted.iter().any(|d| d["id"] == id) => {
+                deleted.push(json!({"id": id}));
+            }
+            Ok(false) => errors.push(json!({
+                "id": id,
+                "code": 10400,
+                "message": "workflows.api.error.instance.not_found",
+            })),
+            Err(e) => errors.push(json!({"id": id, "code": INVALID, "message": e.to_string()})),
+        }
+    }
+    ok(json!({"deleted": deleted, "errors": errors}))
 }
 
 /// `POST …/instances/{id}/events/{type}`: the body (JSON, optional) is the payload.

@@ -22,6 +22,8 @@ const MAX_STEP_NAME: usize = 256;
 
 /// A `steps` row: state, value, error, attempts, wake-up time.
 type StepRow = (String, Option<String>, Option<String>, i64, Option<i64>);
+/// An `instances` row: status, params, creation time, output, error.
+type InstanceRow = (String, String, i64, Option<String>, Option<String>);
 /// A wait's `steps` row: state, value (the event), error, deadline.
 type WaitRow = (String, Option<String>, Option<String>, Option<i64>);
 
@@ -332,7 +334,7 @@ impl WorkflowStore {
     /// the local explorer API; `None` when there is no such instance.
     pub fn details(&self, id: &str) -> OpResult<Option<InstanceDetails>> {
         let conn = self.lock();
-        let row: Option<(String, String, i64, Option<String>, Option<String>)> = conn
+        let row: Option<InstanceRow> = conn
             .query_row(
                 "SELECT status, params, created, output, error FROM instances WHERE id = ?1",
                 [id],

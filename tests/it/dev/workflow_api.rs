@@ -269,10 +269,23 @@ fn wrangler_workflows_local_commands_drive_the_dev_session() {
     let (status, _) = call(&dev, "GET", "/workflows/orders/instances?per_page=0", None);
     assert_eq!(status, 400);
 
-    // `instances delete` / `delete orders`.
-    result(&dev, "DELETE", "/workflows/orders/instances/first", None);
+    // `instances delete first ghost --local` / `delete orders --local`.
+    let batch = result(
+        &dev,
+        "POST",
+        "/workflows/orders/instances/batch/delete",
+        Some(json!({"instances": ["first", "ghost"]})),
+    );
+    assert_eq!(batch["deleted"], json!([{"id": "first"}]));
+    assert_eq!(batch["errors"][0]["id"], "ghost");
     let (status, _) = call(&dev, "GET", "/workflows/orders/instances/first", None);
     assert_eq!(status, 404);
+    result(
+        &dev,
+        "DELETE",
+        &format!("/workflows/orders/instances/{id}"),
+        None,
+    );
     result(&dev, "DELETE", "/workflows/orders", None);
     assert_eq!(
         result(&dev, "GET", "/workflows/orders/instances", None),

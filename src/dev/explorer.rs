@@ -15,8 +15,9 @@ use super::builder::Shared;
 use crate::bindings::workflows::{InstanceDetails, StoredStep, WorkflowConfig, WorkflowStore};
 use crate::dev::bindings::OpError;
 
-/// Where the API lives on the dev listener.
-pub const PREFIX: &str = "/cdn-cgi/local/explorer/api";
+/// Where the API lives on the dev listener: wrangler 4.86.0 calls
+/// `/cdn-cgi/explorer/api`, later releases `/cdn-cgi/local/explorer/api`.
+pub const PREFIXES: [&str; 2] = ["/cdn-cgi/local/explorer/api", "/cdn-cgi/explorer/api"];
 
 /// miniflare's `WORKFLOW_ERROR_NOT_FOUND`.
 const NOT_FOUND: u32 = 10501;
@@ -38,8 +39,15 @@ const STATUSES: [&str; 8] = [
 
 /// Whether a request path belongs to the explorer API.
 pub fn is_explorer(path: &str) -> bool {
-    path.strip_prefix(PREFIX)
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    api_path(path).is_some()
+}
+
+/// The path after the API prefix.
+fn api_path(path: &str) -> Option<&str> {
+    PREFIXES.iter().find_map(|p| {
+        path.strip_prefix(p)
+            .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+    })
 }
 
 /// An API answer: HTTP status and the JSON envelope.
@@ -122,8 +130,7 @@ pub async fn handle(shared: &Arc<Shared>, req: Request<Incoming>) -> Answer {
     };
     let workflows = generation.bindings.workflows();
     let script = generation.settings.bindings.worker_name.clone();
-    let segments: Vec<String> = path
-        .strip_prefix(PREFIX)
+    let segments: Vec<String> = api_path(&path)
         .unwrap_or("")
         .split('/')
         .filter(|s| !s.is_empty())
@@ -144,7 +151,7 @@ pub struct Api<'a> {
 }
 
 impl Api<'_> {
-    /// Route `segments` (the decoded path after [`PREFIX`]).
+    /// Route `segments` (the decoded path after the prefix).
     pub fn route(&self, method: &Method, segments: &[String], query: &str, body: &[u8]) -> Answer {
         let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
         let Some((&"workflows", rest)) = segs.split_first() else {

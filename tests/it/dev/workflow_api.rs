@@ -118,6 +118,14 @@ fn wrangler_workflows_local_commands_drive_the_dev_session() {
         json!([{"name": "orders", "class_name": "Orders", "script_name": "api"}])
     );
     assert_eq!(list["result_info"]["count"], 1);
+    // wrangler 4.86.0's prefix.
+    let old = client()
+        .get(dev.url("/cdn-cgi/explorer/api/workflows"))
+        .send()
+        .and_then(|r| r.text())
+        .expect("old prefix");
+    let old: Value = serde_json::from_str(&old).expect("json");
+    assert_eq!(old["result"], list["result"]);
 
     // `workflows trigger orders '{"n": 4}' --id first --local` runs to completion.
     let created = result(

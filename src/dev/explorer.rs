@@ -155,12 +155,12 @@ impl Api<'_> {
     pub fn route(&self, method: &Method, segments: &[String], query: &str, body: &[u8]) -> Answer {
         let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
         let Some((&"workflows", rest)) = segs.split_first() else {
-            return error(StatusCode::NOT_FOUND, 10000, "Not Found");
+            return no_route();
         };
         if rest.is_empty() {
             return match *method {
                 Method::GET => self.list(),
-                _ => not_allowed(),
+                _ => no_route(),
             };
         }
         let name = rest[0];
@@ -184,7 +184,7 @@ impl Api<'_> {
             },
             (Method::PATCH, ["instances", id, "status"]) => change_status(store, id, body),
             (Method::POST, ["instances", id, "events", kind]) => send_event(store, id, kind, body),
-            _ => error(StatusCode::NOT_FOUND, 10000, "Not Found"),
+            _ => no_route(),
         }
     }
 
@@ -217,7 +217,8 @@ impl Api<'_> {
     }
 }
 
-fn not_allowed() -> Answer {
+/// A path or method the API does not serve (only the workflow routes are).
+fn no_route() -> Answer {
     error(StatusCode::NOT_FOUND, 10000, "Not Found")
 }
 

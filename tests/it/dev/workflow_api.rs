@@ -150,6 +150,10 @@ fn wrangler_workflows_local_commands_drive_the_dev_session() {
     assert_eq!(done["steps"][1]["name"], "nap");
     assert_eq!(done["steps"][1]["type"], "sleep");
     assert_eq!(done["steps"][1]["finished"], true);
+    // `instances restart` runs it again from the top.
+    set_status(&dev, "first", "restart");
+    let again = wait_status(&dev, "first", "complete");
+    assert_eq!(again["output"], done["output"]);
 
     // No id: one is made up. `send-event` resumes its `wait_for_event`.
     let waiting = result(

@@ -7,6 +7,7 @@ pub mod background;
 pub mod bindings;
 pub mod builder;
 pub mod error_page;
+pub mod explorer;
 pub mod htmlrewriter;
 pub mod listen;
 pub mod pool;

@@ -1,6 +1,7 @@
 //! The HTTP side of `dev`: hyper on tokio. Each request goes to a warm
 //! instance of the current generation; `/cdn-cgi/local/scheduled` runs the
-//! cron handler. One access-log line per request.
+//! cron handler; `/cdn-cgi/local/explorer/api` is the local explorer API
+//! (`explorer.rs`). One access-log line per request.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -48,6 +49,9 @@ pub async fn handle(
         || req.uri().path() == "/cdn-cgi/handler/scheduled"
     {
         scheduled(&shared, req.uri().query().unwrap_or(""), n).await
+    } else if super::explorer::is_explorer(req.uri().path()) && remote.ip().is_loopback() {
+        // The local explorer API is for tools on this machine only.
+        explorer(&shared, req).await
     } else {
         let (response, done) = fetch(&shared, req, remote, n).await;
         if let Some(done) = done {
@@ -393,6 +397,17 @@ fn finish_buffered(
     }
 }
 
+async fn explorer(shared: &Arc<Shared>, req: Request<Incoming>) -> Reply {
+    let answer = super::explorer::handle(shared, req).await;
+    let mut r = Response::new(full(answer.body.to_string()));
+    *r.status_mut() = answer.status;
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
 async fn scheduled(shared: &Arc<Shared>, query: &str, n: u64) -> Reply {
     let mut cron = String::new();
     let mut time = None;
@@ -423,7 +438,7 @@ async fn scheduled(shared: &Arc<Shared>, query: &str, n: u64) -> Reply {
 }
 
 /// Decode `a=b&c=d` with percent- and plus-decoding.
-fn form_pairs(query: &str) -> Vec<(String, String)> {
+pub(super) fn form_pairs(query: &str) -> Vec<(String, String)> {
     query
         .split('&')
         .filter(|s| !s.is_empty())
@@ -434,7 +449,7 @@ fn form_pairs(query: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-fn percent_decode(s: &str) -> String {
+pub(super) fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -17,6 +17,7 @@ mod send_email;
 mod server_hardening;
 mod websocket;
 mod worker_loader;
+mod workflow_api;
 mod workflow_events;
 
 /// A running `pywrangler-rs dev`; killed on drop.

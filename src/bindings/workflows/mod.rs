@@ -13,7 +13,10 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-pub use store::{DEFAULT_STEP_LIMIT, DueInstance, RunOutcome, WorkflowConfig, WorkflowStore};
+pub use store::{
+    DEFAULT_STEP_LIMIT, DueInstance, InstanceDetails, RunOutcome, StoredStep, WorkflowConfig,
+    WorkflowStore,
+};
 
 use super::{Declared, DevEnv, HostOps, Kind, Stub};
 use crate::config::{BindingKind, WranglerConfig};

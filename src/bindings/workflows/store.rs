@@ -22,6 +22,8 @@ const MAX_STEP_NAME: usize = 256;
 
 /// A `steps` row: state, value, error, attempts, wake-up time.
 type StepRow = (String, Option<String>, Option<String>, i64, Option<i64>);
+/// An `instances` row: status, params, creation time, output, error.
+type InstanceRow = (String, String, i64, Option<String>, Option<String>);
 /// A wait's `steps` row: state, value (the event), error, deadline.
 type WaitRow = (String, Option<String>, Option<String>, Option<i64>);
 
@@ -64,6 +66,32 @@ pub enum RunOutcome {
     Suspended { until: i64, sleeping: bool },
     /// The instance was paused or terminated while running: leave it.
     Aborted,
+}
+
+/// One instance as the local explorer API describes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceDetails {
+    pub status: String,
+    pub params: Value,
+    pub created_ms: i64,
+    pub output: Option<Value>,
+    pub error: Option<Value>,
+    pub steps: Vec<StoredStep>,
+}
+
+/// One `steps` row. `step.do` rows have `attempts >= 1` (states `done`,
+/// `failed`, `retrying`); sleeps and waits have none: a sleep is `sleeping`
+/// or `done`, a wait `waiting` (its `value` the event type), `received` (its
+/// `value` the event) or `failed` (timed out).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredStep {
+    pub name: String,
+    pub state: String,
+    pub value: Option<Value>,
+    pub error: Option<Value>,
+    pub attempts: i64,
+    /// Wake-up time (ms) of a sleep, a wait's deadline, a retry's time.
+    pub until: Option<i64>,
 }
 
 /// The instances and step results of one workflow.
@@ -286,6 +314,78 @@ impl WorkflowStore {
             }
             _ => {}
         }
+        Ok(())
+    }
+
+    /// Every instance as `(id, status, created ms)`, newest first (the
+    /// local explorer API's instance list).
+    pub fn instances(&self) -> OpResult<Vec<(String, String, i64)>> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, status, created FROM instances ORDER BY created DESC, rowid DESC",
+        )?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    /// One instance with its steps in the order they were first reached, for
+    /// the local explorer API; `None` when there is no such instance.
+    pub fn details(&self, id: &str) -> OpResult<Option<InstanceDetails>> {
+        let conn = self.lock();
+        let row: Option<InstanceRow> = conn
+            .query_row(
+                "SELECT status, params, created, output, error FROM instances WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .optional()?;
+        let Some((status, params, created_ms, output, error)) = row else {
+            return Ok(None);
+        };
+        let mut stmt = conn.prepare_cached(
+            "SELECT name, state, value, error, attempts, until FROM steps
+             WHERE instance = ?1 ORDER BY seq",
+        )?;
+        let steps = stmt
+            .query_map([id], |r| {
+                Ok(StoredStep {
+                    name: r.get(0)?,
+                    state: r.get(1)?,
+                    value: r.get::<_, Option<String>>(2)?.as_deref().map(parse),
+                    error: r.get::<_, Option<String>>(3)?.as_deref().map(parse),
+                    attempts: r.get(4)?,
+                    until: r.get(5)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(InstanceDetails {
+            status,
+            params: parse(&params),
+            created_ms,
+            output: output.as_deref().map(parse),
+            error: error.as_deref().map(parse),
+            steps,
+        }))
+    }
+
+    /// Delete one instance, its steps and queued events; false when there
+    /// was no such instance.
+    pub fn delete(&self, id: &str) -> OpResult<bool> {
+        let conn = self.lock();
+        let tx = conn.unchecked_transaction()?;
+        let gone = tx.execute("DELETE FROM instances WHERE id = ?1", [id])?;
+        tx.execute("DELETE FROM steps WHERE instance = ?1", [id])?;
+        tx.execute("DELETE FROM events WHERE instance = ?1", [id])?;
+        tx.commit()?;
+        Ok(gone > 0)
+    }
+
+    /// Delete every instance of the workflow.
+    pub fn delete_all(&self) -> OpResult<()> {
+        self.lock()
+            .execute_batch("DELETE FROM instances; DELETE FROM steps; DELETE FROM events;")?;
         Ok(())
     }
 

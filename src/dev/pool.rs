@@ -11,7 +11,7 @@ use std::thread::ThreadId;
 use std::time::Duration;
 
 use pywrangler_runtime::{
-    HostHandler, HostReply, Instance, InstanceOptions, InvokeError, LogLine, LogStream, Snapshot,
+    HostHandler, HostReply, Instance, InstanceOptions, InvokeError, LogLine, Snapshot,
 };
 use serde_json::{Value, json};
 
@@ -573,12 +573,7 @@ fn set_label(label: &Mutex<String>, text: &str) {
 fn log_sink(label: Arc<Mutex<String>>) -> pywrangler_runtime::LogSink {
     Arc::new(move |line: LogLine| {
         let prefix = lock(&label).clone();
-        let level = match &line.stream {
-            LogStream::Console(level) => level.as_str(),
-            LogStream::Stderr => "stderr",
-            LogStream::Stdout => "log",
-        };
-        bindings::print_worker_line(&prefix, level, &line.text);
+        bindings::print_log_line(&prefix, &line);
     })
 }
 

@@ -15,12 +15,12 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use pywrangler_runtime::{
-    HostHandler, HostReply, Instance, InstanceOptions, InvokeError, LogLine, LogStream, Reentry,
-    Runtime, Snapshot, SnapshotError, SnapshotSpec,
+    HostHandler, HostReply, Instance, InstanceOptions, InvokeError, LogLine, Reentry, Runtime,
+    Snapshot, SnapshotError, SnapshotSpec,
 };
 use serde_json::{Value, json};
 
-use super::bindings::{self, LocalBindings, OpError, OpResult, Reply, RpcCall, outbound::Outbound};
+use super::bindings::{self, LocalBindings, OpError, OpResult, Reply, outbound::Outbound};
 use crate::config::PythonVersion;
 
 /// Prefix of the host ops this module serves.
@@ -283,24 +283,10 @@ impl WorkerLoaders {
                     display_id(id)
                 ))
             })?;
-        let call = RpcCall {
-            class: args
-                .get("entrypoint")
-                .and_then(Value::as_str)
-                .unwrap_or("Default")
-                .to_string(),
-            id: None,
-            method: str_arg(args, "method").unwrap_or("fetch").to_string(),
-            args: args
-                .get("args")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default(),
-            request: args.get("request").cloned().filter(|r| !r.is_null()),
-            body,
-            // `getEntrypoint(name, {props})`: the entrypoint's `ctx.props`.
-            props: args.get("props").cloned().filter(|p| !p.is_null()),
-        };
+        let entrypoint = str_arg(args, "entrypoint").unwrap_or("Default");
+        let mut call = bindings::rpc_call(entrypoint, None, args, body);
+        // `getEntrypoint(name, {props})`: the entrypoint's `ctx.props`.
+        call.props = args.get("props").cloned().filter(|p| !p.is_null());
         let _depth = bindings::CallDepth::enter()?;
         let header = super::pool::rpc_envelope(&call);
         let (reply, body) = worker
@@ -706,14 +692,7 @@ fn run_error(id: &str, e: InvokeError) -> OpError {
 }
 
 fn log_sink(prefix: String) -> pywrangler_runtime::LogSink {
-    Arc::new(move |line: LogLine| {
-        let level = match &line.stream {
-            LogStream::Console(level) => level.as_str(),
-            LogStream::Stderr => "stderr",
-            LogStream::Stdout => "log",
-        };
-        bindings::print_worker_line(&prefix, level, &line.text);
-    })
+    Arc::new(move |line: LogLine| bindings::print_log_line(&prefix, &line))
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

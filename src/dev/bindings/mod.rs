@@ -163,6 +163,18 @@ pub fn set_log_filter(filter: LogFilter) {
     let _ = LOG_FILTER.set(filter);
 }
 
+/// Write one line an instance printed (its console, `print` or stderr) to
+/// the terminal, prefixed for its request.
+pub fn print_log_line(prefix: &str, line: &pywrangler_runtime::LogLine) {
+    use pywrangler_runtime::LogStream;
+    let level = match &line.stream {
+        LogStream::Console(level) => level.as_str(),
+        LogStream::Stderr => "stderr",
+        LogStream::Stdout => "log",
+    };
+    print_worker_line(prefix, level, &line.text);
+}
+
 /// Write one line of worker output to the terminal, prefixed for its request.
 /// `level` is a console level, `log` for `print`, or `stderr`.
 pub fn print_worker_line(prefix: &str, level: &str, line: &str) {
